@@ -1,0 +1,78 @@
+# virtstoraged-go — see README.md. Two commands matter to a new user:
+#   make run    start the daemon in the foreground under ./.run with a default pool
+#   make test   install what the tests need (Debian, as root) and run every test
+SHELL := /bin/bash
+GO ?= go
+PKGS := ./...
+RUN_ROOT ?= $(CURDIR)/.run
+BIN := bin/virtstoraged
+# Debian packages the tests drive: real clients (virsh, virt-admin, python3-libvirt),
+# qemu-img for non-raw volumes, scrub for wipe patterns, and the storage tools of the
+# fs/logical backends. libvirt-daemon gives the reference libvirtd for differential tests.
+DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon
+# Commands whose absence means the packages above still need installing.
+DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd
+
+.PHONY: all build run test test-go deps generate check-generated lint bench fuzz fuzz-long soak clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/virtstoraged
+	$(GO) build -o bin/xdrgen ./cmd/xdrgen
+
+# As root, make run installs the clients too; as another user it only says what is missing.
+run: build
+	@$(MAKE) --no-print-directory deps DEPS_OPTIONAL=1
+	@./scripts/run.sh "$(RUN_ROOT)" "$(BIN)"
+
+deps:
+	@missing=""; for c in $(DEB_CMDS); do command -v $$c >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	/usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || missing="$$missing python3-libvirt"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages (missing:$$missing)"; \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "run as root to install $(DEB_PKGS), or install them yourself" >&2; \
+			if [ -n "$(DEPS_OPTIONAL)" ]; then exit 0; else exit 1; fi; \
+		fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PKGS) >/dev/null; \
+	fi
+
+test: deps test-go check-generated
+
+test-go:
+	PATH=$$PATH:/usr/sbin:/sbin $(GO) test -race -timeout 15m $(PKGS)
+
+generate:
+	$(GO) generate ./xdr/
+	$(GO) tool wire gen ./cmd/virtstoraged/ >/dev/null
+	$(GO) generate ./ports/
+
+# Regenerates into the work tree and fails if anything differs from what is committed
+# (or is new and untracked): generated code is committed with its source.
+check-generated: generate
+	@if ! git diff --quiet -- gen/ ports/mocks/ cmd/virtstoraged/wire_gen.go || \
+	   [ -n "$$(git ls-files --others --exclude-standard -- gen/ ports/mocks/ cmd/virtstoraged/)" ]; then \
+		echo "generated code is out of date: run 'make generate' and commit the result" >&2; \
+		git status --short -- gen/ ports/mocks/ cmd/virtstoraged/ >&2; exit 1; \
+	fi
+	@echo "generated code is up to date"
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench:
+	PATH=$$PATH:/usr/sbin:/sbin $(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	@if [ -x scripts/bench.sh ]; then ./scripts/bench.sh; fi
+
+FUZZTIME ?= 10s
+fuzz:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+fuzz-long:
+	@./scripts/fuzz.sh 5m
+
+clean:
+	rm -rf bin .run

@@ -1,0 +1,305 @@
+package conffile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Config holds every virtstoraged.conf setting we act on, with libvirt's
+// defaults for the keys that are absent.
+type Config struct {
+	// UnixSockGroup owns the sockets when set (a group name or numeric gid).
+	UnixSockGroup string
+	// UnixSockROPerms, UnixSockRWPerms and UnixSockAdminPerms are octal
+	// strings as written in the file; the *Mode methods give them parsed.
+	UnixSockROPerms    string
+	UnixSockRWPerms    string
+	UnixSockAdminPerms string
+	// UnixSockDir overrides the directory of the sockets; empty keeps the
+	// default for the mode the daemon runs in.
+	UnixSockDir string
+
+	// AuthUnixRO and AuthUnixRW are always "none": polkit and sasl are refused at load.
+	AuthUnixRO string
+	AuthUnixRW string
+
+	MaxClients          int
+	MaxQueuedClients    int
+	MaxAnonymousClients int
+	MinWorkers          int
+	MaxWorkers          int
+	PrioWorkers         int
+	MaxClientRequests   int
+
+	AdminMaxClients        int
+	AdminMaxQueuedClients  int
+	AdminMinWorkers        int
+	AdminMaxWorkers        int
+	AdminMaxClientRequests int
+
+	// LogLevel is libvirt's priority: 1 debug, 2 info, 3 warning, 4 error.
+	LogLevel   int
+	LogFilters string
+	LogOutputs string
+
+	KeepaliveInterval      int
+	KeepaliveCount         int
+	AdminKeepaliveInterval int
+	AdminKeepaliveCount    int
+}
+
+// Defaults returns the configuration libvirt uses when the file sets nothing.
+func Defaults() *Config {
+	return &Config{
+		UnixSockROPerms:        "0777",
+		UnixSockRWPerms:        "0700",
+		UnixSockAdminPerms:     "0700",
+		AuthUnixRO:             "none",
+		AuthUnixRW:             "none",
+		MaxClients:             5000,
+		MaxQueuedClients:       1000,
+		MaxAnonymousClients:    20,
+		MinWorkers:             5,
+		MaxWorkers:             20,
+		PrioWorkers:            5,
+		MaxClientRequests:      5,
+		AdminMaxClients:        5000,
+		AdminMaxQueuedClients:  5,
+		AdminMinWorkers:        1,
+		AdminMaxWorkers:        5,
+		AdminMaxClientRequests: 5,
+		LogLevel:               3,
+		KeepaliveInterval:      5,
+		KeepaliveCount:         5,
+		AdminKeepaliveInterval: 5,
+		AdminKeepaliveCount:    5,
+	}
+}
+
+// UnixSockROMode is UnixSockROPerms parsed; valid after Load or Validate.
+func (c *Config) UnixSockROMode() fs.FileMode { return mustMode(c.UnixSockROPerms) }
+
+// UnixSockRWMode is UnixSockRWPerms parsed; valid after Load or Validate.
+func (c *Config) UnixSockRWMode() fs.FileMode { return mustMode(c.UnixSockRWPerms) }
+
+// UnixSockAdminMode is UnixSockAdminPerms parsed; valid after Load or Validate.
+func (c *Config) UnixSockAdminMode() fs.FileMode { return mustMode(c.UnixSockAdminPerms) }
+
+func mustMode(s string) fs.FileMode {
+	m, err := parsePerms(s)
+	if err != nil {
+		return 0o700 // the safe choice if a caller skipped Validate
+	}
+	return m
+}
+
+func parsePerms(s string) (fs.FileMode, error) {
+	n, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || n > 0o777 {
+		return 0, fmt.Errorf("%q is not an octal permission between 0 and 0777", s)
+	}
+	return fs.FileMode(n), nil
+}
+
+type keyKind int
+
+const (
+	keyString keyKind = iota
+	keyInt
+	keyStringList
+)
+
+type keySpec struct {
+	kind keyKind
+	str  func(c *Config) *string
+	num  func(c *Config) *int
+}
+
+func strKey(f func(c *Config) *string) keySpec { return keySpec{kind: keyString, str: f} }
+func intKey(f func(c *Config) *int) keySpec    { return keySpec{kind: keyInt, num: f} }
+
+var keys = map[string]keySpec{
+	"unix_sock_group":           strKey(func(c *Config) *string { return &c.UnixSockGroup }),
+	"unix_sock_ro_perms":        strKey(func(c *Config) *string { return &c.UnixSockROPerms }),
+	"unix_sock_rw_perms":        strKey(func(c *Config) *string { return &c.UnixSockRWPerms }),
+	"unix_sock_admin_perms":     strKey(func(c *Config) *string { return &c.UnixSockAdminPerms }),
+	"unix_sock_dir":             strKey(func(c *Config) *string { return &c.UnixSockDir }),
+	"auth_unix_ro":              strKey(func(c *Config) *string { return &c.AuthUnixRO }),
+	"auth_unix_rw":              strKey(func(c *Config) *string { return &c.AuthUnixRW }),
+	"max_clients":               intKey(func(c *Config) *int { return &c.MaxClients }),
+	"max_queued_clients":        intKey(func(c *Config) *int { return &c.MaxQueuedClients }),
+	"max_anonymous_clients":     intKey(func(c *Config) *int { return &c.MaxAnonymousClients }),
+	"min_workers":               intKey(func(c *Config) *int { return &c.MinWorkers }),
+	"max_workers":               intKey(func(c *Config) *int { return &c.MaxWorkers }),
+	"prio_workers":              intKey(func(c *Config) *int { return &c.PrioWorkers }),
+	"max_client_requests":       intKey(func(c *Config) *int { return &c.MaxClientRequests }),
+	"admin_max_clients":         intKey(func(c *Config) *int { return &c.AdminMaxClients }),
+	"admin_max_queued_clients":  intKey(func(c *Config) *int { return &c.AdminMaxQueuedClients }),
+	"admin_min_workers":         intKey(func(c *Config) *int { return &c.AdminMinWorkers }),
+	"admin_max_workers":         intKey(func(c *Config) *int { return &c.AdminMaxWorkers }),
+	"admin_max_client_requests": intKey(func(c *Config) *int { return &c.AdminMaxClientRequests }),
+	"log_level":                 intKey(func(c *Config) *int { return &c.LogLevel }),
+	"log_filters":               strKey(func(c *Config) *string { return &c.LogFilters }),
+	"log_outputs":               strKey(func(c *Config) *string { return &c.LogOutputs }),
+	"keepalive_interval":        intKey(func(c *Config) *int { return &c.KeepaliveInterval }),
+	"keepalive_count":           intKey(func(c *Config) *int { return &c.KeepaliveCount }),
+	"admin_keepalive_interval":  intKey(func(c *Config) *int { return &c.AdminKeepaliveInterval }),
+	"admin_keepalive_count":     intKey(func(c *Config) *int { return &c.AdminKeepaliveCount }),
+}
+
+// ignoredKeys are libvirt daemon settings that are valid in libvirt's
+// virtstoraged.conf but have no effect here; they get a warning of their own
+// so that a file copied from libvirt loads and says what it lost.
+var ignoredKeys = map[string]string{
+	"access_drivers":             "access control drivers are not supported",
+	"audit_level":                "auditing is not supported",
+	"audit_logging":              "auditing is not supported",
+	"host_uuid":                  "host UUID is not used by the storage daemon",
+	"host_uuid_source":           "host UUID is not used by the storage daemon",
+	"sasl_allowed_username_list": "SASL is not supported",
+	"log_buffer_size":            "the log ring buffer was removed from libvirt and is not implemented",
+	"ovs_timeout":                "not used by the storage daemon",
+}
+
+// Load reads the config file at path and returns it with defaults filled in
+// and validated. When explicit is false (the default path, no -f) a missing
+// file means defaults; when true it is an error. Warnings list settings that
+// were ignored (unknown keys, duplicates, keys without effect).
+func Load(path string, explicit bool) (*Config, []string, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) && !explicit {
+			return Defaults(), nil, nil
+		}
+		return nil, nil, fmt.Errorf("conffile: read %s: %w", path, err)
+	}
+	return LoadBytes(path, src)
+}
+
+// LoadBytes is Load for a file already in memory; path names it in messages.
+func LoadBytes(path string, src []byte) (*Config, []string, error) {
+	entries, err := Parse(path, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := Defaults()
+	var warnings []string
+	seen := map[string]int{}
+	for _, e := range entries {
+		if first, dup := seen[e.Key]; dup {
+			// libvirt looks keys up first-match, so later copies never count.
+			warnings = append(warnings, fmt.Sprintf("%s:%d: duplicate key %q ignored, the one on line %d wins", path, e.Line, e.Key, first))
+			continue
+		}
+		seen[e.Key] = e.Line
+		spec, ok := keys[e.Key]
+		if !ok {
+			if why, known := ignoredKeys[e.Key]; known {
+				warnings = append(warnings, fmt.Sprintf("%s:%d: key %q ignored: %s", path, e.Line, e.Key, why))
+			} else {
+				warnings = append(warnings, fmt.Sprintf("%s:%d: unknown key %q ignored", path, e.Line, e.Key))
+			}
+			continue
+		}
+		if err := assign(c, spec, e); err != nil {
+			return nil, nil, &SyntaxError{File: path, Line: e.Line, Msg: err.Error()}
+		}
+	}
+	if c.MaxAnonymousClients > c.MaxClients {
+		// Lowering max_clients alone is a reasonable edit; refusing to start
+		// over the untouched default of the other key would not be.
+		warnings = append(warnings, fmt.Sprintf("%s: max_anonymous_clients (%d) lowered to max_clients (%d)", path, c.MaxAnonymousClients, c.MaxClients))
+		c.MaxAnonymousClients = c.MaxClients
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("conffile: %s: %w", path, err)
+	}
+	return c, warnings, nil
+}
+
+func assign(c *Config, spec keySpec, e Entry) error {
+	switch spec.kind {
+	case keyString:
+		if e.Value.Kind != KindString {
+			return fmt.Errorf("key %q: expected a string, got %s", e.Key, e.Value.Kind)
+		}
+		*spec.str(c) = e.Value.Str
+	case keyInt:
+		if e.Value.Kind != KindInt {
+			return fmt.Errorf("key %q: expected an integer, got %s", e.Key, e.Value.Kind)
+		}
+		// Every integer setting of the daemon is unsigned in libvirt.
+		if e.Value.Int < 0 || e.Value.Int > 1<<31-1 {
+			return fmt.Errorf("key %q: %d out of range (0 to %d)", e.Key, e.Value.Int, 1<<31-1)
+		}
+		*spec.num(c) = int(e.Value.Int)
+	}
+	return nil
+}
+
+// Validate checks values that parse but make no sense together.
+func (c *Config) Validate() error {
+	var errs []string
+	for _, p := range []struct{ key, val string }{
+		{"unix_sock_ro_perms", c.UnixSockROPerms},
+		{"unix_sock_rw_perms", c.UnixSockRWPerms},
+		{"unix_sock_admin_perms", c.UnixSockAdminPerms},
+	} {
+		if _, err := parsePerms(p.val); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", p.key, err))
+		}
+	}
+	for _, a := range []struct{ key, val string }{
+		{"auth_unix_ro", c.AuthUnixRO},
+		{"auth_unix_rw", c.AuthUnixRW},
+	} {
+		switch a.val {
+		case "none":
+		case "polkit", "sasl":
+			errs = append(errs, fmt.Sprintf("%s: %q authentication is not supported yet, use \"none\" and socket permissions", a.key, a.val))
+		default:
+			errs = append(errs, fmt.Sprintf("%s: unknown authentication type %q (want none, polkit or sasl)", a.key, a.val))
+		}
+	}
+	if c.LogLevel < 1 || c.LogLevel > 4 {
+		errs = append(errs, fmt.Sprintf("log_level: %d not in 1 (debug) to 4 (error)", c.LogLevel))
+	}
+	if c.MinWorkers > c.MaxWorkers {
+		errs = append(errs, fmt.Sprintf("min_workers (%d) greater than max_workers (%d)", c.MinWorkers, c.MaxWorkers))
+	}
+	if c.MaxWorkers < 1 {
+		errs = append(errs, "max_workers must be at least 1")
+	}
+	if c.AdminMinWorkers > c.AdminMaxWorkers {
+		errs = append(errs, fmt.Sprintf("admin_min_workers (%d) greater than admin_max_workers (%d)", c.AdminMinWorkers, c.AdminMaxWorkers))
+	}
+	if c.AdminMaxWorkers < 1 {
+		errs = append(errs, "admin_max_workers must be at least 1")
+	}
+	if c.MaxClientRequests < 1 {
+		errs = append(errs, "max_client_requests must be at least 1")
+	}
+	if c.AdminMaxClientRequests < 1 {
+		errs = append(errs, "admin_max_client_requests must be at least 1")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Keys lists every key Load understands, sorted; the sample config and the
+// man page are checked against it.
+func Keys() []string {
+	out := make([]string, 0, len(keys))
+	for k := range keys {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

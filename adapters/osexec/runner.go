@@ -1,0 +1,117 @@
+// Package osexec runs external programs for the backends: the one place in the
+// daemon that calls os/exec. Every command is bound to a context, runs with
+// LC_ALL=C so that its output and messages can be parsed, and keeps its stderr
+// for the error the caller reports.
+package osexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/virtstoraged-go/virtstoraged/ports"
+)
+
+var _ ports.CommandRunner = (*Runner)(nil)
+
+// DefaultWaitDelay is how long Run waits for a killed or finished child's pipes
+// to close before giving up on them.
+const DefaultWaitDelay = 5 * time.Second
+
+// Runner runs commands on the host.
+type Runner struct {
+	log *logrus.Entry
+	// WaitDelay bounds the wait for the output pipes after the child exits or is
+	// killed: a grandchild that inherited stdout (e.g. a daemon forked by mount
+	// helpers) would otherwise keep Run blocked forever.
+	WaitDelay time.Duration
+}
+
+// New returns a Runner that logs every command line at debug level on log.
+func New(log *logrus.Entry) *Runner {
+	return &Runner{log: log, WaitDelay: DefaultWaitDelay}
+}
+
+// ExitError is a command that ran and exited with a non-zero status (or was
+// killed by a signal, Code -1).
+type ExitError struct {
+	Argv   []string
+	Code   int
+	Stderr string
+	Err    error // the *exec.ExitError or the context error
+}
+
+// Error formats the failure as libvirt does for a child process, with the
+// command's stderr so that the user sees the tool's own explanation.
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("osexec: %s: exit status %d", strings.Join(e.Argv, " "), e.Code)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// ExitCode returns the command's exit status, -1 when a signal ended it.
+func (e *ExitError) ExitCode() int { return e.Code }
+
+// Unwrap exposes the underlying exec or context error.
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Run runs cmd and returns its stdout. A command that cannot be started returns
+// the exec error (wrapping exec.ErrNotFound when the program is missing); a
+// command that fails returns *ExitError.
+func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
+	argv := append([]string{cmd.Path}, cmd.Args...)
+	if r.log != nil {
+		r.log.WithField("argv", argv).Debug("osexec: running command")
+	}
+	// CommandContext, not Command: when the client hangs up or the daemon stops,
+	// ctx is cancelled and the child is killed instead of being left running
+	// (topolvm found orphaned lvm processes after timeouts without it).
+	c := exec.CommandContext(ctx, cmd.Path, cmd.Args...)
+	c.Env = append(append(os.Environ(), cmd.Env...), "LC_ALL=C")
+	c.WaitDelay = r.WaitDelay
+	if cmd.Stdin != nil {
+		c.Stdin = bytes.NewReader(cmd.Stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	c.Stdout = &stdout
+	c.Stderr = &stderr
+	err := c.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		xe := &ExitError{Argv: argv, Code: ee.ExitCode(), Stderr: stderr.String(), Err: err}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			xe.Err = errors.Join(ctxErr, err)
+		}
+		if r.log != nil {
+			r.log.WithFields(logrus.Fields{"argv": argv, "exit": xe.Code}).Debug("osexec: command failed")
+		}
+		return stdout.Bytes(), xe
+	}
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The child exited cleanly but something still held its pipes open.
+		return stdout.Bytes(), nil
+	}
+	return nil, fmt.Errorf("osexec: %s: %w", strings.Join(argv, " "), err)
+}
+
+// ExitCode returns the exit status carried by err when it is (or wraps) an
+// *ExitError, and ok=false otherwise.
+func ExitCode(err error) (code int, ok bool) {
+	var xe *ExitError
+	if errors.As(err, &xe) {
+		return xe.Code, true
+	}
+	return 0, false
+}

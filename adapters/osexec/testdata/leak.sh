@@ -1,0 +1,4 @@
+#!/bin/sh
+# Leaves a background child holding stdout open after the script exits.
+sleep 30 &
+echo done

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Sleeps long enough for a test to cancel it.
+sleep 30

@@ -1,0 +1,111 @@
+package ports
+
+import (
+	"context"
+
+	"github.com/virtstoraged-go/virtstoraged/domain"
+)
+
+// PoolBackend is the driven port one pool type implements (adapters/dir, fs,
+// netfs, logical, mpath). The service holds the locks and the ledger; a backend only
+// touches the system. Operations a type cannot do return a domain error of kind
+// KindNoSupport (or libvirt's exact error for that case).
+type PoolBackend interface {
+	// Type is the pool type this backend serves.
+	Type() domain.PoolType
+	// DefaultVolFormat is the volume format used when the XML gives none
+	// ("raw" for file pools, "" for block pools).
+	DefaultVolFormat() string
+	// ValidatePool applies the backend's definition rules (required source
+	// elements, defaults such as the VG name) at define time.
+	ValidatePool(def *domain.PoolDef) error
+	// CheckPool reports whether the pool is already active on the system (used at
+	// daemon start to bring back running pools).
+	CheckPool(ctx context.Context, def *domain.PoolDef) (bool, error)
+	BuildPool(ctx context.Context, def *domain.PoolDef, flags uint32) error
+	StartPool(ctx context.Context, def *domain.PoolDef) error
+	StopPool(ctx context.Context, def *domain.PoolDef) error
+	DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error
+	// RefreshPool measures the pool and lists its volumes with their figures.
+	RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error)
+	// FindPoolSources discovers candidate sources (virConnectFindStoragePoolSources);
+	// spec holds what the caller's srcSpec gave (host, etc.).
+	FindPoolSources(ctx context.Context, spec *domain.PoolSource, flags uint32) ([]domain.PoolSource, error)
+
+	// PrepareVol validates a new volume definition against the pool and fills the
+	// derived fields (key, target path, type, default format) without touching disk.
+	PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error
+	// BuildVol creates the volume on disk.
+	BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error
+	// BuildVolFrom creates vol as a copy of src (which may live in another pool).
+	BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, srcPool *domain.PoolDef, src *domain.VolDef, flags uint32) error
+	// RefreshVol re-reads one volume's figures and format from disk.
+	RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error
+	DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error
+	ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, capacity uint64, flags uint32) error
+	WipeVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, algorithm domain.WipeAlgorithm, flags uint32) error
+	UploadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (VolumeWriter, error)
+	DownloadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (VolumeReader, error)
+}
+
+// Command is one external program invocation. Argv is built by pure functions in
+// the adapters so that it can be checked in golden tests.
+type Command struct {
+	Path  string   // program name, found through PATH
+	Args  []string // arguments, without the program name
+	Stdin []byte
+	Env   []string // extra environment (LC_ALL=C is always set)
+}
+
+// CommandRunner runs external commands. The one real implementation is
+// adapters/osexec; tests use a scripted fake.
+type CommandRunner interface {
+	// Run runs cmd, bound to ctx, and returns its stdout. A non-zero exit returns an
+	// error that carries the exit code and stderr.
+	Run(ctx context.Context, cmd Command) ([]byte, error)
+}
+
+// XMLCodec parses and formats pool and volume XML (adapters/xmldef).
+type XMLCodec interface {
+	// ParsePool parses pool XML with libvirt's rules and error texts.
+	ParsePool(xml string, flags uint32) (*domain.PoolDef, error)
+	// FormatPool formats a pool; stats nil means the inactive form (figures 0).
+	FormatPool(def *domain.PoolDef, stats *domain.PoolStats) (string, error)
+	// ParseVol parses volume XML for a pool of the given type.
+	ParseVol(xml string, pool *domain.PoolDef) (*domain.VolDef, error)
+	// FormatVol formats a volume as virStorageVolGetXMLDesc shows it.
+	FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, error)
+	// FormatPoolStatus wraps a pool in libvirt's <poolstate> status document.
+	FormatPoolStatus(def *domain.PoolDef, stats *domain.PoolStats) (string, error)
+	// ParsePoolStatus reads a <poolstate> status document.
+	ParsePoolStatus(xml string) (*domain.PoolDef, error)
+	// FormatPoolCapabilities answers virConnectGetStoragePoolCapabilities for the
+	// pool types served, each with the formats its backend supports.
+	FormatPoolCapabilities(types []domain.PoolType) (string, error)
+	// FormatCapabilities answers virConnectGetCapabilities of the storage driver.
+	FormatCapabilities(types []domain.PoolType) (string, error)
+	// FormatPoolSources formats virConnectFindStoragePoolSources' <sources> answer.
+	FormatPoolSources(poolType domain.PoolType, sources []domain.PoolSource) (string, error)
+	// ParsePoolSource parses the srcSpec argument of FindStoragePoolSources
+	// (a <source> element); an empty string gives an empty source.
+	ParsePoolSource(poolType domain.PoolType, xml string) (*domain.PoolSource, error)
+}
+
+// StoredPool is one pool config file found at start.
+type StoredPool struct {
+	Name      string
+	XML       string
+	Autostart bool
+}
+
+// StateStore persists pool configs, autostart links and runtime status in
+// libvirt's layout. Every write is atomic.
+type StateStore interface {
+	LoadConfigs() ([]StoredPool, error)
+	SaveConfig(name string, xml string) error
+	DeleteConfig(name string) error
+	SetAutostart(name string, autostart bool) error
+	LoadStatus() ([]StoredPool, error)
+	SaveStatus(name string, xml string) error
+	DeleteStatus(name string) error
+}

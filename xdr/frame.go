@@ -1,0 +1,81 @@
+package xdr
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+const (
+	// LenWordSize is the size of the length word that starts every message.
+	LenWordSize = 4
+	// HeaderSize is the size of the fixed message header that follows the length word.
+	HeaderSize = 24
+	// MinFrameLen is the smallest legal length word: length word plus header.
+	MinFrameLen = LenWordSize + HeaderSize
+	// MaxFrameLen is the largest length word libvirt 9.x accepts (VIR_NET_MESSAGE_MAX
+	// plus the length word itself); one more and libvirtd drops the connection.
+	MaxFrameLen = 33554432 + LenWordSize
+)
+
+// FrameError reports a length word outside [MinFrameLen, max]; the connection cannot be
+// resynchronised after it and must be closed.
+type FrameError struct {
+	Len, Max uint32
+}
+
+// Error implements error.
+func (e *FrameError) Error() string {
+	if e.Len < MinFrameLen {
+		return fmt.Sprintf("xdr: frame length %d below minimum %d", e.Len, MinFrameLen)
+	}
+	return fmt.Sprintf("xdr: frame length %d exceeds maximum %d", e.Len, e.Max)
+}
+
+// ReadFrame reads one length-prefixed message from r and returns it without its length
+// word (header, then payload). It reuses buf when its capacity suffices, so the result is
+// only valid until buf is reused. maxLen bounds the length word (which counts itself);
+// MaxFrameLen matches libvirt. A bad length word gives a *FrameError, a short read
+// io.ErrUnexpectedEOF (io.EOF when r ended cleanly before the frame).
+func ReadFrame(r io.Reader, buf []byte, maxLen uint32) ([]byte, error) {
+	var lw [LenWordSize]byte
+	if _, err := io.ReadFull(r, lw[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(lw[:])
+	if n < MinFrameLen || n > maxLen {
+		return nil, &FrameError{Len: n, Max: maxLen}
+	}
+	body := int(n) - LenWordSize
+	if cap(buf) >= body {
+		buf = buf[:body]
+	} else {
+		buf = make([]byte, body)
+	}
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// StartFrame appends a placeholder length word and returns its offset, for FinishFrame.
+func StartFrame(e *Encoder) int {
+	off := e.Len()
+	e.EncodeUint(0)
+	return off
+}
+
+// FinishFrame patches the length word written by StartFrame at off so that it counts
+// everything encoded since, itself included. It fails when the frame is outside
+// [MinFrameLen, maxLen], which a peer would reject.
+func FinishFrame(e *Encoder, off int, maxLen uint32) error {
+	n := e.Len() - off
+	if n < MinFrameLen || uint64(n) > uint64(maxLen) {
+		return &FrameError{Len: uint32(min(n, 1<<32-1)), Max: maxLen}
+	}
+	binary.BigEndian.PutUint32(e.buf[off:], uint32(n))
+	return nil
+}
