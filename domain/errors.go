@@ -38,6 +38,7 @@ const (
 	KindRPC                                  // VIR_ERR_RPC 39
 	KindNoConnect                            // VIR_ERR_NO_CONNECT 5
 	KindInvalidStream                        // VIR_ERR_INVALID_STREAM 73
+	KindXMLInvalidSchema                     // VIR_ERR_XML_INVALID_SCHEMA 92
 	kindEnd
 )
 
@@ -70,6 +71,7 @@ var kindCodes = map[Kind]struct {
 	KindRPC:                  {39, ""},
 	KindNoConnect:            {5, ""},
 	KindInvalidStream:        {73, "invalid stream pointer in "},
+	KindXMLInvalidSchema:     {92, ""},
 }
 
 // Code returns libvirt's virErrorNumber for the kind.
@@ -102,7 +104,7 @@ const (
 // the failure belongs to and, for system errors, the errno.
 type Error struct {
 	Kind   Kind
-	Domain int32  // virErrorDomain; 0 means FromStorage
+	Domain int32  // virErrorDomain; 0 means FromStorage unless NoDomain is set
 	Detail string // message without the kind prefix
 	Op     string // libvirt API name, e.g. virStorageVolCreateXML (for logs)
 	Errno  int32  // errno for system errors, 0 otherwise
@@ -110,6 +112,9 @@ type Error struct {
 	// Bare is set where libvirt prints the detail without the kind's prefix
 	// (virCheckFlags: "unsupported flags (0x2) in function ...").
 	Bare bool
+	// NoDomain sends the error with domain 0 (VIR_FROM_NONE), as libvirt does for
+	// its generic parsers ("unknown suffix", "value too large").
+	NoDomain bool
 }
 
 // Error returns the full message exactly as libvirt prints it.
@@ -125,6 +130,9 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // ErrorDomain returns the libvirt error domain, defaulting to storage.
 func (e *Error) ErrorDomain() int32 {
+	if e.NoDomain {
+		return FromNone
+	}
 	if e.Domain == 0 && e.Kind != KindNoConnect {
 		return FromStorage
 	}

@@ -230,9 +230,10 @@ type VolTarget struct {
 
 // BackingStore is a volume's backing image.
 type BackingStore struct {
-	Path   string
-	Format string
-	Perms  Perms
+	Path       string
+	Format     string
+	Perms      Perms
+	Timestamps *Timestamps // output only, when the backing file could be stat'ed
 }
 
 // VolDef is a storage volume definition (what vol XML carries).

@@ -198,7 +198,7 @@ func (d *Decoder) DecodeOptional() (bool, error) {
 // discriminant read selects no arm and the union has no default.
 func BadDiscriminantDecodeError(union string, v int64) error {
 	return &xdr2.UnmarshalError{
-		ErrorCode:   xdr2.ErrBadDiscriminant,
+		ErrorCode:   xdr2.ErrBadEnumValue,
 		Func:        "Decode",
 		Value:       v,
 		Description: fmt.Sprintf("%s: no arm for discriminant %d", union, v),

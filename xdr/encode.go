@@ -105,7 +105,7 @@ func CheckBound(field string, n int, max uint32) error {
 // selects no arm and the union has no default.
 func BadDiscriminantError(union string, v int64) error {
 	return &xdr2.MarshalError{
-		ErrorCode:   xdr2.ErrBadDiscriminant,
+		ErrorCode:   xdr2.ErrBadEnumValue,
 		Func:        "Encode",
 		Value:       v,
 		Description: fmt.Sprintf("%s: no arm for discriminant %d", union, v),

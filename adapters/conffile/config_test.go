@@ -141,9 +141,9 @@ func TestLoadWarnings(t *testing.T) {
 	}{
 		{
 			name:         "unknown key",
-			give:         "listen_tls = 1\nmax_clients = 9\n",
+			give:         "listen_tls = 1\nmax_clients = 99\n",
 			wantWarnings: []string{`v.conf:1: unknown key "listen_tls" ignored`},
-			wantCheck:    func(c *conffile.Config) bool { return c.MaxClients == 9 },
+			wantCheck:    func(c *conffile.Config) bool { return c.MaxClients == 99 },
 		},
 		{
 			name:         "known libvirt key without effect",
@@ -153,9 +153,9 @@ func TestLoadWarnings(t *testing.T) {
 		},
 		{
 			name:         "duplicate first wins",
-			give:         "max_clients = 9\nmax_clients = 10\n",
+			give:         "max_clients = 90\nmax_clients = 10\n",
 			wantWarnings: []string{`v.conf:2: duplicate key "max_clients" ignored, the one on line 1 wins`},
-			wantCheck:    func(c *conffile.Config) bool { return c.MaxClients == 9 },
+			wantCheck:    func(c *conffile.Config) bool { return c.MaxClients == 90 },
 		},
 		{
 			name:         "anonymous clients clamped",
@@ -243,6 +243,19 @@ func TestSampleConfig(t *testing.T) {
 	for _, k := range conffile.Keys() {
 		if !documented[k] {
 			t.Errorf("key %q is not documented in dist/virtstoraged.conf", k)
+		}
+	}
+}
+
+func TestManPageListsEveryKey(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../docs/virtstoraged.8.rst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range conffile.Keys() {
+		if !strings.Contains(string(b), "``"+k+"``") {
+			t.Errorf("key %q missing from docs/virtstoraged.8.rst", k)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -78,6 +79,11 @@ func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	c := exec.CommandContext(ctx, cmd.Path, cmd.Args...)
 	c.Env = append(append(os.Environ(), cmd.Env...), "LC_ALL=C")
 	c.WaitDelay = r.WaitDelay
+	// Each command gets its own process group and cancellation kills the group:
+	// a shell wrapper or helper that forked (mount.nfs, scrub) must not leave its
+	// children running after we gave up on it.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	if cmd.Stdin != nil {
 		c.Stdin = bytes.NewReader(cmd.Stdin)
 	}

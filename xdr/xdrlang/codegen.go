@@ -53,7 +53,7 @@ func encodeStmts(b *strings.Builder, expr string, t *goType, label string, depth
 // into expr (addressable).
 func decodeStmts(b *strings.Builder, expr string, t *goType, depth int) {
 	prim := func(call string) {
-		fmt.Fprintf(b, "if v, err := d.%s; err != nil {\nreturn err\n} else {\n%s = v\n}\n", call, expr)
+		fmt.Fprintf(b, "if val, err := d.%s; err != nil {\nreturn err\n} else {\n%s = val\n}\n", call, expr)
 	}
 	switch t.kind {
 	case kInt32:
@@ -71,7 +71,7 @@ func decodeStmts(b *strings.Builder, expr string, t *goType, depth int) {
 	case kFloat64:
 		prim("DecodeDouble()")
 	case kEnum:
-		fmt.Fprintf(b, "if v, err := d.DecodeInt(); err != nil {\nreturn err\n} else {\n%s = %s(v)\n}\n", expr, t.name)
+		fmt.Fprintf(b, "if val, err := d.DecodeInt(); err != nil {\nreturn err\n} else {\n%s = %s(val)\n}\n", expr, t.name)
 	case kString:
 		prim(fmt.Sprintf("DecodeString(%s)", t.bound))
 	case kOpaque:
@@ -82,9 +82,10 @@ func decodeStmts(b *strings.Builder, expr string, t *goType, depth int) {
 		fmt.Fprintf(b, "if err := %s.Decode(d); err != nil {\nreturn err\n}\n", expr)
 	case kArray:
 		n := fmt.Sprintf("n%d", depth)
-		fmt.Fprintf(b, "%s, err := d.DecodeArrayLen(%s, %d)\nif err != nil {\nreturn err\n}\n", n, t.bound, max(t.elem.min, 1))
+		fmt.Fprintf(b, "{\n%s, err := d.DecodeArrayLen(%s, %d)\nif err != nil {\nreturn err\n}\n", n, t.bound, max(t.elem.min, 1))
 		fmt.Fprintf(b, "%s = make(%s, %s)\n", expr, t.String(), n)
 		decodeElems(b, expr, t, depth)
+		b.WriteString("}\n")
 	case kOptional:
 		fmt.Fprintf(b, "if ok, err := d.DecodeOptional(); err != nil {\nreturn err\n} else if !ok {\n%s = nil\n} else {\n", expr)
 		fmt.Fprintf(b, "%s = make(%s, 1)\n", expr, t.String())

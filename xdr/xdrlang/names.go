@@ -14,7 +14,7 @@ var initialisms = map[string]bool{
 // camel turns snake_case or UPPER_CASE into CamelCase with upper-case initialisms.
 func camel(s string) string {
 	var b strings.Builder
-	for _, w := range strings.Split(s, "_") {
+	for _, w := range words(s) {
 		if w == "" {
 			continue
 		}
@@ -55,3 +55,26 @@ func GoName(name string) string { return camel(stripPrefix(name)) }
 
 // FieldName is the Go name of a struct field or union arm: need_results → NeedResults.
 func FieldName(name string) string { return camel(name) }
+
+// words splits on underscores and, inside mixed-case words, before each upper-case run
+// (callbackID → callback ID, usageType → usage Type).
+func words(s string) []string {
+	var out []string
+	for _, w := range strings.Split(s, "_") {
+		if w == strings.ToUpper(w) || w == strings.ToLower(w) {
+			out = append(out, w)
+			continue
+		}
+		start := 0
+		for i := 1; i < len(w); i++ {
+			if isUpper(w[i]) && !isUpper(w[i-1]) {
+				out = append(out, w[start:i])
+				start = i
+			}
+		}
+		out = append(out, w[start:])
+	}
+	return out
+}
+
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }

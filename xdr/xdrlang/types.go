@@ -3,6 +3,7 @@ package xdrlang
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 type kind int
@@ -70,6 +71,8 @@ func (t *goType) String() string {
 // typer maps .x declarations to Go types for one file.
 type typer struct {
 	syms *Symbols
+	// prefix is the program prefix ("remote_"), stripped like the well-known ones.
+	prefix string
 	// minSize caches named types' minimal encodings (and guards against recursion).
 	minSize map[string]int
 }
@@ -77,7 +80,7 @@ type typer struct {
 func (ty *typer) boundExpr(v Value) string {
 	if v.Name != "" {
 		if _, ok := ty.syms.Consts[v.Name]; ok {
-			return GoName(v.Name)
+			return ty.goName(v.Name)
 		}
 	}
 	return strconv.FormatInt(v.Num, 10)
@@ -107,11 +110,11 @@ func (ty *typer) inlined(t *Typedef) bool {
 // typedefName is the Go name of a typedef that is not inlined: an optional one gets the
 // Opt prefix so that remote_storage_pool (optional) and remote_nonnull_storage_pool do
 // not collide.
-func typedefName(t *Typedef) string {
+func (ty *typer) typedefName(t *Typedef) string {
 	if t.Decl.Kind == DeclOptional {
-		return "Opt" + GoName(t.Decl.Name)
+		return "Opt" + ty.goName(t.Decl.Name)
 	}
-	return GoName(t.Decl.Name)
+	return ty.goName(t.Decl.Name)
 }
 
 func (ty *typer) base(d *Decl) (*goType, error) {
@@ -132,7 +135,7 @@ func (ty *typer) base(d *Decl) (*goType, error) {
 		return &goType{kind: kFloat64, min: 8}, nil
 	}
 	if e := ty.syms.Enums[d.Type]; e != nil {
-		return &goType{kind: kEnum, name: GoName(e.Name), min: 4}, nil
+		return &goType{kind: kEnum, name: ty.goName(e.Name), min: 4}, nil
 	}
 	if t := ty.syms.Typedefs[d.Type]; t != nil {
 		if ty.inlined(t) {
@@ -142,17 +145,17 @@ func (ty *typer) base(d *Decl) (*goType, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &goType{kind: kNamed, name: typedefName(t), min: m}, nil
+		return &goType{kind: kNamed, name: ty.typedefName(t), min: m}, nil
 	}
 	if s := ty.syms.Structs[d.Type]; s != nil {
 		m, err := ty.namedMin(d.Type)
 		if err != nil {
 			return nil, err
 		}
-		return &goType{kind: kNamed, name: GoName(s.Name), min: m}, nil
+		return &goType{kind: kNamed, name: ty.goName(s.Name), min: m}, nil
 	}
 	if u := ty.syms.Unions[d.Type]; u != nil {
-		return &goType{kind: kNamed, name: GoName(u.Name), min: 4}, nil
+		return &goType{kind: kNamed, name: ty.goName(u.Name), min: 4}, nil
 	}
 	return nil, fmt.Errorf("%s:%d: unknown type %s", d.File, d.Line, d.Type)
 }
@@ -160,7 +163,13 @@ func (ty *typer) base(d *Decl) (*goType, error) {
 func (ty *typer) namedMin(name string) (int, error) {
 	if m, ok := ty.minSize[name]; ok {
 		if m < 0 {
-			return 0, fmt.Errorf("recursive type %s contains itself without an optional", name)
+			pos := Pos{}
+			if s := ty.syms.Structs[name]; s != nil {
+				pos = s.Pos
+			} else if t := ty.syms.Typedefs[name]; t != nil {
+				pos = t.Pos
+			}
+			return 0, fmt.Errorf("%s:%d: recursive type %s contains itself without an optional", pos.File, pos.Line, name)
 		}
 		return m, nil
 	}
@@ -221,10 +230,17 @@ func (ty *typer) typeOf(d *Decl) (*goType, error) {
 func (ty *typer) elemLazy(d *Decl) (*goType, error) {
 	if m, ok := ty.minSize[d.Type]; ok && m < 0 {
 		if s := ty.syms.Structs[d.Type]; s != nil {
-			return &goType{kind: kNamed, name: GoName(s.Name)}, nil
+			return &goType{kind: kNamed, name: ty.goName(s.Name)}, nil
 		}
 	}
 	return ty.base(d)
 }
 
 func pad4(n int64) int64 { return (n + 3) &^ 3 }
+
+func (ty *typer) goName(name string) string {
+	if ty.prefix != "" && len(name) > len(ty.prefix) && strings.EqualFold(name[:len(ty.prefix)], ty.prefix) {
+		return GoName(name[len(ty.prefix):])
+	}
+	return GoName(name)
+}

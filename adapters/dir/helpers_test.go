@@ -1,0 +1,132 @@
+package dir_test
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
+	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/ports"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden .argv files in testdata")
+
+func quietLog() *logrus.Entry {
+	l := logrus.New()
+	l.SetOutput(os.Stderr)
+	l.SetLevel(logrus.WarnLevel)
+	return logrus.NewEntry(l)
+}
+
+// newPool returns a dir pool over a fresh temp directory.
+func newPool(t testing.TB) *domain.PoolDef {
+	t.Helper()
+	return &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: t.TempDir(), Perms: domain.UnsetPerms()}}
+}
+
+// realBackend runs real commands.
+func realBackend() *dir.Backend { return dir.New(osexec.New(quietLog()), quietLog()) }
+
+// fakeBackend runs commands through a scripted fake.
+func fakeBackend(t testing.TB) (*dir.Backend, *testkit.FakeRunner) {
+	f := testkit.NewFakeRunner(t)
+	return dir.New(f, quietLog()), f
+}
+
+func requireQemuImg(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img not found (install qemu-utils): skipping a test that needs it")
+	}
+}
+
+// newVol builds a volume definition for the pool, already prepared.
+func newVol(t testing.TB, b *dir.Backend, pool *domain.PoolDef, name, format string, capacity uint64, mod func(*domain.VolDef)) *domain.VolDef {
+	t.Helper()
+	vol := &domain.VolDef{Name: name, Capacity: capacity, HasCapacity: true, Target: domain.VolTarget{Format: format, Perms: domain.UnsetPerms()}}
+	if mod != nil {
+		mod(vol)
+	}
+	if err := b.PrepareVol(pool, vol); err != nil {
+		t.Fatalf("PrepareVol(%s): %v", name, err)
+	}
+	return vol
+}
+
+// touchLastArg makes the file a tool would have created at its last path
+// argument.
+func touchLastArg(cmd ports.Command) error {
+	for i := len(cmd.Args) - 1; i >= 0; i-- {
+		if filepath.IsAbs(cmd.Args[i]) {
+			return os.WriteFile(cmd.Args[i], []byte("QFI\xfb"), 0o644)
+		}
+	}
+	return nil
+}
+
+// checkGolden compares argv (with the pool dir shown as
+// /var/lib/libvirt/images) with testdata/name.argv.
+func checkGolden(t *testing.T, name, poolDir string, argvs [][]string) {
+	t.Helper()
+	var b strings.Builder
+	for _, argv := range argvs {
+		b.WriteString(strings.ReplaceAll(testkit.FormatArgv(argv), poolDir, "/var/lib/libvirt/images"))
+		b.WriteString("\n")
+	}
+	got := b.String()
+	path := filepath.Join("testdata", name+".argv")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("argv mismatch for %s:\n got: %s\nwant: %s", name, got, want)
+	}
+}
+
+func wantErrText(t *testing.T, err error, wantKind domain.Kind, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %q", want)
+	}
+	if k := domain.KindOf(err); k != wantKind {
+		t.Errorf("kind = %d, want %d (err %v)", k, wantKind, err)
+	}
+	if err.Error() != want {
+		t.Errorf("error text\n got: %s\nwant: %s", err.Error(), want)
+	}
+}
+
+// smallPool returns a pool on a 16 MiB tmpfs, so that out-of-space paths can
+// be tested without filling the machine's disk. It needs root (CI has it).
+func smallPool(t testing.TB) *domain.PoolDef {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root: skipping an out-of-space test")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=16m,mode=0755"); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v): skipping an out-of-space test", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return &domain.PoolDef{Type: domain.PoolDir, Name: "small", Target: domain.PoolTarget{Path: dir, Perms: domain.UnsetPerms()}}
+}

@@ -1,0 +1,520 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/virtstoraged-go/virtstoraged/xdr"
+)
+
+// program is one RPC program as a connection serves it.
+type program interface {
+	// lookup returns the dispatch-table row of proc, nil when unknown.
+	lookup(proc int32) *xdr.ProcInfo
+	// check refuses a call before its arguments are decoded (connection not open,
+	// read-only).
+	check(info *xdr.ProcInfo) error
+	dispatch(ctx context.Context, proc int32, dec *xdr.Decoder, st xdr.Stream) (xdr.Message, error)
+	// scope picks the error domain of "not supported" replies.
+	scope(info *xdr.ProcInfo) errorScope
+}
+
+// procConnectClose is CONNECT_CLOSE in both the remote and the admin program: the
+// server replies, then hangs up.
+const procConnectClose int32 = 2
+
+// readBufKeep is the largest read buffer a connection keeps between frames; bigger
+// frames (stream packets of up to 32 MiB) get a buffer of their own that is freed
+// with them.
+const readBufKeep = 1 << 20
+
+var errConnClosed = errors.New("rpc: connection closed")
+
+// conn is one client connection.
+type conn struct {
+	srv  *Server
+	sv   *service
+	nc   net.Conn
+	kind ListenerKind
+	id   uint64
+	born time.Time
+	log  *logrus.Entry
+
+	pid, uid, gid int32
+	credErr       error
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	requests *gate // max_client_requests
+	out      outQueue
+
+	lastRecv   atomic.Int64 // unix nanoseconds of the last received frame
+	closeAfter atomic.Bool  // hang up after the next reply (admin closing its own client)
+	keepalive  atomic.Bool
+	eventLimit int
+
+	remote *remoteProgram
+	admin  *adminProgram
+
+	mu      sync.Mutex
+	streams map[uint32]*stream
+	parked  []*stream // downloads at EOF waiting for the client's finish
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
+	c := &conn{
+		srv:        s,
+		sv:         sv,
+		nc:         nc,
+		kind:       kind,
+		id:         s.nextClientID.Add(1),
+		born:       s.cfg.Now(),
+		streams:    map[uint32]*stream{},
+		done:       make(chan struct{}),
+		eventLimit: s.cfg.EventQueue,
+	}
+	c.pid, c.uid, c.gid, c.credErr = s.cfg.PeerCred(nc)
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	l := sv.getLimits()
+	c.requests = newGate(l.MaxClientRequests, 0)
+	c.out.wake = make(chan struct{}, 1)
+	c.log = s.log.WithFields(logrus.Fields{"client_pid": c.pid, "client_id": c.id, "listener": kind.String()})
+	if kind == ListenAdmin {
+		c.admin = newAdminProgram(c)
+	} else {
+		c.remote = newRemoteProgram(c)
+	}
+	return c
+}
+
+// serve runs the connection until it ends: the reader here, the writer and the
+// keepalive in their own goroutines.
+func (c *conn) serve() {
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.log.Debug("rpc: client connected")
+	go c.writeLoop()
+	go func() {
+		<-c.ctx.Done()
+		c.close()
+	}()
+	c.readLoop()
+	c.close()
+	c.log.Debug("rpc: client disconnected")
+}
+
+// close hangs up: cancels the client's calls and streams, drops its event
+// callbacks and frees its slot in the server. Safe to call from anywhere, any
+// number of times.
+func (c *conn) close() {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		c.nc.Close()
+		c.out.shutdown()
+		c.mu.Lock()
+		streams := make([]*stream, 0, len(c.streams))
+		for _, st := range c.streams {
+			streams = append(streams, st)
+		}
+		c.mu.Unlock()
+		for _, st := range streams {
+			st.hangup()
+		}
+		c.srv.removeClient(c)
+		close(c.done)
+	})
+}
+
+func (c *conn) readLoop() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	buf := make([]byte, 0, 64<<10)
+	for {
+		frame, err := xdr.ReadFrame(br, buf, xdr.MaxFrameLen)
+		if err != nil {
+			var fe *xdr.FrameError
+			switch {
+			case errors.As(err, &fe):
+				c.log.WithError(err).Warn("rpc: bad frame length, closing the connection")
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+			default:
+				c.log.WithError(err).Debug("rpc: read failed")
+			}
+			return
+		}
+		if cap(frame) <= readBufKeep {
+			buf = frame[:0]
+		}
+		c.lastRecv.Store(time.Now().UnixNano())
+		if !c.handle(parseHeader(frame), frame[xdr.HeaderSize:]) {
+			return
+		}
+	}
+}
+
+// handle acts on one received frame; the payload is only valid during the call.
+// It returns false when the connection must be closed.
+func (c *conn) handle(h header, payload []byte) bool {
+	switch h.typ {
+	case typeMessage:
+		if h.prog == progKeepalive && h.vers == 1 && h.proc == keepalivePing {
+			c.out.pushPong(c)
+		}
+		// PONGs only reset the silence timer; other messages from a client have no
+		// meaning and libvirt drops them too.
+		return true
+	case typeCall:
+		return c.handleCall(h, payload)
+	case typeStream, typeStreamHole:
+		return c.handleStream(h, payload)
+	case typeCallWithFDs:
+		// The fds would follow as extra bytes we cannot resynchronise over, and no
+		// storage procedure takes any.
+		c.log.WithField("proc", h.proc).Warn("rpc: call with file descriptors refused, closing the connection")
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *conn) programFor(prog, vers uint32) program {
+	switch {
+	case prog == progRemote && vers == 1 && c.remote != nil:
+		return c.remote
+	case prog == progAdmin && vers == 1 && c.admin != nil:
+		return c.admin
+	}
+	return nil
+}
+
+func (c *conn) handleCall(h header, payload []byte) bool {
+	release, err := c.requests.acquire(c.ctx, false)
+	if err != nil {
+		return false
+	}
+	prog := c.programFor(h.prog, h.vers)
+	if prog == nil {
+		c.replyError(h, rpcError("Cannot find program %d version %d", h.prog, h.vers), scopeStorage, release)
+		return true
+	}
+	if h.status != statusOK {
+		c.replyError(h, rpcError("Unexpected message status %d", h.status), scopeStorage, release)
+		return true
+	}
+	info := prog.lookup(h.proc)
+	if info == nil || info.Async {
+		c.replyError(h, rpcError("unknown procedure: %d", h.proc), scopeStorage, release)
+		return true
+	}
+	args := make([]byte, len(payload))
+	copy(args, payload)
+	var st *stream
+	if info.Stream != xdr.StreamNone {
+		// Registered by the reader, before any later packet is read: a client
+		// may send data right behind the call.
+		st = c.openStream(h, info.Stream)
+	}
+	go c.runCall(prog, info, h, args, st, release)
+	return true
+}
+
+func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, st *stream, release func()) {
+	// Building logrus fields costs more than a fast call itself: only when debugging
+	// or on failure.
+	debug := c.log.Logger.IsLevelEnabled(logrus.DebugLevel)
+	callLog := func() *logrus.Entry {
+		return c.log.WithFields(logrus.Fields{"proc": info.Name, "serial": h.serial})
+	}
+	scope := prog.scope(info)
+	if err := prog.check(info); err != nil {
+		if debug {
+			callLog().WithError(err).Debug("rpc: call refused")
+		}
+		if st != nil {
+			st.discard()
+		}
+		c.replyError(h, err, scope, release)
+		return
+	}
+	workerDone, err := c.sv.workers.acquire(c.ctx, info.Priority)
+	if err != nil {
+		if st != nil {
+			st.discard()
+		}
+		release()
+		return
+	}
+	var xst xdr.Stream
+	if st != nil {
+		xst = st
+	}
+	var start time.Time
+	if debug {
+		start = time.Now()
+	}
+	ret, err := prog.dispatch(c.ctx, h.proc, xdr.NewDecoder(args), xst)
+	workerDone()
+	if errors.Is(err, xdr.ErrUnknownProcedure) {
+		err = rpcError("unknown procedure: %d", h.proc)
+	}
+	if err != nil {
+		if st != nil {
+			st.discard()
+		}
+		if debug {
+			callLog().WithError(err).WithField("took", time.Since(start)).Debug("rpc: call failed")
+		}
+		c.replyError(h, err, scope, release)
+		return
+	}
+	if debug {
+		callLog().WithField("took", time.Since(start)).Debug("rpc: call done")
+	}
+	rh := h
+	rh.typ, rh.status = typeReply, statusOK
+	frame, err := encodeMessage(rh, ret)
+	if err != nil {
+		// A reply we cannot encode (a list over its bound) must still be answered.
+		callLog().WithError(err).Error("rpc: cannot encode reply")
+		if st != nil {
+			st.discard()
+		}
+		c.replyError(h, internalError(fromRPC, "%v", err), scope, release)
+		return
+	}
+	c.out.push(c, outItem{buf: frame, done: func(werr error) {
+		release()
+		if st != nil {
+			st.replied(werr)
+		}
+		if werr == nil && (h.proc == procConnectClose || c.closeAfter.Load()) {
+			c.close()
+		}
+	}})
+}
+
+// replyError answers a call with status ERROR; release frees the request slot once
+// the reply is on the wire.
+func (c *conn) replyError(h header, err error, scope errorScope, release func()) {
+	frame, eerr := encodeErrorFrame(h, typeReply, err, scope)
+	if eerr != nil {
+		c.log.WithError(eerr).Error("rpc: cannot encode error reply, closing the connection")
+		release()
+		c.close()
+		return
+	}
+	c.out.push(c, outItem{buf: frame, done: func(error) { release() }})
+}
+
+func encodeErrorFrame(h header, typ int32, err error, scope errorScope) ([]byte, error) {
+	h.typ, h.status = typ, statusError
+	return encodeMessage(h, mapError(err, scope).wire())
+}
+
+// outItem is a frame waiting for the writer; done runs once it is written or the
+// connection is gone.
+type outItem struct {
+	buf   []byte
+	done  func(error)
+	event bool
+}
+
+// outQueue decouples workers from slow readers: a worker never blocks on a client's
+// socket. Its length is bounded by the request slots (replies hold theirs until
+// written), one packet per stream, one pending PONG, and the event limit.
+type outQueue struct {
+	mu     sync.Mutex
+	items  []outItem
+	events int
+	pong   bool
+	closed bool
+	wake   chan struct{}
+}
+
+func (q *outQueue) push(c *conn, it outItem) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		if it.done != nil {
+			it.done(errConnClosed)
+		}
+		return false
+	}
+	if it.event {
+		if q.events >= c.eventLimit {
+			q.mu.Unlock()
+			return false
+		}
+		q.events++
+	}
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+var pongFrame = mustFrame(header{prog: progKeepalive, vers: 1, proc: keepalivePong, typ: typeMessage})
+var pingFrame = mustFrame(header{prog: progKeepalive, vers: 1, proc: keepalivePing, typ: typeMessage})
+
+func mustFrame(h header) []byte {
+	b, err := encodeMessage(h, nil)
+	if err != nil {
+		panic(err) // a 28-byte constant frame cannot fail to encode
+	}
+	return b
+}
+
+// pushPong queues a PONG unless one is already waiting: a client flooding PINGs
+// without reading must not grow the queue.
+func (q *outQueue) pushPong(c *conn) {
+	q.mu.Lock()
+	if q.pong || q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.pong = true
+	q.mu.Unlock()
+	q.push(c, outItem{buf: pongFrame, done: func(error) {
+		q.mu.Lock()
+		q.pong = false
+		q.mu.Unlock()
+	}})
+}
+
+func (q *outQueue) pop() (outItem, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return outItem{}, false
+	}
+	it := q.items[0]
+	q.items[0] = outItem{}
+	q.items = q.items[1:]
+	if it.event {
+		q.events--
+	}
+	return it, true
+}
+
+func (q *outQueue) shutdown() {
+	q.mu.Lock()
+	q.closed = true
+	items := q.items
+	q.items = nil
+	q.mu.Unlock()
+	for _, it := range items {
+		if it.done != nil {
+			it.done(errConnClosed)
+		}
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) writeLoop() {
+	for {
+		it, ok := c.out.pop()
+		if !ok {
+			select {
+			case <-c.out.wake:
+				continue
+			case <-c.done:
+				c.out.shutdown()
+				return
+			}
+		}
+		_, err := c.nc.Write(it.buf)
+		if it.done != nil {
+			it.done(err)
+		}
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.log.WithError(err).Debug("rpc: write failed, closing the connection")
+			}
+			c.close()
+			c.out.shutdown()
+			return
+		}
+	}
+}
+
+// write queues frame and waits until it is on the wire: the one-outstanding-packet
+// rule of streams.
+func (c *conn) write(ctx context.Context, frame []byte) error {
+	ch := make(chan error, 1)
+	if !c.out.push(c, outItem{buf: frame, done: func(err error) { ch <- err }}) {
+		return errConnClosed
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sendEvent queues an event frame without waiting; it reports false when the
+// client's event queue is full or the client is gone.
+func (c *conn) sendEvent(frame []byte) bool {
+	return c.out.push(c, outItem{buf: frame, event: true})
+}
+
+// startKeepalive begins server PINGs after the client asked for keepalive
+// (SUPPORTS_FEATURE 10).
+func (c *conn) startKeepalive() {
+	if c.keepalive.Swap(true) {
+		return
+	}
+	l := c.sv.getLimits()
+	if l.KeepaliveInterval <= 0 || l.KeepaliveCount < 0 {
+		return
+	}
+	go c.keepaliveLoop(l.KeepaliveInterval, l.KeepaliveCount)
+}
+
+func (c *conn) keepaliveLoop(interval time.Duration, count int) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	sent := 0
+	var lastPing int64
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		recv := c.lastRecv.Load()
+		if recv > lastPing {
+			// Any packet since our last PING answers it (libvirt resets its
+			// countdown on every received packet).
+			sent = 0
+		}
+		silence := time.Since(time.Unix(0, recv))
+		if silence < interval {
+			continue
+		}
+		if sent >= count {
+			c.log.WithField("silence", silence.Round(time.Millisecond)).Warn("rpc: keepalive timeout, closing the connection")
+			c.close()
+			return
+		}
+		sent++
+		lastPing = time.Now().UnixNano()
+		c.out.push(c, outItem{buf: pingFrame})
+	}
+}

@@ -1,0 +1,312 @@
+package rpc_test
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
+)
+
+const (
+	procUpload   = int32(remote.ProcStorageVolUpload)
+	procDownload = int32(remote.ProcStorageVolDownload)
+)
+
+func streamHdr(proc int32, serial uint32, typ virnet.MessageType, status virnet.MessageStatus) hdr {
+	return hdr{Prog: remote.Program, Vers: 1, Proc: proc, Type: typ, Serial: serial, Status: status}
+}
+
+func (r *raw) streamData(proc int32, serial uint32, data []byte) {
+	r.t.Helper()
+	r.write(frame(streamHdr(proc, serial, virnet.MessageTypeStream, virnet.MessageStatusContinue), nil, data))
+}
+
+func (r *raw) streamHole(proc int32, serial uint32, n int64) {
+	r.t.Helper()
+	r.send(streamHdr(proc, serial, virnet.MessageTypeStreamHole, virnet.MessageStatusContinue), &virnet.StreamHole{Length: n})
+}
+
+func (r *raw) streamEnd(proc int32, serial uint32, status virnet.MessageStatus) {
+	r.t.Helper()
+	r.send(streamHdr(proc, serial, virnet.MessageTypeStream, status), nil)
+}
+
+// startStream opens an upload or download of images/name and checks the OK reply.
+func startStream(t *testing.T, r *raw, proc int32, serial uint32, name string, flags uint32) {
+	t.Helper()
+	vol := remote.StorageVol{Pool: "images", Name: name, Key: "/pools/images/" + name}
+	if proc == procUpload {
+		r.call(proc, serial, &remote.StorageVolUploadArgs{Vol: vol, Flags: flags})
+	} else {
+		r.call(proc, serial, &remote.StorageVolDownloadArgs{Vol: vol, Flags: flags})
+	}
+	h, p := r.recv()
+	if h.Type != virnet.MessageTypeReply || h.Status != virnet.MessageStatusOk || h.Serial != serial {
+		t.Fatalf("stream call reply %+v: %v", h, decodeErr(t, p))
+	}
+}
+
+func waitClosed(t *testing.T, ch chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s never happened", what)
+	}
+}
+
+func TestUpload(t *testing.T) {
+	t.Parallel()
+	big := bytes.Repeat([]byte{7}, 4194276) // go-libvirt's packet size
+	tests := []struct {
+		name      string
+		giveFlags uint32
+		give      func(r *raw, serial uint32)
+		wantOps   []string
+		wantReply virnet.MessageStatus // of the final stream packet
+		wantClose bool
+	}{
+		{name: "sparse with holes", giveFlags: 1, give: func(r *raw, s uint32) {
+			r.streamData(procUpload, s, []byte("abc"))
+			r.streamHole(procUpload, s, 8192)
+			r.streamData(procUpload, s, big)
+			r.streamHole(procUpload, s, 4096)
+			r.streamEnd(procUpload, s, virnet.MessageStatusOk)
+		}, wantOps: []string{"data 3", "hole 8192", "data 4194276", "hole 4096", "finish"}, wantReply: virnet.MessageStatusOk},
+		{name: "plain", give: func(r *raw, s uint32) {
+			for i := 0; i < 4; i++ {
+				r.streamData(procUpload, s, make([]byte, 262120))
+			}
+			r.streamEnd(procUpload, s, virnet.MessageStatusOk)
+		}, wantOps: []string{"data 262120", "data 262120", "data 262120", "data 262120", "finish"}, wantReply: virnet.MessageStatusOk},
+		{name: "client abort", give: func(r *raw, s uint32) {
+			r.streamData(procUpload, s, []byte("abc"))
+			r.streamEnd(procUpload, s, virnet.MessageStatusError)
+		}, wantOps: []string{"data 3", "abort"}, wantReply: virnet.MessageStatusOk},
+		{name: "hole on plain stream closes", give: func(r *raw, s uint32) {
+			r.streamData(procUpload, s, []byte("abc"))
+			r.streamHole(procUpload, s, 8192)
+		}, wantOps: []string{"data 3", "abort"}, wantClose: true},
+		{name: "hang-up aborts", give: func(r *raw, s uint32) {
+			r.streamData(procUpload, s, []byte("abc"))
+			time.Sleep(50 * time.Millisecond)
+			r.nc.Close()
+		}, wantOps: []string{"data 3", "abort"}, wantClose: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := startDaemon(t)
+			r := dialRaw(t, d.rw)
+			r.open(0)
+			startStream(t, r, procUpload, 40, "disk.img", tt.giveFlags)
+			w := d.api.lastUpload()
+			tt.give(r, 40)
+			if tt.wantClose {
+				if tt.name != "hang-up aborts" {
+					r.expectClosed()
+				}
+			} else {
+				h, p := r.recv()
+				if h != streamHdr(procUpload, 40, virnet.MessageTypeStream, tt.wantReply) || len(p) != 0 {
+					t.Fatalf("final packet %+v (%d bytes)", h, len(p))
+				}
+			}
+			waitClosed(t, w.done, "finish or abort")
+			ops, _, _ := w.result()
+			if !reflect.DeepEqual(ops, tt.wantOps) {
+				t.Errorf("writer ops %v, want %v", ops, tt.wantOps)
+			}
+			if !tt.wantClose {
+				// The connection goes on; a late packet of the dead stream is ignored.
+				r.streamData(procUpload, 40, []byte("late"))
+				r.call(int32(remote.ProcConnectGetType), 41, nil)
+				if h, _ := r.recv(); h.Serial != 41 {
+					t.Errorf("after the stream: %+v", h)
+				}
+			}
+		})
+	}
+}
+
+func TestUploadWriteErrorSendsStreamError(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.api.setVol("images", "full.img", nil)
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	startStream(t, r, procUpload, 3, "full.img", 0)
+	r.streamData(procUpload, 3, make([]byte, 64))
+	h, p := r.recv()
+	if h != streamHdr(procUpload, 3, virnet.MessageTypeStream, virnet.MessageStatusError) {
+		t.Fatalf("got %+v, want STREAM ERROR", h)
+	}
+	e := decodeErr(t, p)
+	if e.Code != 38 || e.Int1 != 28 || optStr(e.Message) != "cannot write to stream: No space left on device" {
+		t.Errorf("stream error %d/%d %q int1 %d", e.Code, e.Domain, optStr(e.Message), e.Int1)
+	}
+	// The client's finish arrives for a stream that no longer exists: ignored.
+	r.streamEnd(procUpload, 3, virnet.MessageStatusOk)
+	r.call(int32(remote.ProcConnectGetType), 4, nil)
+	if h, _ := r.recv(); h.Serial != 4 || h.Type != virnet.MessageTypeReply {
+		t.Errorf("after failed upload: %+v", h)
+	}
+}
+
+func TestUploadErrorBeforeStream(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	r.call(procUpload, 9, &remote.StorageVolUploadArgs{Vol: remote.StorageVol{Pool: "images", Name: "nope"}})
+	h, p := r.recv()
+	if h.Type != virnet.MessageTypeReply || h.Status != virnet.MessageStatusError || decodeErr(t, p).Code != 50 {
+		t.Fatalf("reply %+v", h)
+	}
+	r.streamData(procUpload, 9, []byte("x"))
+	r.expectSilence(100 * time.Millisecond)
+}
+
+// readDownload collects a download until the empty CONTINUE: data bytes and the
+// sequence of packet kinds.
+func readDownload(t *testing.T, r *raw, serial uint32) ([]byte, []string) {
+	t.Helper()
+	var data []byte
+	var kinds []string
+	for {
+		h, p := r.recv()
+		if h.Serial != serial || h.Proc != procDownload {
+			t.Fatalf("foreign packet %+v", h)
+		}
+		switch {
+		case h.Type == virnet.MessageTypeStream && h.Status == virnet.MessageStatusContinue && len(p) == 0:
+			return data, append(kinds, "eof")
+		case h.Type == virnet.MessageTypeStream && h.Status == virnet.MessageStatusContinue:
+			data = append(data, p...)
+			kinds = append(kinds, "data")
+		case h.Type == virnet.MessageTypeStreamHole:
+			var hole virnet.StreamHole
+			decodeRet(t, p, &hole)
+			data = append(data, make([]byte, hole.Length)...)
+			kinds = append(kinds, "hole")
+		default:
+			t.Fatalf("unexpected packet %+v", h)
+		}
+	}
+}
+
+func TestDownload(t *testing.T) {
+	t.Parallel()
+	content := []byte("hello")
+	want := append(append(append(append([]byte{}, content...), make([]byte, 8192)...), content...), make([]byte, 4096)...)
+	tests := []struct {
+		name      string
+		giveFlags uint32
+		wantKinds []string
+	}{
+		{name: "sparse", giveFlags: 1, wantKinds: []string{"data", "hole", "data", "hole", "eof"}},
+		{name: "plain gets zeros", wantKinds: []string{"data", "data", "data", "data", "eof"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := startDaemon(t)
+			d.api.setVol("images", "sparse.img", content)
+			r := dialRaw(t, d.rw)
+			r.open(0)
+			startStream(t, r, procDownload, 12, "sparse.img", tt.giveFlags)
+			data, kinds := readDownload(t, r, 12)
+			if !bytes.Equal(data, want) || !reflect.DeepEqual(kinds, tt.wantKinds) {
+				t.Errorf("got %d bytes %v, want %d bytes %v", len(data), kinds, len(want), tt.wantKinds)
+			}
+			waitClosed(t, d.api.lastReader().closed, "reader close")
+			r.streamEnd(procDownload, 12, virnet.MessageStatusOk)
+			if h, p := r.recv(); h != streamHdr(procDownload, 12, virnet.MessageTypeStream, virnet.MessageStatusOk) || len(p) != 0 {
+				t.Errorf("finish confirmation %+v", h)
+			}
+		})
+	}
+}
+
+func TestDownloadNeverFinished(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	for serial := uint32(1); serial <= 3; serial++ {
+		startStream(t, r, procDownload, serial, "disk.img", 0)
+		if data, _ := readDownload(t, r, serial); string(data) != "hello" {
+			t.Fatalf("data %q", data)
+		}
+		// go-libvirt never sends the finish and goes on with other calls.
+		r.call(int32(remote.ProcConnectGetType), 100+serial, nil)
+		if h, _ := r.recv(); h.Serial != 100+serial || h.Status != virnet.MessageStatusOk {
+			t.Fatalf("call after unfinished download: %+v", h)
+		}
+	}
+}
+
+func TestDownloadAbort(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.api.setVol("images", "big.img", make([]byte, 8<<20))
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	startStream(t, r, procDownload, 5, "big.img", 0)
+	for i := 0; i < 3; i++ {
+		if h, p := r.recv(); h.Type != virnet.MessageTypeStream || len(p) == 0 {
+			t.Fatalf("packet %d: %+v", i, h)
+		}
+	}
+	r.streamEnd(procDownload, 5, virnet.MessageStatusError)
+	// Packets already on their way may still arrive, then the confirmation.
+	n := 0
+	for {
+		h, p := r.recv()
+		if h.Status == virnet.MessageStatusOk && len(p) == 0 {
+			break
+		}
+		n++
+		if n > 20 {
+			t.Fatal("download not stopped by the abort")
+		}
+	}
+	waitClosed(t, d.api.lastReader().closed, "reader close")
+	r.call(int32(remote.ProcConnectGetType), 6, nil)
+	if h, _ := r.recv(); h.Serial != 6 {
+		t.Fatalf("after abort: %+v", h)
+	}
+}
+
+func TestDownloadHangUpClosesReader(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.api.setVol("images", "big.img", make([]byte, 8<<20))
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	startStream(t, r, procDownload, 5, "big.img", 0)
+	r.recv()
+	r.nc.Close()
+	waitClosed(t, d.api.lastReader().closed, "reader close")
+}
+
+func TestManyUnfinishedDownloadsAreForgotten(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	for serial := uint32(1); serial <= 40; serial++ {
+		startStream(t, r, procDownload, serial, "disk.img", 0)
+		readDownload(t, r, serial)
+	}
+	// The newest one still gets its finish confirmed; the oldest is long gone.
+	r.streamEnd(procDownload, 40, virnet.MessageStatusOk)
+	if h, _ := r.recv(); h != streamHdr(procDownload, 40, virnet.MessageTypeStream, virnet.MessageStatusOk) {
+		t.Errorf("finish of the newest: %+v", h)
+	}
+	r.streamEnd(procDownload, 1, virnet.MessageStatusOk)
+	r.expectSilence(100 * time.Millisecond)
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/virtstoraged-go/virtstoraged/adapters/conffile"
+	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
+	"github.com/virtstoraged-go/virtstoraged/adapters/process"
+	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
+	"github.com/virtstoraged-go/virtstoraged/adapters/sockets"
+)
+
+// shutdownGrace is how long in-flight calls may run after SIGTERM before their
+// connections are cut.
+const shutdownGrace = 15 * time.Second
+
+// settings are the resolved inputs of one daemon instance: what the CLI, the
+// environment and the config file decided. The injector builds the app from them.
+type settings struct {
+	paths      process.Paths
+	configFile string
+	explicit   bool // -f given: a missing file is an error
+	conf       *conffile.Config
+	logger     *logrus.Logger
+	logs       *logconf.Manager
+	timeouts   *idleTimer
+}
+
+func resolveSettings(g *Globals) (*settings, error) {
+	home, _ := os.UserHomeDir()
+	paths, err := process.NewPaths(process.PathsOptions{
+		Root:       g.Root,
+		Privileged: os.Geteuid() == 0,
+		Getenv:     os.Getenv,
+		Home:       home,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &settings{paths: paths, configFile: paths.ConfigFile}
+	if g.Config != "" {
+		s.configFile, s.explicit = g.Config, true
+	}
+	conf, warnings, err := conffile.Load(s.configFile, s.explicit)
+	if err != nil {
+		return nil, err
+	}
+	s.conf = conf
+	if conf.UnixSockDir != "" {
+		s.paths = s.paths.WithSockDir(conf.UnixSockDir)
+	}
+	if g.PidFile != "" {
+		s.paths.PidFile = g.PidFile
+	}
+	s.logger = logrus.New()
+	s.logs, err = logconf.New(s.logger, logconf.Options{
+		Level:          conf.LogLevel,
+		Filters:        conf.LogFilters,
+		Outputs:        conf.LogOutputs,
+		Verbose:        g.Verbose,
+		Daemon:         g.Daemon,
+		DefaultLogFile: paths.LogFile(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		s.logger.WithField(logconf.ModuleField, "conf").Warn(w)
+	}
+	s.timeouts = newIdleTimer(time.Duration(g.Timeout) * time.Second)
+	return s, nil
+}
+
+func run(g *Globals) error {
+	var child *process.Child
+	if g.Daemon {
+		c, err := process.Daemonize(process.DaemonConfig{})
+		if c == nil {
+			return err // the parent: nil once the daemon is ready
+		}
+		child = c
+	}
+	err := serve(g, child)
+	if err != nil && child != nil {
+		_ = child.Fail(err)
+	}
+	return err
+}
+
+func serve(g *Globals, child *process.Child) error {
+	s, err := resolveSettings(g)
+	if err != nil {
+		return err
+	}
+	defer s.logs.Close()
+	log := s.logger.WithField(logconf.ModuleField, "daemon")
+
+	releasePid, err := process.AcquirePidFile(s.paths.PidFile)
+	if err != nil {
+		return err
+	}
+	defer releasePid()
+
+	a, cleanup, err := newApp(s)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	listeners, err := openListeners(s)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := a.service.Start(ctx); err != nil {
+		closeAll(listeners)
+		return fmt.Errorf("start storage driver: %w", err)
+	}
+
+	var serving sync.WaitGroup
+	for kind, ln := range listeners {
+		serving.Add(1)
+		go func(ln net.Listener, kind rpc.ListenerKind) {
+			defer serving.Done()
+			if err := a.server.Serve(ln, kind); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
+				log.WithError(err).Error("listener failed")
+			}
+		}(ln, kind)
+	}
+	log.WithFields(logrus.Fields{"rw": s.paths.SockRW, "ro": s.paths.SockRO, "admin": s.paths.SockAdmin}).Info("virtstoraged ready")
+	if child != nil {
+		if err := child.Ready(); err != nil {
+			log.WithError(err).Warn("could not release the parent process")
+		}
+	}
+	_ = process.NotifyReady()
+
+	sig := process.NotifySignals()
+	defer sig.Stop()
+	idle := s.timeouts.start(a)
+	defer s.timeouts.stop()
+loop:
+	for {
+		select {
+		case <-sig.Reload:
+			reload(s, a, log)
+		case <-sig.Shutdown:
+			log.Info("shutting down on signal")
+			break loop
+		case <-idle:
+			log.Info("shutting down: idle timeout")
+			break loop
+		}
+	}
+	_ = process.NotifyStopping()
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer scancel()
+	if err := a.server.Shutdown(sctx); err != nil {
+		log.WithError(err).Warn("shutdown: connections cut after the grace period")
+	}
+	closeAll(listeners)
+	serving.Wait()
+	a.service.Shutdown(sctx)
+	return nil
+}
+
+// reload applies SIGHUP: the config is read again; log settings and limits take
+// effect at once; a bad file is reported and the running config kept.
+func reload(s *settings, a *app, log *logrus.Entry) {
+	_ = process.NotifyReloading()
+	defer func() { _ = process.NotifyReady() }()
+	conf, warnings, err := conffile.Load(s.configFile, s.explicit)
+	if err != nil {
+		log.WithError(err).Error("reload: keeping the running configuration")
+		return
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if err := s.logs.SetLevel(conf.LogLevel); err != nil {
+		log.WithError(err).Error("reload: log_level")
+	}
+	if err := s.logs.SetFilters(conf.LogFilters); err != nil {
+		log.WithError(err).Error("reload: log_filters")
+	}
+	if err := s.logs.SetOutputs(conf.LogOutputs); err != nil {
+		log.WithError(err).Error("reload: log_outputs")
+	}
+	if err := s.logs.Reopen(); err != nil {
+		log.WithError(err).Warn("reload: reopen log files")
+	}
+	if err := a.server.SetLimits(limitsFromConfig(conf)); err != nil {
+		log.WithError(err).Error("reload: limits")
+	}
+	s.conf = conf
+	log.Info("configuration reloaded")
+}
+
+// openListeners takes the sockets from systemd when socket-activated, otherwise
+// creates them with the configured permissions.
+func openListeners(s *settings) (map[rpc.ListenerKind]net.Listener, error) {
+	out := map[rpc.ListenerKind]net.Listener{}
+	rw, ro, admin, activated, err := sockets.FromSystemd()
+	if err != nil {
+		return nil, err
+	}
+	if activated {
+		for kind, ln := range map[rpc.ListenerKind]net.Listener{rpc.ListenRW: rw, rpc.ListenRO: ro, rpc.ListenAdmin: admin} {
+			if ln != nil {
+				out[kind] = ln
+			}
+		}
+		return out, nil
+	}
+	type spec struct {
+		kind  rpc.ListenerKind
+		path  string
+		perms os.FileMode
+	}
+	specs := []spec{
+		{rpc.ListenRW, s.paths.SockRW, s.conf.UnixSockRWMode()},
+		{rpc.ListenRO, s.paths.SockRO, s.conf.UnixSockROMode()},
+		{rpc.ListenAdmin, s.paths.SockAdmin, s.conf.UnixSockAdminMode()},
+	}
+	for _, sp := range specs {
+		if sp.path == "" {
+			continue // session mode has no read-only socket
+		}
+		ln, err := sockets.Listen(sp.path, sp.perms, s.conf.UnixSockGroup)
+		if err != nil {
+			closeAll(out)
+			return nil, err
+		}
+		out[sp.kind] = ln
+	}
+	return out, nil
+}
+
+func closeAll(listeners map[rpc.ListenerKind]net.Listener) {
+	for _, ln := range listeners {
+		_ = ln.Close()
+	}
+}
+
+func limitsFromConfig(c *conffile.Config) rpc.Limits {
+	return rpc.Limits{
+		Main: rpc.ServerLimits{
+			MaxClients:          c.MaxClients,
+			MaxAnonymousClients: c.MaxAnonymousClients,
+			MinWorkers:          c.MinWorkers,
+			MaxWorkers:          c.MaxWorkers,
+			PrioWorkers:         c.PrioWorkers,
+			MaxClientRequests:   c.MaxClientRequests,
+			KeepaliveInterval:   time.Duration(c.KeepaliveInterval) * time.Second,
+			KeepaliveCount:      c.KeepaliveCount,
+		},
+		Admin: rpc.ServerLimits{
+			MaxClients:        c.AdminMaxClients,
+			MinWorkers:        c.AdminMinWorkers,
+			MaxWorkers:        c.AdminMaxWorkers,
+			MaxClientRequests: c.AdminMaxClientRequests,
+			KeepaliveInterval: time.Duration(c.AdminKeepaliveInterval) * time.Second,
+			KeepaliveCount:    c.AdminKeepaliveCount,
+		},
+	}
+}

@@ -1,0 +1,37 @@
+package domain
+
+import "slices"
+
+// Clone returns a deep copy, so that a backend may fill or adjust it while other
+// goroutines read the original.
+func (d *PoolDef) Clone() *PoolDef {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	c.Source.Hosts = slices.Clone(d.Source.Hosts)
+	c.Source.Devices = slices.Clone(d.Source.Devices)
+	for i := range c.Source.Devices {
+		c.Source.Devices[i].FreeExtents = slices.Clone(d.Source.Devices[i].FreeExtents)
+	}
+	c.MountOpts = slices.Clone(d.MountOpts)
+	return &c
+}
+
+// Clone returns a deep copy of the volume definition.
+func (d *VolDef) Clone() *VolDef {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	if d.Target.Timestamps != nil {
+		ts := *d.Target.Timestamps
+		c.Target.Timestamps = &ts
+	}
+	if d.Backing != nil {
+		b := *d.Backing
+		c.Backing = &b
+	}
+	c.Extents = slices.Clone(d.Extents)
+	return &c
+}

@@ -1,0 +1,188 @@
+package service
+
+import (
+	"context"
+	"errors"
+
+	"github.com/virtstoraged-go/virtstoraged/domain"
+)
+
+// Start brings back the pools of a previous run, in libvirt's daemon-start order:
+// status files (pools that were running, transient ones included), then configs
+// with their autostart flags; each pool the backend reports active on the system
+// (CheckPool) is refreshed and becomes active, or stays inactive when the refresh
+// fails (a transient one is dropped). Then autostart pools start. Unlike libvirt,
+// which autostarts once per boot (its "autostarted" marker), we autostart at every
+// daemon start, and we remove every status file left by a pool that did not come
+// back, and write a fresh one for each pool that did.
+func (s *Service) Start(ctx context.Context) error {
+	statuses, err := s.store.LoadStatus()
+	if err != nil {
+		return err
+	}
+	configs, err := s.store.LoadConfigs()
+	if err != nil {
+		return err
+	}
+	hadStatus := make(map[string]bool, len(statuses))
+	s.regMu.Lock()
+	for _, st := range statuses {
+		hadStatus[st.Name] = true
+		def, err := s.codec.ParsePoolStatus(st.XML)
+		if err != nil {
+			s.plog(st.Name).WithError(err).Warn("ignoring unreadable pool status file")
+			continue
+		}
+		s.loadLocked(def, false, false)
+	}
+	for _, c := range configs {
+		def, err := s.codec.ParsePool(c.XML, 0)
+		if err != nil {
+			s.plog(c.Name).WithError(err).Warn("ignoring unreadable pool config")
+			continue
+		}
+		if def.Name != c.Name {
+			s.plog(c.Name).WithField("xml_name", def.Name).Warn("ignoring pool config whose name does not match its file")
+			continue
+		}
+		s.loadLocked(def, true, c.Autostart)
+	}
+	s.regMu.Unlock()
+
+	for _, e := range s.entries() {
+		s.revive(ctx, e)
+	}
+	if !s.cfg.NoAutostart {
+		for _, e := range s.entries() {
+			var auto bool
+			var h domain.PoolHandle
+			_ = e.view(func(p *domain.Pool) error {
+				auto = p.Autostart() && !p.Active()
+				h = p.Handle()
+				return nil
+			})
+			if !auto {
+				continue
+			}
+			if err := s.PoolCreate(ctx, h, 0); err != nil {
+				s.plog(h.Name).WithError(err).Warn("autostart failed")
+			}
+		}
+	}
+	for name := range hadStatus {
+		active := false
+		if e, err := s.entryByName(name); err == nil {
+			_ = e.view(func(p *domain.Pool) error {
+				active = p.Active()
+				return nil
+			})
+		}
+		if !active {
+			s.deleteStatus(name)
+		}
+	}
+	return ctx.Err()
+}
+
+// loadLocked registers a pool read at start. A config for a pool known from its
+// status file makes it persistent; if the config differs, libvirt keeps it as the
+// pending definition of the (possibly) running pool.
+func (s *Service) loadLocked(def *domain.PoolDef, persistent, autostart bool) {
+	log := s.plog(def.Name)
+	if err := domain.ValidatePoolName(def.Name); err != nil {
+		log.WithError(err).Warn("ignoring pool with an invalid name")
+		return
+	}
+	b, ok := s.backends[def.Type]
+	if !ok {
+		log.WithError(domain.ErrMissingBackend(def.Type)).Warn("ignoring pool")
+		return
+	}
+	if e := s.byUUID[def.UUID]; e != nil {
+		if !persistent {
+			return
+		}
+		e.mu.Lock()
+		if e.pool.Name() != def.Name {
+			e.mu.Unlock()
+			log.Warn("ignoring pool config whose uuid belongs to another pool")
+			return
+		}
+		// The status file holds the live definition; the config waits as the
+		// pending one and takes over when the pool stops.
+		live := e.pool.Def()
+		e.pool.Redefine(def)
+		e.pool.ReplaceLive(live)
+		_ = e.pool.SetAutostart(autostart)
+		e.mu.Unlock()
+		return
+	}
+	if other := s.byNameLocked(def.Name); other != nil {
+		log.Warn("ignoring pool whose name is taken by another uuid")
+		return
+	}
+	p := domain.NewPool(def, persistent)
+	if persistent {
+		_ = p.SetAutostart(autostart)
+	}
+	s.byUUID[def.UUID] = &entry{pool: p, backend: b}
+}
+
+// revive asks the backend whether a loaded pool is active on the system and, if
+// so, refreshes it and marks it active.
+func (s *Service) revive(ctx context.Context, e *entry) {
+	e.opMu.Lock()
+	defer e.opMu.Unlock()
+	var def *domain.PoolDef
+	if err := e.view(func(p *domain.Pool) error {
+		def = p.Def()
+		return p.BeginStart()
+	}); err != nil {
+		return
+	}
+	log := s.plog(def.Name)
+	active, err := e.backend.CheckPool(ctx, def)
+	if err != nil {
+		log.WithError(err).Warn("checking pool state")
+		active = false
+	}
+	if active {
+		live := def.Clone()
+		stats, vols, err := e.backend.RefreshPool(ctx, live)
+		if err == nil {
+			err = s.saveStatus(live, &stats)
+		}
+		if err == nil {
+			e.mu.Lock()
+			e.pool.FinishStart(stats, vols)
+			e.pool.UpdateLive(live)
+			e.mu.Unlock()
+			log.Info("pool is active")
+			return
+		}
+		log.WithError(err).Warn("refreshing pool at start failed, leaving it inactive")
+		if serr := e.backend.StopPool(ctx, def); serr != nil {
+			log.WithError(serr).Warn("stopping pool")
+		}
+	}
+	s.stopAndMaybeRemove(e)
+}
+
+// Shutdown waits for running jobs (volume builds, streams, pool operations)
+// until ctx ends. Pools stay as they are on the system, as with libvirt.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.jobMu.Lock()
+	if s.jobs == 0 {
+		s.jobMu.Unlock()
+		return nil
+	}
+	done := make(chan struct{})
+	s.waiters = append(s.waiters, done)
+	s.jobMu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return errors.Join(errors.New("service: shutdown with jobs still running"), ctx.Err())
+	}
+}

@@ -1,0 +1,473 @@
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path"
+	"sync"
+
+	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
+)
+
+var _ ports.PoolBackend = (*MemoryBackend)(nil)
+
+// MemoryBackend is a ports.PoolBackend that keeps its pools in memory and behaves
+// like the dir backend: build creates the pool's storage, a pool is "active on the
+// system" when its storage exists, volumes are byte slices with capacity and
+// allocation figures, and space runs out at Capacity. Hooks let tests block or
+// fail individual calls.
+type MemoryBackend struct {
+	// PoolType is the type served (dir when zero).
+	PoolType domain.PoolType
+	// Capacity is the size of every pool's storage.
+	Capacity uint64
+
+	// BeforeBuildVol, when set, runs at the start of BuildVol and BuildVolFrom; a
+	// test blocks it on a channel to hold a build open, or returns an error.
+	BeforeBuildVol func(ctx context.Context, vol *domain.VolDef) error
+	// BeforeRefreshPool, when set, runs at the start of RefreshPool.
+	BeforeRefreshPool func(ctx context.Context, def *domain.PoolDef) error
+	// AfterListPool, when set, runs after RefreshPool has measured the pool and
+	// before it returns; a test blocks it to let volume jobs finish meanwhile.
+	AfterListPool func(ctx context.Context, def *domain.PoolDef)
+
+	mu    sync.Mutex
+	pools map[string]*memPool
+	calls []string
+}
+
+type memPool struct {
+	order []string
+	vols  map[string]*memVol
+}
+
+type memVol struct {
+	def  *domain.VolDef
+	data []byte
+}
+
+// NewMemoryBackend returns a dir-type backend whose pools hold capacity bytes.
+func NewMemoryBackend(capacity uint64) *MemoryBackend {
+	return &MemoryBackend{Capacity: capacity}
+}
+
+func (m *MemoryBackend) record(call string) {
+	m.calls = append(m.calls, call)
+}
+
+// Calls returns the backend calls so far ("BuildPool p1", "BuildVol p1/v1", ...).
+func (m *MemoryBackend) Calls() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.calls...)
+}
+
+// Exists reports whether the pool's storage exists.
+func (m *MemoryBackend) Exists(pool string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pools[pool] != nil
+}
+
+// Vanish removes a pool's storage behind the daemon's back.
+func (m *MemoryBackend) Vanish(pool string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.pools, pool)
+}
+
+// AddFile creates a volume behind the daemon's back (building the pool storage
+// if needed).
+func (m *MemoryBackend) AddFile(pool, name string, capacity, allocation uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.pool(pool, true)
+	p.add(&domain.VolDef{Name: name, Capacity: capacity, Allocation: allocation, Physical: capacity,
+		Target: domain.VolTarget{Format: "raw"}})
+}
+
+// VolumeData returns a volume's bytes.
+func (m *MemoryBackend) VolumeData(pool, name string) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.pools[pool]; p != nil && p.vols[name] != nil {
+		return append([]byte(nil), p.vols[name].data...)
+	}
+	return nil
+}
+
+func (m *MemoryBackend) pool(name string, create bool) *memPool {
+	if m.pools == nil {
+		m.pools = map[string]*memPool{}
+	}
+	p := m.pools[name]
+	if p == nil && create {
+		p = &memPool{vols: map[string]*memVol{}}
+		m.pools[name] = p
+	}
+	return p
+}
+
+func (p *memPool) add(def *domain.VolDef) {
+	if _, ok := p.vols[def.Name]; !ok {
+		p.order = append(p.order, def.Name)
+	}
+	p.vols[def.Name] = &memVol{def: def.Clone()}
+}
+
+func (p *memPool) remove(name string) {
+	delete(p.vols, name)
+	for i, n := range p.order {
+		if n == name {
+			p.order = append(p.order[:i:i], p.order[i+1:]...)
+			break
+		}
+	}
+}
+
+func (p *memPool) allocated() uint64 {
+	var sum uint64
+	for _, v := range p.vols {
+		sum += v.def.Allocation
+	}
+	return sum
+}
+
+func noDir(def *domain.PoolDef) error {
+	return domain.SystemError(2, nil, "cannot open directory '%s': No such file or directory", def.Target.Path)
+}
+
+// Type returns the served pool type.
+func (m *MemoryBackend) Type() domain.PoolType { return m.PoolType }
+
+// DefaultVolFormat is raw, as for file pools.
+func (m *MemoryBackend) DefaultVolFormat() string { return "raw" }
+
+// ValidatePool requires a target path.
+func (m *MemoryBackend) ValidatePool(def *domain.PoolDef) error {
+	if def.Target.Path == "" {
+		return domain.Errorf(domain.KindXMLError, "missing storage pool target path")
+	}
+	return nil
+}
+
+// CheckPool reports whether the pool's storage exists (as dir does).
+func (m *MemoryBackend) CheckPool(ctx context.Context, def *domain.PoolDef) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("CheckPool " + def.Name)
+	return m.pools[def.Name] != nil, nil
+}
+
+// BuildPool creates the pool's storage; dir's overwrite flags are refused.
+func (m *MemoryBackend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("BuildPool " + def.Name)
+	if flags&(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite) != 0 {
+		return domain.Errorf(domain.KindOperationInvalid, "No source device specified when formatting pool '%s'", def.Name)
+	}
+	m.pool(def.Name, true)
+	return nil
+}
+
+// StartPool does nothing, as for dir.
+func (m *MemoryBackend) StartPool(ctx context.Context, def *domain.PoolDef) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("StartPool " + def.Name)
+	return nil
+}
+
+// StopPool does nothing, as for dir.
+func (m *MemoryBackend) StopPool(ctx context.Context, def *domain.PoolDef) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("StopPool " + def.Name)
+	return nil
+}
+
+// DeletePool removes empty storage.
+func (m *MemoryBackend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("DeletePool " + def.Name)
+	if flags != 0 {
+		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemDelete")
+	}
+	p := m.pools[def.Name]
+	if p == nil {
+		return domain.SystemError(2, nil, "failed to remove pool '%s': No such file or directory", def.Target.Path)
+	}
+	if len(p.vols) > 0 {
+		return domain.SystemError(39, nil, "failed to remove pool '%s': Directory not empty", def.Target.Path)
+	}
+	delete(m.pools, def.Name)
+	return nil
+}
+
+// RefreshPool measures the pool and lists its volumes.
+func (m *MemoryBackend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
+	if m.BeforeRefreshPool != nil {
+		if err := m.BeforeRefreshPool(ctx, def); err != nil {
+			return domain.PoolStats{}, nil, err
+		}
+	}
+	stats, vols, err := m.listPool(def)
+	if err == nil && m.AfterListPool != nil {
+		m.AfterListPool(ctx, def)
+	}
+	return stats, vols, err
+}
+
+func (m *MemoryBackend) listPool(def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("RefreshPool " + def.Name)
+	p := m.pools[def.Name]
+	if p == nil {
+		return domain.PoolStats{}, nil, noDir(def)
+	}
+	alloc := min(p.allocated(), m.Capacity)
+	stats := domain.PoolStats{Capacity: m.Capacity, Allocation: alloc, Available: m.Capacity - alloc}
+	vols := make([]*domain.VolDef, 0, len(p.order))
+	for _, n := range p.order {
+		v := p.vols[n].def.Clone()
+		v.Target.Path = path.Join(def.Target.Path, n)
+		v.Key = v.Target.Path
+		vols = append(vols, v)
+	}
+	return stats, vols, nil
+}
+
+// FindPoolSources is not supported, as for dir.
+func (m *MemoryBackend) FindPoolSources(ctx context.Context, spec *domain.PoolSource, flags uint32) ([]domain.PoolSource, error) {
+	return nil, domain.ErrNoSourceDiscovery(m.PoolType.String())
+}
+
+// PrepareVol derives key, path, type and format.
+func (m *MemoryBackend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
+	vol.Target.Path = path.Join(pool.Target.Path, vol.Name)
+	vol.Key = vol.Target.Path
+	if vol.Target.Format == "" {
+		vol.Target.Format = "raw"
+	}
+	vol.Type = domain.VolFile
+	if vol.Target.Format == "dir" {
+		vol.Type = domain.VolDir
+	}
+	return nil
+}
+
+func (m *MemoryBackend) create(pool *domain.PoolDef, vol *domain.VolDef, alloc uint64) error {
+	p := m.pools[pool.Name]
+	if p == nil {
+		return noDir(pool)
+	}
+	if _, ok := p.vols[vol.Name]; ok {
+		return domain.Errorf(domain.KindOperationInvalid, "volume target path '%s' already exists", vol.Target.Path)
+	}
+	if alloc > m.Capacity-min(p.allocated(), m.Capacity) {
+		return domain.SystemError(28, nil, "cannot allocate %d bytes in file '%s': No space left on device", alloc, vol.Target.Path)
+	}
+	d := vol.Clone()
+	d.Allocation = alloc
+	d.Physical = vol.Capacity
+	p.add(d)
+	return nil
+}
+
+// BuildVol creates the volume; raw files allocate what they ask, images 192 KiB.
+func (m *MemoryBackend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
+	if m.BeforeBuildVol != nil {
+		if err := m.BeforeBuildVol(ctx, vol); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("BuildVol " + pool.Name + "/" + vol.Name)
+	alloc := domain.InitialAllocation(vol, flags)
+	if alloc == 0 && vol.Target.Format != "raw" && vol.Target.Format != "dir" {
+		alloc = 196608
+	}
+	return m.create(pool, vol, alloc)
+}
+
+// BuildVolFrom copies src's data into a new volume.
+func (m *MemoryBackend) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, srcPool *domain.PoolDef, src *domain.VolDef, flags uint32) error {
+	if m.BeforeBuildVol != nil {
+		if err := m.BeforeBuildVol(ctx, vol); err != nil {
+			return err
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("BuildVolFrom " + pool.Name + "/" + vol.Name + " " + srcPool.Name + "/" + src.Name)
+	sp := m.pools[srcPool.Name]
+	if sp == nil || sp.vols[src.Name] == nil {
+		return domain.ErrVolNotFoundName(src.Name)
+	}
+	if err := m.create(pool, vol, domain.InitialAllocation(vol, flags)); err != nil {
+		return err
+	}
+	m.pools[pool.Name].vols[vol.Name].data = append([]byte(nil), sp.vols[src.Name].data...)
+	return nil
+}
+
+func (m *MemoryBackend) vol(pool *domain.PoolDef, name string) (*memVol, error) {
+	p := m.pools[pool.Name]
+	if p == nil {
+		return nil, noDir(pool)
+	}
+	v := p.vols[name]
+	if v == nil {
+		return nil, domain.SystemError(2, nil, "cannot stat file '%s': No such file or directory", path.Join(pool.Target.Path, name))
+	}
+	return v, nil
+}
+
+// RefreshVol copies the stored figures into vol.
+func (m *MemoryBackend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("RefreshVol " + pool.Name + "/" + vol.Name)
+	v, err := m.vol(pool, vol.Name)
+	if err != nil {
+		return err
+	}
+	vol.Capacity, vol.Allocation, vol.Physical = v.def.Capacity, v.def.Allocation, v.def.Physical
+	vol.Target.Format = v.def.Target.Format
+	vol.Type = v.def.Type
+	return nil
+}
+
+// DeleteVol removes the volume.
+func (m *MemoryBackend) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("DeleteVol " + pool.Name + "/" + vol.Name)
+	if flags != 0 {
+		return domain.ErrUnsupportedFlags(flags, "virStorageBackendVolDeleteLocal")
+	}
+	if p := m.pools[pool.Name]; p != nil {
+		p.remove(vol.Name)
+	}
+	return nil
+}
+
+// ResizeVol changes capacity; ALLOCATE allocates it all.
+func (m *MemoryBackend) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, capacity uint64, flags uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("ResizeVol " + pool.Name + "/" + vol.Name)
+	v, err := m.vol(pool, vol.Name)
+	if err != nil {
+		return err
+	}
+	v.def.Capacity, v.def.Physical = capacity, capacity
+	if flags&domain.VolResizeAllocate != 0 {
+		v.def.Allocation = capacity
+	}
+	return nil
+}
+
+// WipeVol zeroes the data; any algorithm but zero needs scrub, which we lack.
+func (m *MemoryBackend) WipeVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, algorithm domain.WipeAlgorithm, flags uint32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("WipeVol " + pool.Name + "/" + vol.Name)
+	v, err := m.vol(pool, vol.Name)
+	if err != nil {
+		return err
+	}
+	clear(v.data)
+	v.def.Target.Format = "raw"
+	return nil
+}
+
+// UploadVol writes into the volume's data at offset.
+func (m *MemoryBackend) UploadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (ports.VolumeWriter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("UploadVol " + pool.Name + "/" + vol.Name)
+	if _, err := m.vol(pool, vol.Name); err != nil {
+		return nil, err
+	}
+	return &memWriter{m: m, pool: pool, name: vol.Name, off: offset}, nil
+}
+
+type memWriter struct {
+	m    *MemoryBackend
+	pool *domain.PoolDef
+	name string
+	off  uint64
+	buf  bytes.Buffer
+}
+
+// Write buffers data until Finish.
+func (w *memWriter) Write(p []byte) (int, error) { return w.buf.Write(p) }
+
+// Hole buffers zeros.
+func (w *memWriter) Hole(length int64) error {
+	w.buf.Write(make([]byte, length))
+	return nil
+}
+
+// Finish stores the buffered bytes at the offset.
+func (w *memWriter) Finish(ctx context.Context) error {
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	v, err := w.m.vol(w.pool, w.name)
+	if err != nil {
+		return err
+	}
+	end := w.off + uint64(w.buf.Len())
+	if uint64(len(v.data)) < end {
+		v.data = append(v.data, make([]byte, end-uint64(len(v.data)))...)
+	}
+	copy(v.data[w.off:], w.buf.Bytes())
+	v.def.Physical = max(v.def.Physical, end)
+	v.def.Allocation = max(v.def.Allocation, end)
+	v.def.Capacity = max(v.def.Capacity, end)
+	return nil
+}
+
+// Abort drops the buffer.
+func (w *memWriter) Abort() {}
+
+// DownloadVol reads the volume's data from offset.
+func (m *MemoryBackend) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (ports.VolumeReader, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.record("DownloadVol " + pool.Name + "/" + vol.Name)
+	v, err := m.vol(pool, vol.Name)
+	if err != nil {
+		return nil, err
+	}
+	data := v.data
+	if offset > uint64(len(data)) {
+		offset = uint64(len(data))
+	}
+	data = data[offset:]
+	if length > 0 && length < uint64(len(data)) {
+		data = data[:length]
+	}
+	return &memReader{r: bytes.NewReader(append([]byte(nil), data...))}, nil
+}
+
+type memReader struct{ r *bytes.Reader }
+
+// Next returns the next bytes, or io.EOF.
+func (r *memReader) Next(buf []byte) (int, int64, error) {
+	n, err := r.r.Read(buf)
+	if err == io.EOF {
+		return 0, 0, io.EOF
+	}
+	return n, 0, err
+}
+
+// Close does nothing.
+func (r *memReader) Close() error { return nil }
