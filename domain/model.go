@@ -207,6 +207,9 @@ type PoolStats struct {
 	Capacity   uint64
 	Allocation uint64
 	Available  uint64
+	// TargetPerms are the target directory's real mode and owner, which libvirt
+	// shows in the live pool XML after a refresh; nil when not measured.
+	TargetPerms *Perms
 }
 
 // Timestamps are a volume file's times.

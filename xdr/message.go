@@ -54,14 +54,19 @@ type ProcInfo struct {
 	Async bool
 	// Stream is the direction of the data stream the call opens (@stream).
 	Stream StreamDir
-	// NewArgs and NewRet return empty argument and return values (the async body for
-	// @message procedures); nil when void.
+	// NewArgs and NewRet return empty argument and return values, nil when void. For
+	// an async @message procedure NewArgs returns its body (<p>_<name>_msg) and NewRet
+	// is nil.
 	NewArgs, NewRet func() Message
 }
 
 // ErrUnknownProcedure is returned by a generated Dispatch for a procedure number the
 // program does not define (or one that is only ever sent as an async message).
 var ErrUnknownProcedure = errors.New("xdr: unknown procedure")
+
+// ErrNoReply is returned by a generated Dispatch when a handler of a procedure that has
+// a return value returned neither a value nor an error: there would be nothing to send.
+var ErrNoReply = errors.New("xdr: handler returned neither a value nor an error")
 
 // ErrStreamAborted is returned by Stream.Recv when the client aborted the stream or hung up.
 var ErrStreamAborted = errors.New("xdr: stream aborted by the client")

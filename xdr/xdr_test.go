@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"runtime"
+	"strings"
 	"testing"
 
 	xdr2 "github.com/davecgh/go-xdr/xdr2"
@@ -126,6 +128,34 @@ func TestDecodeCopiesOut(t *testing.T) {
 	}
 	if s != "abcd" || string(o) != "wxyz" {
 		t.Errorf("values changed with the buffer: %q %q", s, o)
+	}
+}
+
+func TestDecodedStringsSurviveReuse(t *testing.T) {
+	d := xdr.NewDecoder(nil)
+	var got []string
+	for i := range 2000 { // enough to fill several string arenas
+		e := xdr.NewEncoder(nil)
+		e.EncodeString(fmt.Sprintf("name-%04d", i))
+		e.EncodeString(strings.Repeat("x", 600)) // over the arena limit
+		buf := e.Bytes()
+		d.Reset(buf)
+		s, err := d.DecodeString(100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.DecodeString(1000); err != nil {
+			t.Fatal(err)
+		}
+		for j := range buf {
+			buf[j] = 0
+		}
+		got = append(got, s)
+	}
+	for i, s := range got {
+		if want := fmt.Sprintf("name-%04d", i); s != want {
+			t.Fatalf("string %d = %q, want %q", i, s, want)
+		}
 	}
 }
 

@@ -505,3 +505,19 @@ func TestQcow2CreateReal(t *testing.T) {
 		t.Errorf("failed create left a file: %v", serr)
 	}
 }
+
+func TestWipeCancelled(t *testing.T) {
+	t.Parallel()
+	b, _ := fakeBackend(t)
+	pool := newPool(t)
+	path := filepath.Join(pool.Target.Path, "w")
+	if err := os.WriteFile(path, bytes.Repeat([]byte{1}, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vol := fileVol(t, pool, "w")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.WipeVol(ctx, pool, vol, domain.WipeZero, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}

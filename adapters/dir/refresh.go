@@ -29,7 +29,12 @@ func PoolStats(target string) (domain.PoolStats, error) {
 	}
 	capacity := sfs.Blocks * frsize
 	available := sfs.Bfree * frsize
-	return domain.PoolStats{Capacity: capacity, Available: available, Allocation: capacity - available}, nil
+	stats := domain.PoolStats{Capacity: capacity, Available: available, Allocation: capacity - available}
+	var st unix.Stat_t
+	if err := unix.Stat(target, &st); err == nil {
+		stats.TargetPerms = &domain.Perms{Mode: int64(st.Mode & 0o7777), Owner: int64(st.Uid), Group: int64(st.Gid)}
+	}
+	return stats, nil
 }
 
 // RefreshPool lists the volumes in the pool's target directory with their

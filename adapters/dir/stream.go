@@ -51,7 +51,7 @@ func (v *FileVolumes) UploadVol(ctx context.Context, pool *domain.PoolDef, vol *
 	}
 	end := limit
 	lengthBound := false
-	if length > 0 && offset+length < limit {
+	if length > 0 && length < limit-offset { // offset <= limit here, no wrap
 		end, lengthBound = offset+length, true
 	}
 	return &uploader{fd: fd, path: path, pos: int64(offset), end: int64(end), lengthBound: lengthBound, size: st.Size, regular: st.Mode&unix.S_IFMT == unix.S_IFREG}, nil
@@ -187,12 +187,14 @@ func (v *FileVolumes) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol
 		}
 	}
 	end := size
-	if length > 0 && int64(offset+length) < end {
+	if length > 0 && offset < uint64(size) && length < uint64(size)-offset {
 		end = int64(offset + length)
 	}
 	// The stream reads front to back once: let the kernel read ahead harder.
 	_ = unix.Fadvise(fd, int64(offset), 0, unix.FADV_SEQUENTIAL)
-	return &downloader{fd: fd, path: path, pos: int64(offset), end: end, sparse: flags&domain.StreamSparse != 0 && regular, dataEnd: -1}, nil
+	// An offset past the end gives an immediate EOF, as libvirt.
+	pos := int64(min(offset, uint64(end)))
+	return &downloader{fd: fd, path: path, pos: pos, end: end, sparse: flags&domain.StreamSparse != 0 && regular, dataEnd: -1}, nil
 }
 
 type downloader struct {

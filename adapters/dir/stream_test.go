@@ -72,6 +72,7 @@ func TestDownload(t *testing.T) {
 		{name: "whole, not sparse", wantLen: 20 << 20},
 		{name: "whole, sparse", giveFlags: domain.StreamSparse, wantLen: 20 << 20, wantHoles: 2},
 		{name: "offset past end", giveOffset: 30 << 20, wantLen: 0},
+		{name: "offset past int64", giveOffset: 1<<64 - 1, giveLength: 10, wantLen: 0},
 		{name: "length", giveOffset: 100, giveLength: 1000, wantLen: 1000},
 		{name: "length across a hole, sparse", giveOffset: 302000, giveLength: 10000, giveFlags: domain.StreamSparse, wantLen: 10000, wantHoles: 1},
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
+	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
 func TestGoLibvirtClient(t *testing.T) {
@@ -121,6 +122,26 @@ func TestVirsh(t *testing.T) {
 			t.Errorf("pool-refresh via ro socket: %v\n%s", err, out)
 		}
 	})
+	t.Run("pool-event", func(t *testing.T) {
+		stop := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					d.hub.PoolLifecycle(domain.PoolHandle{Name: "images", UUID: domain.UUID{15: 2}}, domain.EventStopped, 0)
+				}
+			}
+		}()
+		out, err := tool(t, "virsh", "-c", uri, "pool-event", "--event", "lifecycle", "--loop", "--timeout", "2")
+		close(stop)
+		if err != nil || !strings.Contains(out, "event 'lifecycle' for storage pool images: Stopped") {
+			t.Errorf("pool-event: %v\n%s", err, out)
+		}
+	})
 	t.Run("upload and download", func(t *testing.T) {
 		dir := t.TempDir()
 		src := filepath.Join(dir, "src")
@@ -177,10 +198,85 @@ func TestVirtAdmin(t *testing.T) {
 			}
 		})
 	}
+	t.Run("threadpool-set", func(t *testing.T) {
+		if out, err := tool(t, "virt-admin", "-c", uri, "srv-threadpool-set", "virtstoraged", "--max-workers", "30"); err != nil {
+			t.Fatalf("srv-threadpool-set: %v\n%s", err, out)
+		}
+		out, err := tool(t, "virt-admin", "-c", uri, "srv-threadpool-info", "virtstoraged")
+		if err != nil || !strings.Contains(out, "30") {
+			t.Errorf("after set: %v\n%s", err, out)
+		}
+	})
+	t.Run("client-info and client-disconnect", func(t *testing.T) {
+		out, err := tool(t, "virt-admin", "-c", uri, "srv-clients-list", "virtstoraged")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[1] == "unix" {
+				id = f[0]
+			}
+		}
+		if id == "" {
+			t.Fatalf("no client in:\n%s", out)
+		}
+		out, err = tool(t, "virt-admin", "-c", uri, "client-info", "virtstoraged", id)
+		if err != nil || !strings.Contains(out, "unix_user_id") || !strings.Contains(out, "unix_process_id") || !strings.Contains(out, "readonly") {
+			t.Errorf("client-info: %v\n%s", err, out)
+		}
+		if out, err := tool(t, "virt-admin", "-c", uri, "client-disconnect", "virtstoraged", id); err != nil {
+			t.Fatalf("client-disconnect: %v\n%s", err, out)
+		}
+		select {
+		case <-cl.Conn().Done():
+		case <-time.After(5 * time.Second):
+			t.Error("client not disconnected")
+		}
+	})
 	t.Run("unknown server", func(t *testing.T) {
 		out, err := tool(t, "virt-admin", "-c", uri, "srv-threadpool-info", "nosuch")
 		if err == nil || !strings.Contains(out, "No server named 'nosuch'") {
 			t.Errorf("unknown server: %v\n%s", err, out)
 		}
 	})
+}
+
+func TestLibvirtPython(t *testing.T) {
+	t.Parallel()
+	// The distribution's python has python3-libvirt; a pyenv one first in PATH may not.
+	python := ""
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import libvirt").Run() == nil {
+			python = p
+			break
+		}
+	}
+	if python == "" {
+		t.Skip("no python3 with the libvirt module (python3-libvirt)")
+	}
+	d := startDaemon(t)
+	script := `
+import sys, libvirt
+c = libvirt.open(sys.argv[1])
+names = sorted(p.name() for p in c.listAllStoragePools())
+print(",".join(names))
+p = c.storagePoolLookupByName("images")
+print(p.info()[0], p.isActive())
+try:
+    c.storagePoolLookupByName("nosuch")
+except libvirt.libvirtError as e:
+    print(e.get_error_code(), e.get_error_domain(), e.get_error_message())
+c.close()
+`
+	out, err := tool(t, python, "-c", script, "storage:///system?socket="+d.rw)
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	// stdout and stderr are combined: libvirt's default error handler also prints.
+	for _, want := range []string{"default,images,slow\n", "\n2 1\n", "\n49 18 Storage pool not found: no storage pool with matching name 'nosuch'\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("python output lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -38,6 +38,11 @@ const readBufKeep = 1 << 20
 
 var errConnClosed = errors.New("rpc: connection closed")
 
+// decoders are reused across calls because a Decoder carries a string arena: a fresh
+// one per call would cost an arena chunk per call. Reuse is sound since arena bytes
+// are never rewritten, so strings of earlier calls stay intact.
+var decoders = sync.Pool{New: func() any { return xdr.NewDecoder(nil) }}
+
 // conn is one client connection.
 type conn struct {
 	srv  *Server
@@ -262,7 +267,11 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 	if debug {
 		start = time.Now()
 	}
-	ret, err := prog.dispatch(c.ctx, h.proc, xdr.NewDecoder(args), xst)
+	dec := decoders.Get().(*xdr.Decoder)
+	dec.Reset(args)
+	ret, err := prog.dispatch(c.ctx, h.proc, dec, xst)
+	dec.Reset(nil)
+	decoders.Put(dec)
 	workerDone()
 	if errors.Is(err, xdr.ErrUnknownProcedure) {
 		err = rpcError("unknown procedure: %d", h.proc)

@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -108,7 +109,9 @@ func TestGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := g.tryAcquire(); ok {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := g.acquire(ctx, false); err == nil {
 		t.Fatal("second ordinary slot granted")
 	}
 	r2, err := g.acquire(t.Context(), true)

@@ -192,6 +192,18 @@ func NewServer(cfg Config, api ports.StorageAPI, events *EventHub, log *logrus.E
 	return s, nil
 }
 
+// NumClients is the number of connected clients of both servers; the daemon's
+// idle timeout (-t) waits for it to reach zero.
+func (s *Server) NumClients() int {
+	n := 0
+	for _, sv := range []*service{s.main, s.admin} {
+		sv.mu.Lock()
+		n += len(sv.clients)
+		sv.mu.Unlock()
+	}
+	return n
+}
+
 func newService(name string, l ServerLimits) *service {
 	return &service{
 		name:    name,

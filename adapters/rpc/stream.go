@@ -81,7 +81,7 @@ func (st *stream) start(run, cancel func()) {
 	st.mu.Unlock()
 }
 
-// SetSparse records that the call asked for a sparse stream (holes allowed).
+// setSparse records that the call asked for a sparse stream (holes allowed).
 func (st *stream) setSparse(v bool) {
 	st.mu.Lock()
 	st.sparse = v

@@ -370,8 +370,8 @@ func TestPriorityWorkers(t *testing.T) {
 func TestKeepalive(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, func(c *rpc.Config) {
-		c.Limits.Main.KeepaliveInterval = 100 * time.Millisecond
-		c.Limits.Main.KeepaliveCount = 2
+		c.Limits.Main.KeepaliveInterval = 150 * time.Millisecond
+		c.Limits.Main.KeepaliveCount = 3
 	})
 	ping := hdr{Prog: keepalive.Program, Vers: 1, Proc: int32(keepalive.ProcPing), Type: virnet.MessageTypeMessage}
 	pong := ping
@@ -404,8 +404,8 @@ func TestKeepalive(t *testing.T) {
 			}
 			pings++
 		}
-		if pings != 2 || time.Since(start) > 1500*time.Millisecond {
-			t.Errorf("got %d pings in %v before close, want 2", pings, time.Since(start))
+		if pings != 3 || time.Since(start) > 5*time.Second {
+			t.Errorf("got %d pings in %v before close, want 3", pings, time.Since(start))
 		}
 	})
 	t.Run("answered pings keep the connection", func(t *testing.T) {
@@ -413,7 +413,7 @@ func TestKeepalive(t *testing.T) {
 		r := dialRaw(t, d.rw)
 		r.call(int32(remote.ProcConnectSupportsFeature), 1, &remote.ConnectSupportsFeatureArgs{Feature: 10})
 		r.recv()
-		deadline := time.Now().Add(700 * time.Millisecond)
+		deadline := time.Now().Add(time.Second)
 		pings := 0
 		for time.Now().Before(deadline) {
 			h, _, err := r.tryRecv(time.Second)

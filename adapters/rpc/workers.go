@@ -55,17 +55,6 @@ func (g *gate) acquire(ctx context.Context, priority bool) (release func(), err 
 	}
 }
 
-// tryAcquire takes an ordinary slot without waiting.
-func (g *gate) tryAcquire() (release func(), ok bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.busy < g.max {
-		g.busy++
-		return g.releaseFunc(false), true
-	}
-	return nil, false
-}
-
 func (g *gate) releaseFunc(prio bool) func() {
 	var once sync.Once
 	return func() {

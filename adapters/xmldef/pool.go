@@ -338,7 +338,11 @@ func formatPool(w *writer, def *domain.PoolDef, stats *domain.PoolStats) {
 		if def.Target.Path != "" {
 			w.line("<path>%s</path>", esc(def.Target.Path))
 		}
-		w.perms(def.Target.Perms)
+		perms := def.Target.Perms
+		if stats.TargetPerms != nil {
+			perms = *stats.TargetPerms // the live XML shows what the directory really has
+		}
+		w.perms(perms)
 		w.close("target")
 	}
 	if ns != "" {

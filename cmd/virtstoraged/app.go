@@ -7,6 +7,8 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
+	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
+	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
@@ -44,6 +46,8 @@ func provideRunner(l *logrus.Logger) *osexec.Runner {
 func provideBackends(runner ports.CommandRunner, l *logrus.Logger) []ports.PoolBackend {
 	return []ports.PoolBackend{
 		dir.New(runner, l.WithField(logconf.ModuleField, "storage.dir")),
+		logical.New(runner, l.WithField(logconf.ModuleField, "storage.logical")),
+		mpath.New(runner, "/sys", l.WithField(logconf.ModuleField, "storage.mpath")),
 	}
 }
 

@@ -289,9 +289,9 @@ func (s *Server) Decode(d *xdr.Decoder) error {
 // Client is the XDR struct admin_nonnull_client.
 type Client struct {
 	Srv       Server
-	ID        uint64
-	Timestamp int64
-	Transport uint32
+	ID        uint64 // unique per server
+	Timestamp int64  // connect time, unix seconds
+	Transport uint32 // 0 unix, 1 tcp, 2 tls
 }
 
 // Encode appends s in XDR.
@@ -970,7 +970,7 @@ func (s *ConnectGetLoggingOutputsArgs) Decode(d *xdr.Decoder) error {
 
 // ConnectGetLoggingOutputsRet is the XDR struct admin_connect_get_logging_outputs_ret.
 type ConnectGetLoggingOutputsRet struct {
-	Outputs  string
+	Outputs  string // space separated, e.g. "3:file:/var/log/x.log"
 	Noutputs uint32
 }
 
@@ -1022,7 +1022,7 @@ func (s *ConnectGetLoggingFiltersArgs) Decode(d *xdr.Decoder) error {
 
 // ConnectGetLoggingFiltersRet is the XDR struct admin_connect_get_logging_filters_ret.
 type ConnectGetLoggingFiltersRet struct {
-	Filters  OptString
+	Filters  OptString // NULL when no filter is set
 	Nfilters uint32
 }
 
@@ -1050,7 +1050,7 @@ func (s *ConnectGetLoggingFiltersRet) Decode(d *xdr.Decoder) error {
 
 // ConnectSetLoggingOutputsArgs is the XDR struct admin_connect_set_logging_outputs_args.
 type ConnectSetLoggingOutputsArgs struct {
-	Outputs OptString
+	Outputs OptString // NULL resets to the default
 	Flags   uint32
 }
 
@@ -1078,7 +1078,7 @@ func (s *ConnectSetLoggingOutputsArgs) Decode(d *xdr.Decoder) error {
 
 // ConnectSetLoggingFiltersArgs is the XDR struct admin_connect_set_logging_filters_args.
 type ConnectSetLoggingFiltersArgs struct {
-	Filters OptString
+	Filters OptString // NULL removes all filters
 	Flags   uint32
 }
 
@@ -1134,7 +1134,7 @@ func (s *ServerUpdateTLSFilesArgs) Decode(d *xdr.Decoder) error {
 
 // ConnectSetDaemonTimeoutArgs is the XDR struct admin_connect_set_daemon_timeout_args.
 type ConnectSetDaemonTimeoutArgs struct {
-	Timeout uint32
+	Timeout uint32 // seconds of idleness before exit, 0 = never
 	Flags   uint32
 }
 
@@ -1447,6 +1447,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectListServers:
 		args := new(ConnectListServersArgs)
@@ -1456,6 +1459,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		ret, err := srv.ConnectListServers(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectLookupServer:
@@ -1467,6 +1473,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcServerGetThreadpoolParameters:
 		args := new(ServerGetThreadpoolParametersArgs)
@@ -1476,6 +1485,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		ret, err := srv.ServerGetThreadpoolParameters(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcServerSetThreadpoolParameters:
@@ -1493,6 +1505,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcServerLookupClient:
 		args := new(ServerLookupClientArgs)
@@ -1503,6 +1518,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcClientGetInfo:
 		args := new(ClientGetInfoArgs)
@@ -1512,6 +1530,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		ret, err := srv.ClientGetInfo(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcClientClose:
@@ -1529,6 +1550,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcServerSetClientLimits:
 		args := new(ServerSetClientLimitsArgs)
@@ -1545,6 +1569,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectGetLoggingFilters:
 		args := new(ConnectGetLoggingFiltersArgs)
@@ -1554,6 +1581,9 @@ func Dispatch(ctx context.Context, srv AdminServer, proc int32, dec *xdr.Decoder
 		ret, err := srv.ConnectGetLoggingFilters(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectSetLoggingOutputs:

@@ -640,8 +640,8 @@ func (s *TypedParam) Decode(d *xdr.Decoder) error {
 
 // ConnectOpenArgs is the XDR struct remote_connect_open_args.
 type ConnectOpenArgs struct {
-	Name  OptString
-	Flags uint32
+	Name  OptString // "storage:///system"; go-libvirt sends the pointer as 0x01000000
+	Flags uint32    // 1 = read-only, 2 = no aliases
 }
 
 // Encode appends s in XDR.
@@ -1991,7 +1991,7 @@ func (s *StoragePoolGetInfoArgs) Decode(d *xdr.Decoder) error {
 
 // StoragePoolGetInfoRet is the XDR struct remote_storage_pool_get_info_ret.
 type StoragePoolGetInfoRet struct {
-	State      uint32
+	State      uint32 // virStoragePoolState, 4 bytes on the wire
 	Capacity   uint64
 	Allocation uint64
 	Available  uint64
@@ -2514,7 +2514,7 @@ func (s *StorageVolGetInfoArgs) Decode(d *xdr.Decoder) error {
 
 // StorageVolGetInfoRet is the XDR struct remote_storage_vol_get_info_ret.
 type StorageVolGetInfoRet struct {
-	Type       int32
+	Type       int32 // virStorageVolType, 4 bytes on the wire
 	Capacity   uint64
 	Allocation uint64
 }
@@ -2622,7 +2622,7 @@ func (s *StorageVolGetPathArgs) Decode(d *xdr.Decoder) error {
 
 // StorageVolGetPathRet is the XDR struct remote_storage_vol_get_path_ret.
 type StorageVolGetPathRet struct {
-	Name string
+	Name string // the path, despite the field name
 }
 
 // Encode appends s in XDR.
@@ -2826,8 +2826,8 @@ func (s *StorageVolWipeArgs) Decode(d *xdr.Decoder) error {
 type StorageVolUploadArgs struct {
 	Vol    StorageVol
 	Offset uint64
-	Length uint64
-	Flags  uint32
+	Length uint64 // 0 = up to the end
+	Flags  uint32 // 1 = sparse stream
 }
 
 // Encode appends s in XDR.
@@ -2868,8 +2868,8 @@ func (s *StorageVolUploadArgs) Decode(d *xdr.Decoder) error {
 type StorageVolDownloadArgs struct {
 	Vol    StorageVol
 	Offset uint64
-	Length uint64
-	Flags  uint32
+	Length uint64 // 0 = up to the end
+	Flags  uint32 // 1 = sparse stream
 }
 
 // Encode appends s in XDR.
@@ -2909,7 +2909,7 @@ func (s *StorageVolDownloadArgs) Decode(d *xdr.Decoder) error {
 // StorageVolWipePatternArgs is the XDR struct remote_storage_vol_wipe_pattern_args.
 type StorageVolWipePatternArgs struct {
 	Vol       StorageVol
-	Algorithm uint32
+	Algorithm uint32 // virStorageVolWipeAlgorithm 0..9
 	Flags     uint32
 }
 
@@ -2945,7 +2945,7 @@ func (s *StorageVolWipePatternArgs) Decode(d *xdr.Decoder) error {
 type StorageVolResizeArgs struct {
 	Vol      StorageVol
 	Capacity uint64
-	Flags    uint32
+	Flags    uint32 // 1 ALLOCATE, 2 DELTA, 4 SHRINK
 }
 
 // Encode appends s in XDR.
@@ -2978,7 +2978,7 @@ func (s *StorageVolResizeArgs) Decode(d *xdr.Decoder) error {
 
 // ConnectListAllStoragePoolsArgs is the XDR struct remote_connect_list_all_storage_pools_args.
 type ConnectListAllStoragePoolsArgs struct {
-	NeedResults int32
+	NeedResults int32 // 0 = only count, return no pools
 	Flags       uint32
 }
 
@@ -3127,8 +3127,8 @@ func (s *StoragePoolListAllVolumesRet) Decode(d *xdr.Decoder) error {
 
 // ConnectStoragePoolEventRegisterAnyArgs is the XDR struct remote_connect_storage_pool_event_register_any_args.
 type ConnectStoragePoolEventRegisterAnyArgs struct {
-	EventID int32
-	Pool    OptStoragePool
+	EventID int32          // 0 LIFECYCLE, 1 REFRESH
+	Pool    OptStoragePool // NULL = all pools
 }
 
 // Encode appends s in XDR.
@@ -3155,7 +3155,7 @@ func (s *ConnectStoragePoolEventRegisterAnyArgs) Decode(d *xdr.Decoder) error {
 
 // ConnectStoragePoolEventRegisterAnyRet is the XDR struct remote_connect_storage_pool_event_register_any_ret.
 type ConnectStoragePoolEventRegisterAnyRet struct {
-	CallbackID int32
+	CallbackID int32 // daemon-global, starts at 0
 }
 
 // Encode appends s in XDR.
@@ -3199,7 +3199,7 @@ func (s *ConnectStoragePoolEventDeregisterAnyArgs) Decode(d *xdr.Decoder) error 
 type StoragePoolEventLifecycleMsg struct {
 	CallbackID int32
 	Pool       StoragePool
-	Event      int32
+	Event      int32 // 0 DEFINED ... 5 DELETED
 	Detail     int32
 }
 
@@ -3268,7 +3268,7 @@ func (s *StoragePoolEventRefreshMsg) Decode(d *xdr.Decoder) error {
 // StorageVolGetInfoFlagsArgs is the XDR struct remote_storage_vol_get_info_flags_args.
 type StorageVolGetInfoFlagsArgs struct {
 	Vol   StorageVol
-	Flags uint32
+	Flags uint32 // 1 = physical size as allocation
 }
 
 // Encode appends s in XDR.
@@ -4262,11 +4262,17 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectGetVersion:
 		ret, err := srv.ConnectGetVersion(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectGetMaxVcpus:
@@ -4278,11 +4284,17 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcNodeGetInfo:
 		ret, err := srv.NodeGetInfo(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectGetCapabilities:
@@ -4290,17 +4302,26 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectNumOfDomains:
 		ret, err := srv.ConnectNumOfDomains(ctx)
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectGetHostname:
 		ret, err := srv.ConnectGetHostname(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectSupportsFeature:
@@ -4312,17 +4333,26 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcAuthList:
 		ret, err := srv.AuthList(ctx)
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectNumOfStoragePools:
 		ret, err := srv.ConnectNumOfStoragePools(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectListStoragePools:
@@ -4334,11 +4364,17 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectNumOfDefinedStoragePools:
 		ret, err := srv.ConnectNumOfDefinedStoragePools(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectListDefinedStoragePools:
@@ -4350,6 +4386,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectFindStoragePoolSources:
 		args := new(ConnectFindStoragePoolSourcesArgs)
@@ -4359,6 +4398,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.ConnectFindStoragePoolSources(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStoragePoolCreateXML:
@@ -4370,6 +4412,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStoragePoolDefineXML:
 		args := new(StoragePoolDefineXMLArgs)
@@ -4379,6 +4424,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.StoragePoolDefineXML(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStoragePoolCreate:
@@ -4426,6 +4474,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStoragePoolLookupByUUID:
 		args := new(StoragePoolLookupByUUIDArgs)
@@ -4435,6 +4486,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.StoragePoolLookupByUUID(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStoragePoolLookupByVolume:
@@ -4446,6 +4500,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStoragePoolGetInfo:
 		args := new(StoragePoolGetInfoArgs)
@@ -4455,6 +4512,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.StoragePoolGetInfo(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStoragePoolGetXMLDesc:
@@ -4466,6 +4526,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStoragePoolGetAutostart:
 		args := new(StoragePoolGetAutostartArgs)
@@ -4475,6 +4538,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.StoragePoolGetAutostart(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStoragePoolSetAutostart:
@@ -4492,6 +4558,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStoragePoolListVolumes:
 		args := new(StoragePoolListVolumesArgs)
@@ -4502,6 +4571,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStorageVolCreateXML:
 		args := new(StorageVolCreateXMLArgs)
@@ -4511,6 +4583,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.StorageVolCreateXML(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStorageVolDelete:
@@ -4528,6 +4603,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStorageVolLookupByKey:
 		args := new(StorageVolLookupByKeyArgs)
@@ -4537,6 +4615,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.StorageVolLookupByKey(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStorageVolLookupByPath:
@@ -4548,6 +4629,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStorageVolGetInfo:
 		args := new(StorageVolGetInfoArgs)
@@ -4557,6 +4641,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.StorageVolGetInfo(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStorageVolGetXMLDesc:
@@ -4568,6 +4655,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStorageVolGetPath:
 		args := new(StorageVolGetPathArgs)
@@ -4578,17 +4668,26 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcNodeGetFreeMemory:
 		ret, err := srv.NodeGetFreeMemory(ctx)
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectGetURI:
 		ret, err := srv.ConnectGetURI(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStorageVolCreateXMLFrom:
@@ -4600,11 +4699,17 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectIsSecure:
 		ret, err := srv.ConnectIsSecure(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStoragePoolIsActive:
@@ -4616,6 +4721,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStoragePoolIsPersistent:
 		args := new(StoragePoolIsPersistentArgs)
@@ -4626,11 +4734,17 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectGetLibVersion:
 		ret, err := srv.ConnectGetLibVersion(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStorageVolWipe:
@@ -4647,6 +4761,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.ConnectGetSysinfo(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStorageVolUpload:
@@ -4682,6 +4799,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectListAllStoragePools:
 		args := new(ConnectListAllStoragePoolsArgs)
@@ -4691,6 +4811,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.ConnectListAllStoragePools(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcStoragePoolListAllVolumes:
@@ -4702,6 +4825,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectListAllSecrets:
 		args := new(ConnectListAllSecretsArgs)
@@ -4711,6 +4837,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.ConnectListAllSecrets(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectRegisterCloseCallback:
@@ -4725,6 +4854,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.ConnectStoragePoolEventRegisterAny(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectStoragePoolEventDeregisterAny:
@@ -4742,6 +4874,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcStoragePoolLookupByTargetPath:
 		args := new(StoragePoolLookupByTargetPathArgs)
@@ -4752,6 +4887,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcConnectGetStoragePoolCapabilities:
 		args := new(ConnectGetStoragePoolCapabilitiesArgs)
@@ -4761,6 +4899,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.ConnectGetStoragePoolCapabilities(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcConnectSetIdentity:

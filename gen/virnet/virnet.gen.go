@@ -27,13 +27,13 @@ type MessageType int32
 
 // Values of MessageType.
 const (
-	MessageTypeCall         MessageType = 0
-	MessageTypeReply        MessageType = 1
-	MessageTypeMessage      MessageType = 2
-	MessageTypeStream       MessageType = 3
-	MessageTypeCallWithFds  MessageType = 4
-	MessageTypeReplyWithFds MessageType = 5
-	MessageTypeStreamHole   MessageType = 6
+	MessageTypeCall         MessageType = 0 // client call, payload = *_args
+	MessageTypeReply        MessageType = 1 // reply, payload = *_ret or remote_error
+	MessageTypeMessage      MessageType = 2 // async event or keepalive, payload = *_msg
+	MessageTypeStream       MessageType = 3 // stream data (CONTINUE), finish (OK) or abort/error (ERROR)
+	MessageTypeCallWithFds  MessageType = 4 // like CALL, payload prefixed by the fd count
+	MessageTypeReplyWithFds MessageType = 5 // like REPLY, payload prefixed by the fd count
+	MessageTypeStreamHole   MessageType = 6 // sparse stream hole, payload = virnet_stream_hole
 )
 
 // String returns the .x name of v.
@@ -62,9 +62,9 @@ type MessageStatus int32
 
 // Values of MessageStatus.
 const (
-	MessageStatusOk       MessageStatus = 0
-	MessageStatusError    MessageStatus = 1
-	MessageStatusContinue MessageStatus = 2
+	MessageStatusOk       MessageStatus = 0 // success, end of stream, or any CALL/MESSAGE
+	MessageStatusError    MessageStatus = 1 // failure (payload remote_error) or client stream abort
+	MessageStatusContinue MessageStatus = 2 // stream data or hole follows, more to come
 )
 
 // String returns the .x name of v.
@@ -82,11 +82,11 @@ func (v MessageStatus) String() string {
 
 // MessageHeader is the XDR struct virnet_message_header.
 type MessageHeader struct {
-	Prog   uint32
-	Vers   uint32
-	Proc   int32
+	Prog   uint32 // program number, e.g. 0x20008086
+	Vers   uint32 // program version, always 1
+	Proc   int32  // procedure number within the program
 	Type   MessageType
-	Serial uint32
+	Serial uint32 // chosen by the caller, echoed in replies and streams
 	Status MessageStatus
 }
 
@@ -139,7 +139,7 @@ func (s *MessageHeader) Decode(d *xdr.Decoder) error {
 // StreamHole is the XDR struct virnet_stream_hole.
 type StreamHole struct {
 	Length int64
-	Flags  uint32
+	Flags  uint32 // always 0
 }
 
 // Encode appends s in XDR.
@@ -354,17 +354,17 @@ func (v *OptNetwork) Decode(d *xdr.Decoder) error {
 // Body of a REPLY or STREAM with status ERROR (libvirt's virNetMessageError).
 // message must always be present: go-libvirt cannot decode a NULL one.
 type Error struct {
-	Code    int32
-	Domain  int32
-	Message OptString
-	Level   int32
-	Dom     OptDomain
-	Str1    OptString
-	Str2    OptString
+	Code    int32     // virErrorNumber, e.g. 49 NO_STORAGE_POOL
+	Domain  int32     // virErrorDomain, e.g. 18 STORAGE, 7 RPC
+	Message OptString // full human-readable text
+	Level   int32     // 2 = VIR_ERR_ERROR
+	Dom     OptDomain // always NULL from a storage daemon
+	Str1    OptString // format prefix, e.g. "internal error: %s"
+	Str2    OptString // detail text
 	Str3    OptString
-	Int1    int32
+	Int1    int32 // errno for system errors, else -1
 	Int2    int32
-	Net     OptNetwork
+	Net     OptNetwork // always NULL from a storage daemon
 }
 
 // Encode appends s in XDR.

@@ -96,6 +96,10 @@ type fakeServer struct {
 	gotStream xdr.Stream
 }
 
+func (s *fakeServer) StoragePoolGetInfo(context.Context, *remote.StoragePoolGetInfoArgs) (*remote.StoragePoolGetInfoRet, error) {
+	return nil, nil // a handler bug: Dispatch must not hand back a typed nil
+}
+
 func (s *fakeServer) StoragePoolLookupByName(_ context.Context, args *remote.StoragePoolLookupByNameArgs) (*remote.StoragePoolLookupByNameRet, error) {
 	s.gotName = args.Name
 	return &remote.StoragePoolLookupByNameRet{Pool: remote.StoragePool{Name: args.Name, UUID: remote.UUID{1}}}, nil
@@ -145,6 +149,11 @@ func TestDispatch(t *testing.T) {
 	var ue *xdr.UnsupportedError
 	if !errors.As(err, &ue) || ue.API != "virStoragePoolDefineXML" {
 		t.Errorf("unimplemented: %v, want UnsupportedError for virStoragePoolDefineXML", err)
+	}
+
+	ret, err = remote.Dispatch(ctx, srv, int32(remote.ProcStoragePoolGetInfo), encodeArgs(t, &remote.StoragePoolGetInfoArgs{}), nil)
+	if !errors.Is(err, xdr.ErrNoReply) || ret != nil {
+		t.Errorf("nil reply: %v, %v; want ErrNoReply", ret, err)
 	}
 
 	for _, proc := range []int32{-1, 9999, int32(remote.ProcStoragePoolEventLifecycle)} {

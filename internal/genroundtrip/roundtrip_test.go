@@ -161,3 +161,30 @@ func TestErrorIsAnError(t *testing.T) {
 		t.Error("NULL message should give an empty text")
 	}
 }
+
+func TestDecodeGoLibvirtConnectOpen(t *testing.T) {
+	// go-libvirt sends the optional name's discriminant as bytes 01 00 00 00 (docs/protocol.md §a).
+	b := []byte{1, 0, 0, 0, 0, 0, 0, 17}
+	b = append(b, "storage:///system\x00\x00\x00"...)
+	b = append(b, 0, 0, 0, 1)
+	var args remote.ConnectOpenArgs
+	d := xdr.NewDecoder(b)
+	if err := args.Decode(d); err != nil {
+		t.Fatal(err)
+	}
+	if len(args.Name) != 1 || args.Name[0] != "storage:///system" || args.Flags != 1 || d.Remaining() != 0 {
+		t.Errorf("decoded %+v, %d bytes left", args, d.Remaining())
+	}
+}
+
+func TestDecodeLookupReplyFromProtocolDoc(t *testing.T) {
+	// Reply payload of STORAGE_POOL_LOOKUP_BY_NAME("p1"): name, then 16 raw uuid bytes.
+	b := []byte{0, 0, 0, 2, 'p', '1', 0, 0, 0x60, 0xb7, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	var ret remote.StoragePoolLookupByNameRet
+	if err := ret.Decode(xdr.NewDecoder(b)); err != nil {
+		t.Fatal(err)
+	}
+	if ret.Pool.Name != "p1" || ret.Pool.UUID[0] != 0x60 || ret.Pool.UUID[15] != 15 {
+		t.Errorf("decoded %+v", ret)
+	}
+}

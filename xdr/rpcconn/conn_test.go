@@ -174,9 +174,6 @@ func TestPingIsAnsweredAndMessagesDelivered(t *testing.T) {
 
 func TestUploadStream(t *testing.T) {
 	c, p := newPair(t)
-	type result struct {
-		err error
-	}
 	done := make(chan error, 1)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 300000/16)
 	go func() {
@@ -345,7 +342,9 @@ func TestCloseAndCancel(t *testing.T) {
 		t.Errorf("cancelled call: %v", err)
 	}
 
-	go func() { errc <- c.Call(context.Background(), remote.Program, 1, int32(remote.ProcConnectClose), nil, nil) }()
+	go func() {
+		errc <- c.Call(context.Background(), remote.Program, 1, int32(remote.ProcConnectClose), nil, nil)
+	}()
 	p.read()
 	p.nc.Close() // server hangs up
 	if err := <-errc; !errors.Is(err, rpcconn.ErrClosed) {

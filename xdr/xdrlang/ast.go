@@ -48,6 +48,8 @@ type EnumMember struct {
 	Name  string
 	Value Value
 	Doc   string
+	// Comment is the comment after the member on its line.
+	Comment string
 }
 
 // Struct is `struct name { decl; ... };`.
@@ -108,4 +110,6 @@ type Decl struct {
 	// Size is the fixed length or the bound; Unbounded marks `x<>`.
 	Size      Value
 	Unbounded bool
+	// Comment is the comment after the declaration on its line.
+	Comment string
 }

@@ -34,8 +34,8 @@ type genConst struct {
 }
 
 type genMember struct {
-	Doc, Name, CName string
-	Value            int64
+	Doc, Name, CName, Comment string
+	Value                     int64
 	// Dup marks a member sharing its value with an earlier one (left out of String).
 	Dup bool
 }
@@ -46,7 +46,7 @@ type genEnum struct {
 }
 
 type genField struct {
-	Name, Type string
+	Name, Type, Comment string
 }
 
 type genType struct {
@@ -178,7 +178,7 @@ func Emit(f *File, opt Options) ([]byte, error) {
 		}
 		vals := map[int64]bool{}
 		for _, m := range e.Members {
-			gm := genMember{Name: prefix + ty.goName(m.Name), CName: m.Name, Value: m.Value.Num, Dup: vals[m.Value.Num]}
+			gm := genMember{Name: prefix + ty.goName(m.Name), CName: m.Name, Value: m.Value.Num, Dup: vals[m.Value.Num], Comment: oneLine(m.Comment)}
 			vals[m.Value.Num] = true
 			if prog == nil || e != prog.enum {
 				gm.Doc = docLines(stripAnnotations(m.Doc))
@@ -250,6 +250,10 @@ func docLines(doc string) string {
 	return strings.ReplaceAll(b.String(), "// \n", "//\n")
 }
 
+func oneLine(c string) string {
+	return strings.Join(strings.Fields(c), " ")
+}
+
 func stripAnnotations(doc string) string {
 	var keep []string
 	for _, l := range strings.Split(doc, "\n") {
@@ -272,7 +276,7 @@ func emitStruct(ty *typer, s *Struct) (genType, error) {
 			return gt, err
 		}
 		fn := FieldName(f.Name)
-		gt.Fields = append(gt.Fields, genField{Name: fn, Type: t.String()})
+		gt.Fields = append(gt.Fields, genField{Name: fn, Type: t.String(), Comment: oneLine(f.Comment)})
 		encodeStmts(&enc, "s."+fn, t, gt.Name+"."+fn, 0)
 		decodeStmts(&dec, "s."+fn, t, 0)
 	}

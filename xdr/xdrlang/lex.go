@@ -20,6 +20,8 @@ type token struct {
 	line int
 	// doc is the text of the /** */ comment immediately before this token, if any.
 	doc string
+	// trail is a one-line comment that follows this token on the same line.
+	trail string
 }
 
 // lex splits src into tokens. Comments are dropped except /** */ doc comments, which stay
@@ -51,9 +53,12 @@ func lex(file, src string) ([]token, error) {
 		atLineStart = false
 		switch {
 		case strings.HasPrefix(src[i:], "//"):
-			for i < len(src) && src[i] != '\n' {
-				i++
+			j := i
+			for j < len(src) && src[j] != '\n' {
+				j++
 			}
+			trailing(toks, line, src[i+2:j])
+			i = j
 		case strings.HasPrefix(src[i:], "/*"):
 			end := strings.Index(src[i+2:], "*/")
 			if end < 0 {
@@ -62,6 +67,8 @@ func lex(file, src string) ([]token, error) {
 			body := src[i+2 : i+2+end]
 			if strings.HasPrefix(body, "*") && body != "*" {
 				doc = body[1:]
+			} else if !strings.Contains(body, "\n") {
+				trailing(toks, line, body)
 			}
 			line += strings.Count(body, "\n")
 			i += end + 4
@@ -91,6 +98,14 @@ func lex(file, src string) ([]token, error) {
 	}
 	toks = append(toks, token{kind: tokEOF, line: line})
 	return toks, nil
+}
+
+// trailing attaches a one-line comment to the last token when both sit on the same line:
+// that is how the .x files document fields and enum members.
+func trailing(toks []token, line int, text string) {
+	if n := len(toks); n > 0 && toks[n-1].line == line {
+		toks[n-1].trail = strings.TrimSpace(text)
+	}
 }
 
 func isIdentStart(c byte) bool {

@@ -171,7 +171,11 @@ func (p *parser) parseEnum(kw token) error {
 			}
 		}
 		e.Members = append(e.Members, em)
+		em.Comment = p.toks[p.i-1].trail
 		t := p.next()
+		if t.text == "," && t.trail != "" {
+			em.Comment = t.trail
+		}
 		if t.text == "}" {
 			break
 		}
@@ -208,9 +212,11 @@ func (p *parser) parseStruct(kw token) error {
 		if d == nil {
 			return p.errf(p.peek().line, "void field in struct %s", s.Name)
 		}
-		if _, err := p.expect(";"); err != nil {
+		semi, err := p.expect(";")
+		if err != nil {
 			return err
 		}
+		d.Comment = semi.trail
 		s.Fields = append(s.Fields, d)
 	}
 	p.next()

@@ -24,8 +24,10 @@ const A = 0x20008086;
 const B = -5;
 const C = A;
 const D = 010;
+const E = F;
+const F = 3;
 `)
-	want := map[string]int64{"A": 0x20008086, "B": -5, "C": 0x20008086, "D": 8}
+	want := map[string]int64{"A": 0x20008086, "B": -5, "C": 0x20008086, "D": 8, "E": 3, "F": 3}
 	if len(f.Consts) != len(want) {
 		t.Fatalf("%d consts, want %d", len(f.Consts), len(want))
 	}
@@ -103,6 +105,29 @@ func TestParseAnnotations(t *testing.T) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseTrailingComments(t *testing.T) {
+	f := mustParse(t, `
+enum e {
+    A = 0,      /* first */
+    B = 1       // last
+};
+struct s {
+    int x;      /* the x */
+    int y;
+    /* not a trailing comment */
+    int z;      /* spans
+                   lines, dropped */
+};
+`)
+	if got := []string{f.Enums[0].Members[0].Comment, f.Enums[0].Members[1].Comment}; got[0] != "first" || got[1] != "last" {
+		t.Errorf("member comments %q", got)
+	}
+	s := f.Structs[0]
+	if s.Fields[0].Comment != "the x" || s.Fields[1].Comment != "" || s.Fields[2].Comment != "" {
+		t.Errorf("field comments %q %q %q", s.Fields[0].Comment, s.Fields[1].Comment, s.Fields[2].Comment)
 	}
 }
 
@@ -231,6 +256,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "missing semicolon", give: "const A = 1\nconst B = 2;", wantErr: `t.x:2: expected ";", found "const"`},
 		{name: "undefined constant bound", give: "struct s {\n string x<NOPE>;\n};", wantErr: "t.x:2: undefined constant NOPE"},
 		{name: "undefined constant value", give: "const A = B;", wantErr: "t.x:1: undefined constant B"},
+		{name: "constant cycle", give: "const A = B;\nconst B = A;", wantErr: "t.x:1: constant B is defined in terms of itself"},
 		{name: "undefined case", give: "union u switch (int d) {\ncase X:\n void;\n};", wantErr: "t.x:2: undefined constant X"},
 		{name: "duplicate case", give: "union u switch (int d) {\ncase 1:\n void;\ncase 1:\n int x;\n};", wantErr: "t.x:4: union u: duplicate case value 1"},
 		{name: "duplicate arm", give: "union u switch (int d) {\ncase 1:\n int x;\ncase 2:\n int x;\n};", wantErr: "t.x:4: union u: duplicate arm name x"},

@@ -157,17 +157,37 @@ func resolve(f *File) error {
 }
 
 func resolveValue(syms *Symbols, v *Value, pos Pos, allowMembers bool) error {
+	return resolveValueSeen(syms, v, pos, allowMembers, map[string]bool{})
+}
+
+// resolveValueSeen follows constants defined in terms of other constants, in any order
+// (C's #define does not care either), and rejects cycles.
+func resolveValueSeen(syms *Symbols, v *Value, pos Pos, allowMembers bool, seen map[string]bool) error {
 	if v.Name == "" {
 		return nil
 	}
 	if c := syms.Consts[v.Name]; c != nil {
-		if c.Value.Name != "" && c.Value.Name == v.Name {
-			return fmt.Errorf("%s:%d: constant %s refers to itself", pos.File, pos.Line, v.Name)
+		if seen[v.Name] {
+			return fmt.Errorf("%s:%d: constant %s is defined in terms of itself", pos.File, pos.Line, v.Name)
+		}
+		seen[v.Name] = true
+		if err := resolveValueSeen(syms, &c.Value, c.Pos, false, seen); err != nil {
+			return err
 		}
 		v.Num = c.Value.Num
 		return nil
 	}
 	if m := syms.Members[v.Name]; m != nil && allowMembers {
+		if m.Value.Name == "\x00next" {
+			return fmt.Errorf("%s:%d: %s has no explicit value and cannot be used as a case", pos.File, pos.Line, v.Name)
+		}
+		if seen[v.Name] {
+			return fmt.Errorf("%s:%d: enum member %s is defined in terms of itself", pos.File, pos.Line, v.Name)
+		}
+		seen[v.Name] = true
+		if err := resolveValueSeen(syms, &m.Value, m.Pos, true, seen); err != nil {
+			return err
+		}
 		v.Num = m.Value.Num
 		return nil
 	}

@@ -38,6 +38,7 @@ type goType struct {
 	min   int    // smallest possible encoding in bytes
 }
 
+// String returns the Go spelling of the type.
 func (t *goType) String() string {
 	switch t.kind {
 	case kInt32:

@@ -387,7 +387,7 @@ func (s *Param) Decode(d *xdr.Decoder) error {
 
 // Everything is the XDR struct demo_everything.
 type Everything struct {
-	I          int32
+	I          int32 // signed; this comment reaches the Go field
 	U          uint32
 	H          int64
 	Uh         uint64
@@ -1015,6 +1015,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		if err != nil {
 			return nil, err
 		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
 		return ret, nil
 	case ProcPoolGetInfo:
 		args := new(PoolGetInfoArgs)
@@ -1024,6 +1027,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.PoolGetInfo(ctx, args)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	case ProcVolUpload:
@@ -1038,6 +1044,9 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		ret, err := srv.NumOfPools(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
 	}

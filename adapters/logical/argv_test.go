@@ -1,0 +1,83 @@
+package logical_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
+	"github.com/virtstoraged-go/virtstoraged/adapters/logical/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden .argv files in testdata/argv")
+
+const gib = 1 << 30
+
+func vol(name string, capacity, alloc uint64) *domain.VolDef {
+	return &domain.VolDef{Name: name, Capacity: capacity, Allocation: alloc, HasCapacity: true}
+}
+
+// TestArgv compares every command line with its golden file
+// testdata/argv/NAME.argv (one command, testkit.FormatArgv form). Run with
+// -update to rewrite them after a deliberate change.
+func TestArgv(t *testing.T) {
+	t.Parallel()
+	vg := logical.Source{VG: "vg"}
+	thin := logical.Source{VG: "vg", ThinPool: "tpool"}
+	snap := vol("snap", gib, gib)
+	snap.Backing = &domain.BackingStore{Path: "/dev/vg/base"}
+	tests := []struct {
+		name string
+		give []string
+	}{
+		{"lvcreate-plain", logical.LVCreateArgv(vg, vol("v1", gib, gib))},
+		{"lvcreate-odd-size", logical.LVCreateArgv(vg, vol("v1", 1000, 1000))},
+		{"lvcreate-sparse", logical.LVCreateArgv(vg, vol("v1", gib, 100<<20))},
+		{"lvcreate-sparse-zero-alloc", logical.LVCreateArgv(vg, vol("v1", gib, 0))},
+		{"lvcreate-snapshot", logical.LVCreateArgv(vg, snap)},
+		{"lvcreate-thin", logical.LVCreateArgv(thin, vol("t1", 10*gib, 0))},
+		{"thinpool-create", logical.ThinPoolCreateArgv(thin)},
+		{"blkid", logical.BlkidArgv("/dev/sdb")},
+		{"pvcreate", logical.PVCreateArgv("/dev/sdb")},
+		{"pvremove", logical.PVRemoveArgv("/dev/sdb")},
+		{"vgcreate-two", logical.VGCreateArgv("vg", []string{"/dev/sdb", "/dev/sdc"})},
+		{"vgcreate-none", logical.VGCreateArgv("vg", nil)},
+		{"vgremove", logical.VGRemoveArgv("vg")},
+		{"vgscan", logical.VGScanArgv()},
+		{"vgchange-on", logical.VGChangeArgv("vg", true)},
+		{"vgchange-off", logical.VGChangeArgv("vg", false)},
+		{"pvs", logical.PVSArgv()},
+		{"lvs", logical.LVSArgv("vg")},
+		{"vgs", logical.VGSArgv("vg")},
+		{"lvremove", logical.LVRemoveArgv("/dev/vg/v1")},
+		{"lvchange-off", logical.LVChangeDeactivateArgv("/dev/vg/v1")},
+		{"lvresize-grow", logical.LVResizeArgv("vg", "v1", 2*gib, false)},
+		{"lvresize-shrink", logical.LVResizeArgv("vg", "v1", gib/2, true)},
+		{"qemu-img-convert", logical.QemuImgConvertArgv("qcow2", "/var/lib/libvirt/images/a.qcow2", "/dev/vg/v1")},
+		{"scrub-nnsa", blockdev.ScrubArgv("/dev/vg/v1", domain.WipeNNSA)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := testkit.FormatArgv(tt.give) + "\n"
+			path := filepath.Join("testdata", "argv", tt.name+".argv")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("argv mismatch\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}

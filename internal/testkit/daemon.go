@@ -1,0 +1,549 @@
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// commandTimeout bounds every client command a harness runs, so that a daemon
+// that stops answering fails the test instead of hanging the whole test binary.
+const commandTimeout = 90 * time.Second
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// ModuleRoot returns the directory holding go.mod, as `go env GOMOD` reports it.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("testkit: go env GOMOD: %v", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		t.Fatalf("testkit: not inside a Go module")
+	}
+	return filepath.Dir(gomod)
+}
+
+// BuildDaemon builds ./cmd/virtstoraged once per test binary and returns the
+// path of the executable.
+func BuildDaemon(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		root := ModuleRoot(t)
+		dir, err := os.MkdirTemp("", "vsbin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		bin := filepath.Join(dir, "virtstoraged")
+		cmd := exec.Command("go", "build", "-o", bin, "./cmd/virtstoraged")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("testkit: go build ./cmd/virtstoraged: %v\n%s", err, out)
+			return
+		}
+		buildPath = bin
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// RequireTool skips the test when an external program it drives is missing.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("testkit: %s not installed (apt-get install libvirt-clients qemu-utils scrub)", name)
+	}
+	return p
+}
+
+// SystemPython is the interpreter python3-libvirt is installed for; a pyenv
+// python3 earlier in PATH does not see Debian's packages.
+const SystemPython = "/usr/bin/python3"
+
+// RequirePythonLibvirt skips the test when python3-libvirt is not importable.
+func RequirePythonLibvirt(t testing.TB) {
+	t.Helper()
+	if err := exec.Command(SystemPython, "-c", "import libvirt").Run(); err != nil {
+		t.Skipf("testkit: python3-libvirt not importable by %s (apt-get install python3-libvirt): %v", SystemPython, err)
+	}
+}
+
+// DaemonOptions tune StartDaemon.
+type DaemonOptions struct {
+	// Config, when not empty, is written to DIR/etc/libvirt/virtstoraged.conf.
+	Config string
+	// Args are appended after --root DIR.
+	Args []string
+}
+
+// Daemon is one virtstoraged process living under its own root directory.
+type Daemon struct {
+	// Root is the --root directory; every file of the daemon lives under it.
+	Root string
+	// Bin is the daemon executable.
+	Bin string
+	// LogPath is the file that receives the daemon's stdout and stderr.
+	LogPath string
+
+	opts DaemonOptions
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// StartDaemon starts virtstoraged under a fresh short root directory (UNIX
+// socket paths are limited to 108 bytes) and waits until its rw socket accepts.
+// The process is killed and the directory removed when the test ends.
+func StartDaemon(t testing.TB, opts DaemonOptions) *Daemon {
+	t.Helper()
+	bin := BuildDaemon(t)
+	root, err := os.MkdirTemp("", "vs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	d := &Daemon{Root: root, Bin: bin, LogPath: filepath.Join(root, "daemon.log"), opts: opts}
+	if opts.Config != "" {
+		d.WriteConfig(t, opts.Config)
+	}
+	t.Cleanup(func() {
+		d.Kill()
+		if t.Failed() {
+			if b, err := os.ReadFile(d.LogPath); err == nil {
+				t.Logf("virtstoraged log (%s):\n%s", d.LogPath, tail(b, 20000))
+			}
+		}
+	})
+	d.Start(t)
+	return d
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// WriteConfig replaces DIR/etc/libvirt/virtstoraged.conf.
+func (d *Daemon) WriteConfig(t testing.TB, text string) {
+	t.Helper()
+	p := d.ConfigPath()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Start starts a stopped daemon again on the same root, with the same options.
+func (d *Daemon) Start(t testing.TB) {
+	t.Helper()
+	logf, err := os.OpenFile(d.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	args := append([]string{"--root", d.Root}, d.opts.Args...)
+	cmd := exec.Command(d.Bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("testkit: start virtstoraged: %v", err)
+	}
+	d.cmd, d.done, d.err = cmd, make(chan struct{}), nil
+	go func() {
+		d.err = cmd.Wait()
+		close(d.done)
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-d.done:
+			b, _ := os.ReadFile(d.LogPath)
+			t.Fatalf("testkit: virtstoraged exited before listening (%v):\n%s", d.err, tail(b, 8000))
+		default:
+		}
+		if c, err := net.Dial("unix", d.SocketPath()); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			d.Kill()
+			b, _ := os.ReadFile(d.LogPath)
+			t.Fatalf("testkit: virtstoraged did not listen on %s within 15s:\n%s", d.SocketPath(), tail(b, 8000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Pid returns the daemon's process id.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }
+
+// Done is closed when the daemon process has exited.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// ExitErr is the daemon's exit status once Done is closed (nil for exit 0).
+func (d *Daemon) ExitErr() error { return d.err }
+
+// ConfigPath is the daemon's config file.
+func (d *Daemon) ConfigPath() string {
+	return filepath.Join(d.Root, "etc/libvirt/virtstoraged.conf")
+}
+
+// StorageDir is where pool configs live.
+func (d *Daemon) StorageDir() string { return filepath.Join(d.Root, "etc/libvirt/storage") }
+
+// StatusDir is where the runtime status of active pools lives.
+func (d *Daemon) StatusDir() string { return filepath.Join(d.Root, "run/libvirt/storage") }
+
+// SocketPath is the read-write socket.
+func (d *Daemon) SocketPath() string { return filepath.Join(d.Root, "run/libvirt/virtstoraged-sock") }
+
+// ROSocketPath is the read-only socket.
+func (d *Daemon) ROSocketPath() string {
+	return filepath.Join(d.Root, "run/libvirt/virtstoraged-sock-ro")
+}
+
+// AdminSocketPath is the admin socket.
+func (d *Daemon) AdminSocketPath() string {
+	return filepath.Join(d.Root, "run/libvirt/virtstoraged-admin-sock")
+}
+
+// PidFilePath is the default pid file under the root.
+func (d *Daemon) PidFilePath() string { return filepath.Join(d.Root, "run/virtstoraged.pid") }
+
+// URI addresses the read-write socket.
+func (d *Daemon) URI() string { return "storage:///system?socket=" + d.SocketPath() }
+
+// ROURI addresses the read-only socket.
+func (d *Daemon) ROURI() string { return "storage:///system?socket=" + d.ROSocketPath() }
+
+// AdminURI addresses the admin socket, for virt-admin.
+func (d *Daemon) AdminURI() string { return "virtstoraged:///system?socket=" + d.AdminSocketPath() }
+
+// Virsh runs `virsh -c URI args...` with LC_ALL=C.
+func (d *Daemon) Virsh(args ...string) (stdout, stderr string, code int) {
+	return RunVirsh(d.URI(), args...)
+}
+
+// VirshRO runs virsh against the read-only socket.
+func (d *Daemon) VirshRO(args ...string) (stdout, stderr string, code int) {
+	return RunVirsh(d.ROURI(), args...)
+}
+
+// VirtAdmin runs `virt-admin -c AdminURI args...` with LC_ALL=C.
+func (d *Daemon) VirtAdmin(args ...string) (stdout, stderr string, code int) {
+	return Run("", "virt-admin", append([]string{"-c", d.AdminURI()}, args...)...)
+}
+
+// Python runs script with the system python3; the environment carries URI,
+// RO_URI and ADMIN_URI for the script to use.
+func (d *Daemon) Python(script string) (stdout, stderr string, code int) {
+	env := []string{"URI=" + d.URI(), "RO_URI=" + d.ROURI(), "ADMIN_URI=" + d.AdminURI()}
+	return runEnv("", env, SystemPython, "-c", script)
+}
+
+// RunVirsh runs `virsh -c uri args...` with LC_ALL=C.
+func RunVirsh(uri string, args ...string) (stdout, stderr string, code int) {
+	return Run("", "virsh", append([]string{"-c", uri}, args...)...)
+}
+
+// Run runs a program with LC_ALL=C (and stdin, when not empty), bounded by a
+// timeout; code is the exit status, or -1 when it could not run or was killed.
+func Run(stdin, name string, args ...string) (stdout, stderr string, code int) {
+	return runEnvIn(stdin, nil, name, args...)
+}
+
+func runEnv(stdin string, env []string, name string, args ...string) (string, string, int) {
+	return runEnvIn(stdin, env, name, args...)
+}
+
+func runEnvIn(stdin string, env []string, name string, args ...string) (string, string, int) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(append(filteredEnv(), "LC_ALL=C"), env...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else {
+			code = -1
+			e.WriteString(err.Error())
+		}
+		if ctx.Err() != nil {
+			e.WriteString("\ntestkit: killed after " + commandTimeout.String())
+		}
+	}
+	return o.String(), e.String(), code
+}
+
+// filteredEnv drops variables that would point libvirt clients elsewhere.
+func filteredEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "LIBVIRT_DEFAULT_URI=") || strings.HasPrefix(kv, "LIBVIRT_ADMIN_DEFAULT_URI=") ||
+			strings.HasPrefix(kv, "LC_ALL=") || strings.HasPrefix(kv, "VIRSH_DEFAULT_CONNECT_URI=") {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig syscall.Signal) error { return d.cmd.Process.Signal(sig) }
+
+// Stop sends SIGTERM, waits for the exit and checks a clean shutdown: exit
+// status 0, sockets and pid file removed.
+func (d *Daemon) Stop(t testing.TB) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("testkit: SIGTERM: %v", err)
+	}
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		d.Kill()
+		t.Fatalf("testkit: virtstoraged did not exit within 30s of SIGTERM")
+	}
+	if d.err != nil {
+		t.Errorf("testkit: virtstoraged exit after SIGTERM: %v", d.err)
+	}
+	for _, p := range []string{d.SocketPath(), d.ROSocketPath(), d.AdminSocketPath(), d.PidFilePath()} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("testkit: %s still exists after a clean shutdown", p)
+		}
+	}
+}
+
+// Restart stops the daemon cleanly and starts it again on the same root.
+func (d *Daemon) Restart(t testing.TB) {
+	t.Helper()
+	d.Stop(t)
+	d.Start(t)
+}
+
+// Kill ends the daemon with SIGKILL (no-op when it already exited).
+func (d *Daemon) Kill() {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	_ = d.cmd.Process.Kill()
+	<-d.done
+}
+
+// anchorMu serialises libvirtd instances: anchor.sh runs one at a time and
+// libvirtd keeps its pools in the host's /etc/libvirt/storage.
+var anchorMu sync.Mutex
+
+// AnchorDir is where anchor.sh keeps the reference libvirtd's sockets and log.
+const AnchorDir = "/tmp/anchor-e2e"
+
+// Anchor is libvirt's own libvirtd 9.0, the reference implementation.
+type Anchor struct {
+	// Dir is anchor.sh's state directory.
+	Dir string
+	// Script is the anchor.sh path.
+	Script string
+
+	sockDir string
+}
+
+// AnchorScript finds shared/tools/anchor.sh beside the module (as CI lays it
+// out) or at /work/shared.
+func AnchorScript(t testing.TB) string {
+	t.Helper()
+	for _, p := range []string{
+		filepath.Join(ModuleRoot(t), "..", "shared", "tools", "anchor.sh"),
+		"/work/shared/tools/anchor.sh",
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Skip("testkit: shared/tools/anchor.sh not found")
+	return ""
+}
+
+// StartAnchor starts libvirtd through anchor.sh and stops it when the test
+// ends. It skips when libvirtd is missing or the test does not run as root.
+// Anchor tests never run in parallel: this call blocks until the previous one
+// has stopped.
+func StartAnchor(t testing.TB) *Anchor {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("testkit: the libvirtd anchor needs root")
+	}
+	if _, err := exec.LookPath("libvirtd"); err != nil {
+		t.Skip("testkit: libvirtd not installed (apt-get install libvirt-daemon)")
+	}
+	RequireTool(t, "virsh")
+	script := AnchorScript(t)
+	if err := exec.Command("sh", "-c", "getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu").Run(); err != nil {
+		t.Fatalf("testkit: create group libvirt-qemu: %v", err)
+	}
+	anchorMu.Lock()
+	a := &Anchor{Dir: AnchorDir, Script: script, sockDir: filepath.Join(AnchorDir, "run")}
+	a.stop()
+	if dir, ok := runningLibvirtd(); ok {
+		// libvirtd keeps host-wide pid files under /run/libvirt, so a second
+		// instance cannot start: share the one that runs (someone else's
+		// anchor), leave it running, and touch only our own pools.
+		t.Logf("testkit: sharing the libvirtd already listening in %s", dir)
+		a.sockDir = dir
+		t.Cleanup(anchorMu.Unlock)
+	} else {
+		out, stderr, code := Run("", "bash", script, "start", a.Dir)
+		if code != 0 {
+			anchorMu.Unlock()
+			t.Fatalf("testkit: anchor.sh start: rc=%d %s %s", code, out, stderr)
+		}
+		t.Cleanup(func() {
+			a.stop()
+			anchorMu.Unlock()
+		})
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, _, code := a.Virsh("uri"); code == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(a.Dir, "libvirtd.log"))
+			t.Fatalf("testkit: libvirtd does not answer on %s:\n%s", a.URI(), tail(b, 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return a
+}
+
+// stop ends a running libvirtd and waits for it to go, so that the next start
+// does not find the old sockets.
+func (a *Anchor) stop() {
+	b, err := os.ReadFile(filepath.Join(a.Dir, "libvirtd.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return
+	}
+	_, _, _ = Run("", "bash", a.Script, "stop", a.Dir)
+	for i := 0; i < 300; i++ {
+		if syscall.Kill(pid, 0) != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for _, s := range []string{"libvirt-sock", "libvirt-sock-ro", "libvirt-admin-sock"} {
+		_ = os.Remove(filepath.Join(a.Dir, "run", s))
+	}
+	_ = os.Remove(filepath.Join(a.Dir, "libvirtd.pid"))
+}
+
+// runningLibvirtd finds a libvirtd started by someone else whose config names
+// a socket directory that answers, and returns that directory.
+func runningLibvirtd() (string, bool) {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(argv) == 0 || filepath.Base(argv[0]) != "libvirtd" {
+			continue
+		}
+		for i, arg := range argv {
+			if (arg != "-f" && arg != "--config") || i+1 >= len(argv) {
+				continue
+			}
+			conf, err := os.ReadFile(argv[i+1])
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(conf), "\n") {
+				k, v, ok := strings.Cut(line, "=")
+				if !ok || strings.TrimSpace(k) != "unix_sock_dir" {
+					continue
+				}
+				dir := strings.Trim(strings.TrimSpace(v), `"`)
+				if c, err := net.Dial("unix", filepath.Join(dir, "libvirt-sock")); err == nil {
+					c.Close()
+					return dir, true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// URI addresses libvirtd's read-write socket.
+func (a *Anchor) URI() string {
+	return "storage:///system?socket=" + filepath.Join(a.sockDir, "libvirt-sock")
+}
+
+// ROURI addresses libvirtd's read-only socket.
+func (a *Anchor) ROURI() string {
+	return "storage:///system?socket=" + filepath.Join(a.sockDir, "libvirt-sock-ro")
+}
+
+// Virsh runs `virsh -c URI args...` against libvirtd with LC_ALL=C.
+func (a *Anchor) Virsh(args ...string) (stdout, stderr string, code int) {
+	return RunVirsh(a.URI(), args...)
+}
+
+// VirshRO runs virsh against libvirtd's read-only socket.
+func (a *Anchor) VirshRO(args ...string) (stdout, stderr string, code int) {
+	return RunVirsh(a.ROURI(), args...)
+}
+
+// CleanupPools destroys and undefines every pool of libvirtd whose name starts
+// with prefix, so that tests leave the host's /etc/libvirt/storage as found.
+func (a *Anchor) CleanupPools(prefix string) {
+	out, _, _ := a.Virsh("pool-list", "--all", "--name")
+	for _, name := range strings.Fields(out) {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		a.Virsh("pool-destroy", name)
+		a.Virsh("pool-undefine", name)
+	}
+}
