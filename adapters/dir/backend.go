@@ -133,14 +133,19 @@ func (b *Backend) StartPool(ctx context.Context, def *domain.PoolDef) error {
 	return nil
 }
 
-// StopPool does nothing for a dir pool.
-func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error { return nil }
+// StopPool drops the pool's refresh cache and watch: a dir pool has
+// nothing else to stop.
+func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
+	b.ForgetPool(def)
+	return nil
+}
 
 // DeletePool removes the (empty) target directory.
 func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
 	if flags != 0 {
 		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemDelete")
 	}
+	b.ForgetPool(def)
 	if err := unix.Rmdir(def.Target.Path); err != nil {
 		return sysErr(err, "failed to remove pool '%s'", def.Target.Path)
 	}

@@ -36,6 +36,11 @@ type FileVolumes struct {
 	// Workers bounds the parallel inspection of a refresh; 0 picks a number
 	// from the cores.
 	Workers int
+	// FullRefresh makes every RefreshPool read every file, for filesystems
+	// where inotify misses changes (netfs; NFS, CIFS and FUSE are detected).
+	FullRefresh bool
+
+	watches *watchSet // incremental refresh state (watch.go), under watchSetsMu
 }
 
 // DefaultVolFormat is raw, as for every file pool.

@@ -43,7 +43,58 @@ func volPath(target, name string) string {
 // scratch, when not nil, is a buffer of imgformat.HeaderSize bytes reused for
 // the header read.
 func inspect(path string, vol *domain.VolDef, scratch []byte) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	return inspectProbe(path, vol, scratch, nil)
+}
+
+// probe is what an inspection learns besides the volume, for the incremental
+// refresh to know which entries inotify on the pool directory cannot follow.
+type probe struct {
+	mode  uint32 // S_IFMT of the file opened (symlinks followed)
+	nlink uint64
+	// backingPath is the local backing file whose perms and format went into
+	// the volume ("" if none), and backingID its identity before it was read.
+	backingPath string
+	backingID   fileID
+}
+
+// fileID is the part of a stat that changes whenever a file's content,
+// size, owner or mode does (ctime moves with every such change).
+type fileID struct {
+	missing      bool
+	dev, ino     uint64
+	mode         uint32
+	uid, gid     uint32
+	size, blocks int64
+	mtime, ctime unix.Timespec
+}
+
+func statID(path string) fileID {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return fileID{missing: true}
+	}
+	return fileID{
+		dev: st.Dev, ino: st.Ino, mode: st.Mode, uid: st.Uid, gid: st.Gid,
+		size: st.Size, blocks: st.Blocks, mtime: st.Mtim, ctime: st.Ctim,
+	}
+}
+
+// openNoAtime opens a file for inspection without moving its access time, so
+// that a refresh never changes what the next one reports (and what the
+// incremental refresh, which reads only changed files, keeps). O_NOATIME needs
+// the file's owner or CAP_FOWNER: without them, open plainly.
+func openNoAtime(path string) (int, error) {
+	const flags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+	fd, err := unix.Open(path, flags|unix.O_NOATIME, 0)
+	if errors.Is(err, unix.EPERM) {
+		fd, err = unix.Open(path, flags, 0)
+	}
+	return fd, err
+}
+
+// inspectProbe is inspect, also filling pr when it is not nil.
+func inspectProbe(path string, vol *domain.VolDef, scratch []byte, pr *probe) error {
+	fd, err := openNoAtime(path)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENXIO) {
 			return errSkip
@@ -64,6 +115,9 @@ func inspect(path string, vol *domain.VolDef, scratch []byte) error {
 		Atime: time.Unix(st.Atim.Unix()),
 		Mtime: time.Unix(st.Mtim.Unix()),
 		Ctime: time.Unix(st.Ctim.Unix()),
+	}
+	if pr != nil {
+		pr.mode, pr.nlink = st.Mode&unix.S_IFMT, uint64(st.Nlink)
 	}
 	vol.Backing = nil
 	vol.Target.Compat, vol.Target.ClusterSize = "", 0
@@ -97,12 +151,12 @@ func inspect(path string, vol *domain.VolDef, scratch []byte) error {
 	if err != nil && !imgformat.IsHeaderError(err) {
 		return sysErr(err, "cannot read header of '%s'", path)
 	}
-	applyInfo(path, vol, info)
+	applyInfo(path, vol, info, pr)
 	return nil
 }
 
 // applyInfo copies a probe's result into vol.
-func applyInfo(path string, vol *domain.VolDef, info imgformat.Info) {
+func applyInfo(path string, vol *domain.VolDef, info imgformat.Info, pr *probe) {
 	vol.Target.Format = info.Format
 	if info.HasVirtualSize {
 		vol.Capacity = info.VirtualSize
@@ -113,14 +167,17 @@ func applyInfo(path string, vol *domain.VolDef, info imgformat.Info) {
 	vol.Target.ExtendedL2 = info.ExtendedL2
 	vol.Target.Encryption = info.Encryption
 	if info.BackingFile != "" {
-		vol.Backing = backingStore(path, info)
+		vol.Backing = backingStore(path, info, pr)
 	}
 }
 
 // backingStore resolves an image's backing file one level down, as libvirt's
 // refresh does: a relative name is relative to the image's directory, an
 // unrecorded format is probed, and an unreadable backing file counts as raw.
-func backingStore(imagePath string, info imgformat.Info) *domain.BackingStore {
+//
+// pr, when not nil, records the backing file's identity, taken before it is
+// read so that a change racing with the read shows at the next check.
+func backingStore(imagePath string, info imgformat.Info, pr *probe) *domain.BackingStore {
 	bs := &domain.BackingStore{Path: info.BackingFile, Format: info.BackingFormat, Perms: domain.UnsetPerms()}
 	if strings.Contains(bs.Path, ":") && !strings.HasPrefix(bs.Path, "/") {
 		// nbd://, json:{...}, gluster:// ...: not a local file.
@@ -132,7 +189,10 @@ func backingStore(imagePath string, info imgformat.Info) *domain.BackingStore {
 	if !filepath.IsAbs(bs.Path) {
 		bs.Path = filepath.Join(filepath.Dir(imagePath), bs.Path)
 	}
-	fd, err := unix.Open(bs.Path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if pr != nil {
+		pr.backingPath, pr.backingID = bs.Path, statID(bs.Path)
+	}
+	fd, err := openNoAtime(bs.Path)
 	if err != nil {
 		if bs.Format == "" {
 			bs.Format = imgformat.Raw

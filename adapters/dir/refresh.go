@@ -19,9 +19,22 @@ import (
 // counts f_bfree (root-reserved blocks included), not f_bavail, so that our
 // figures match libvirtd's.
 func PoolStats(target string) (domain.PoolStats, error) {
+	stats, _, err := measure(target)
+	return stats, err
+}
+
+// targetInfo is what the incremental refresh needs to know of the target
+// besides its figures: the filesystem type and the directory's identity.
+type targetInfo struct {
+	fsType   uint32
+	dev, ino uint64
+	statOK   bool
+}
+
+func measure(target string) (domain.PoolStats, targetInfo, error) {
 	var sfs unix.Statfs_t
 	if err := unix.Statfs(target, &sfs); err != nil {
-		return domain.PoolStats{}, sysErr(err, "cannot statvfs path '%s'", target)
+		return domain.PoolStats{}, targetInfo{}, sysErr(err, "cannot statvfs path '%s'", target)
 	}
 	frsize := uint64(sfs.Frsize)
 	if frsize == 0 {
@@ -30,29 +43,41 @@ func PoolStats(target string) (domain.PoolStats, error) {
 	capacity := sfs.Blocks * frsize
 	available := sfs.Bfree * frsize
 	stats := domain.PoolStats{Capacity: capacity, Available: available, Allocation: capacity - available}
+	ti := targetInfo{fsType: uint32(sfs.Type)}
 	var st unix.Stat_t
 	if err := unix.Stat(target, &st); err == nil {
 		stats.TargetPerms = &domain.Perms{Mode: int64(st.Mode & 0o7777), Owner: int64(st.Uid), Group: int64(st.Gid)}
+		ti.dev, ti.ino, ti.statOK = st.Dev, st.Ino, true
 	}
-	return stats, nil
+	return stats, ti, nil
 }
 
 // RefreshPool lists the volumes in the pool's target directory with their
 // figures, and measures the filesystem. Entries are inspected in parallel:
 // each costs an open, an fstat and one small read, and a pool of thousands of
 // images is exactly what makes libvirt's serial refresh slow.
+//
+// On a local filesystem, and unless FullRefresh is set, the first refresh
+// also starts an inotify watch on the directory and keeps what it found;
+// later ones re-read only the entries that changed since (watch.go), with the
+// same result as a full refresh.
 func (v *FileVolumes) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
+	if !v.FullRefresh {
+		if stats, vols, handled, err := v.refreshCached(ctx, def); handled {
+			return stats, vols, err
+		}
+	}
+	return v.refreshFull(ctx, def)
+}
+
+// refreshFull reads every entry of the target.
+func (v *FileVolumes) refreshFull(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
 	target := def.Target.Path
-	d, err := os.Open(target)
+	dirents, err := listTarget(target)
 	if err != nil {
-		return domain.PoolStats{}, nil, sysErr(err, "cannot open directory '%s'", target)
+		return domain.PoolStats{}, nil, err
 	}
-	entries, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		return domain.PoolStats{}, nil, sysErr(err, "failed to read directory '%s'", target)
-	}
-	vols, err := v.scan(ctx, def.Name, target, entries)
+	vols, err := v.scan(ctx, def.Name, target, dirents)
 	if err != nil {
 		return domain.PoolStats{}, nil, err
 	}
@@ -61,6 +86,20 @@ func (v *FileVolumes) RefreshPool(ctx context.Context, def *domain.PoolDef) (dom
 		return domain.PoolStats{}, nil, err
 	}
 	return stats, vols, nil
+}
+
+// listTarget reads the target directory, in the order the filesystem gives.
+func listTarget(target string) ([]fs.DirEntry, error) {
+	d, err := os.Open(target)
+	if err != nil {
+		return nil, sysErr(err, "cannot open directory '%s'", target)
+	}
+	dirents, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return nil, sysErr(err, "failed to read directory '%s'", target)
+	}
+	return dirents, nil
 }
 
 func (v *FileVolumes) workers(n int) int {
@@ -73,10 +112,64 @@ func (v *FileVolumes) workers(n int) int {
 	return max(1, min(w, n))
 }
 
+// entry is one directory entry as a refresh saw it.
+type entry struct {
+	name   string
+	typ    fs.FileMode // the directory entry's type bits
+	wanted bool
+	vol    *domain.VolDef // nil: left out of the pool
+	// recheck marks an entry whose volume can change without an event on the
+	// pool directory: a symlink (its target lives elsewhere), a subdirectory
+	// (its times follow its content), a device, a file with other hard links,
+	// one that vanished while read.
+	recheck bool
+	// backingPath, when not empty, is a local backing file whose identity
+	// backingID must still hold for vol to be reused.
+	backingPath string
+	backingID   fileID
+}
+
+// entriesOf turns a directory listing into entries, filtering as libvirt.
+func (v *FileVolumes) entriesOf(pool string, dirents []fs.DirEntry) []entry {
+	ents := make([]entry, len(dirents))
+	for i, d := range dirents {
+		ents[i] = entry{name: d.Name(), typ: d.Type() & fs.ModeType, wanted: v.wanted(pool, d)}
+	}
+	return ents
+}
+
 // scan inspects entries with a bounded set of workers and returns the volumes
 // in directory order.
-func (v *FileVolumes) scan(ctx context.Context, pool, target string, entries []fs.DirEntry) ([]*domain.VolDef, error) {
-	results := make([]*domain.VolDef, len(entries))
+func (v *FileVolumes) scan(ctx context.Context, pool, target string, dirents []fs.DirEntry) ([]*domain.VolDef, error) {
+	ents := v.entriesOf(pool, dirents)
+	if err := v.inspectEntries(ctx, target, ents, wantedIndexes(ents)); err != nil {
+		return nil, err
+	}
+	vols := make([]*domain.VolDef, 0, len(ents))
+	for _, e := range ents {
+		if e.vol != nil {
+			vols = append(vols, e.vol)
+		}
+	}
+	return vols, nil
+}
+
+func wantedIndexes(ents []entry) []int {
+	idx := make([]int, 0, len(ents))
+	for i, e := range ents {
+		if e.wanted {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// inspectEntries (re)inspects ents[i] for every i in idx, in parallel, and
+// stops at the first error.
+func (v *FileVolumes) inspectEntries(ctx context.Context, target string, ents []entry, idx []int) error {
+	if len(idx) == 0 {
+		return nil
+	}
 	var (
 		next     atomic.Int64
 		wg       sync.WaitGroup
@@ -88,22 +181,23 @@ func (v *FileVolumes) scan(ctx context.Context, pool, target string, entries []f
 		defer wg.Done()
 		scratch := make([]byte, imgformat.HeaderSize)
 		for !failed.Load() {
-			i := int(next.Add(1)) - 1
-			if i >= len(entries) {
+			k := int(next.Add(1)) - 1
+			if k >= len(idx) {
 				return
 			}
-			if i%64 == 0 && ctx.Err() != nil {
+			if k%64 == 0 && ctx.Err() != nil {
 				errOnce.Do(func() { firstErr = ctx.Err() })
 				failed.Store(true)
 				return
 			}
-			e := entries[i]
-			if !v.wanted(pool, e) {
-				continue
-			}
-			vol := &domain.VolDef{Name: e.Name()}
-			err := inspect(volPath(target, e.Name()), vol, scratch)
+			e := &ents[idx[k]]
+			vol := &domain.VolDef{Name: e.name}
+			var pr probe
+			err := inspectProbe(volPath(target, e.name), vol, scratch, &pr)
+			e.vol, e.backingPath, e.backingID = nil, pr.backingPath, pr.backingID
+			e.recheck = e.typ != 0 || pr.mode != unix.S_IFREG || pr.nlink != 1
 			if errors.Is(err, errSkip) {
+				e.recheck = true
 				continue
 			}
 			if err != nil {
@@ -111,25 +205,23 @@ func (v *FileVolumes) scan(ctx context.Context, pool, target string, entries []f
 				failed.Store(true)
 				return
 			}
-			results[i] = vol
+			e.vol = vol
 		}
 	}
-	n := v.workers(len(entries))
+	n := v.workers(len(idx))
+	if n == 1 && len(idx) > 0 {
+		// One worker, inline: an incremental refresh usually has one or two
+		// files to read and no use for a goroutine.
+		n = 0
+		wg.Add(1)
+		work()
+	}
 	wg.Add(n)
 	for range n {
 		go work()
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	vols := results[:0]
-	for _, vol := range results {
-		if vol != nil {
-			vols = append(vols, vol)
-		}
-	}
-	return vols, nil
+	return firstErr
 }
 
 // wanted filters on the directory entry type alone, so that FIFOs and sockets

@@ -168,6 +168,8 @@ func (b *Backend) StartPool(ctx context.Context, def *domain.PoolDef) error {
 	if err := isValid(def); err != nil {
 		return err
 	}
+	// What a refresh kept of the directory under the mount point is stale.
+	b.ForgetPool(def)
 	return b.mounter().Mount(ctx, def, MountArgv(def), devicePath(def))
 }
 
@@ -176,11 +178,14 @@ func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
 	if err := isValid(def); err != nil {
 		return err
 	}
+	// Drop the inotify watch first: it is on the filesystem going away.
+	b.ForgetPool(def)
 	return b.mounter().Unmount(ctx, devicePath(def), def.Target.Path)
 }
 
 // DeletePool removes the (empty) target directory.
 func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
+	b.ForgetPool(def)
 	return DeleteTarget(def, flags)
 }
 
@@ -207,6 +212,7 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 		return domain.PoolStats{}, nil, err
 	}
 	if !mounted {
+		b.ForgetPool(def)
 		return domain.PoolStats{}, nil, NotMountedError(def)
 	}
 	return b.FileVolumes.RefreshPool(ctx, def)

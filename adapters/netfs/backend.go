@@ -46,7 +46,8 @@ type Backend struct {
 // the mount table to read ("" = /proc/self/mountinfo).
 func New(runner ports.CommandRunner, mountinfoPath string, log *logrus.Entry) *Backend {
 	return &Backend{
-		FileVolumes:      dir.FileVolumes{Runner: runner, Log: log},
+		// Other clients change an export without inotify events.
+		FileVolumes:      dir.FileVolumes{Runner: runner, Log: log, FullRefresh: true},
 		MountTimeout:     fs.DefaultMountTimeout,
 		ShowmountTimeout: DefaultShowmountTimeout,
 		runner:           runner,
@@ -129,6 +130,8 @@ func (b *Backend) StartPool(ctx context.Context, def *domain.PoolDef) error {
 	if err := isValid(def); err != nil {
 		return err
 	}
+	// What a refresh kept of the directory under the mount point is stale.
+	b.ForgetPool(def)
 	return b.mounter().Mount(ctx, def, MountArgv(def), MountSource(def))
 }
 
@@ -137,11 +140,14 @@ func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
 	if err := isValid(def); err != nil {
 		return err
 	}
+	// Drop the inotify watch first: it is on the filesystem going away.
+	b.ForgetPool(def)
 	return b.mounter().Unmount(ctx, MountSource(def), def.Target.Path)
 }
 
 // DeletePool removes the (empty) target directory.
 func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
+	b.ForgetPool(def)
 	return fs.DeleteTarget(def, flags)
 }
 
@@ -156,6 +162,7 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 		return domain.PoolStats{}, nil, err
 	}
 	if !mounted {
+		b.ForgetPool(def)
 		return domain.PoolStats{}, nil, fs.NotMountedError(def)
 	}
 	return b.FileVolumes.RefreshPool(ctx, def)

@@ -81,7 +81,7 @@ func TestStartStopArgv(t *testing.T) {
 			}
 			target := def.Target.Path
 			f.Expect(netfs.MountArgv(def)...).Do = func(ports.Command) error {
-				mt.add(target, "nfs4", netfs.MountSource(def))
+				mt.add(filepath.Clean(target), "nfs4", netfs.MountSource(def))
 				return nil
 			}
 			f.Expect("umount", target).Do = func(ports.Command) error {

@@ -53,6 +53,9 @@ type conn struct {
 	born time.Time
 	log  *logrus.Entry
 
+	// eventDrops counts events dropped since the client last kept up.
+	eventDrops atomic.Int64
+
 	pid, uid, gid int32
 	credErr       error
 

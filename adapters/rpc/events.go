@@ -110,9 +110,15 @@ func (h *EventHub) publish(eventID int32, pool domain.PoolHandle, encode func(in
 			h.log.WithError(err).WithField("pool", pool.Name).Error("rpc: cannot encode pool event")
 			return
 		}
+		// One log line per run of drops: a client that stopped reading would
+		// otherwise flood the log with a line per event.
 		if !cb.c.sendEvent(frame) {
-			cb.c.log.WithFields(logrus.Fields{"pool": pool.Name, "callback": cb.id}).
-				Warn("rpc: client event queue full or closed, event dropped")
+			if cb.c.eventDrops.Add(1) == 1 {
+				cb.c.log.WithFields(logrus.Fields{"pool": pool.Name, "callback": cb.id}).
+					Warn("rpc: client event queue full or closed, event dropped (further drops counted)")
+			}
+		} else if n := cb.c.eventDrops.Swap(0); n > 0 {
+			cb.c.log.WithField("callback", cb.id).Warnf("rpc: client reading events again after %d were dropped", n)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package rpc_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -148,11 +149,24 @@ func TestEventsNeverBlockOnSlowReaders(t *testing.T) {
 	}
 	dropped := false
 	for _, e := range d.logs.AllEntries() {
-		if e.Message == "rpc: client event queue full or closed, event dropped" {
+		if strings.HasPrefix(e.Message, "rpc: client event queue full or closed, event dropped") {
 			dropped = true
 		}
 	}
 	if !dropped {
 		t.Error("no log line for dropped events")
 	}
+	if n := countDropLines(d); n != 1 {
+		t.Errorf("%d log lines for one run of dropped events, want 1", n)
+	}
+}
+
+func countDropLines(d *daemon) int {
+	n := 0
+	for _, e := range d.logs.AllEntries() {
+		if strings.HasPrefix(e.Message, "rpc: client event queue full or closed") {
+			n++
+		}
+	}
+	return n
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ type CLI struct {
 	JSON    string   `name:"json" help:"Write every sample and the summary to FILE." placeholder:"FILE" type:"path"`
 	Keep    bool     `help:"Keep the files under the work directory."`
 	Quiet   bool     `short:"q" help:"No progress bar."`
+	CPUProf string   `name:"cpuprofile" help:"Write the tool's own CPU profile to FILE (client overhead)." placeholder:"FILE" type:"path"`
 
 	Rounds        int        `default:"3" help:"Rounds; the table shows median [min-max] over them."`
 	Workdir       string     `default:"/tmp/bench-data/vsb" help:"Directory for the pools (the daemons must be able to use it)." type:"path"`
@@ -129,6 +131,17 @@ func (c *CLI) Run() error {
 			SparseExtents: c.SparseExtents, WipeSize: c.WipeSize, Chunk: c.Chunk,
 		},
 		Targets: targets, Scenarios: scen, Log: logrus.NewEntry(log), Progress: prog,
+	}
+	if c.CPUProf != "" {
+		f, err := os.Create(c.CPUProf)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

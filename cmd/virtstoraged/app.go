@@ -6,9 +6,11 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
+	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
+	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
@@ -43,11 +45,16 @@ func provideRunner(l *logrus.Logger) *osexec.Runner {
 	return osexec.New(l.WithField(logconf.ModuleField, "exec"))
 }
 
-func provideBackends(runner ports.CommandRunner, l *logrus.Logger) []ports.PoolBackend {
+// mountinfoPath is where fs and netfs pools learn what is mounted.
+const mountinfoPath = "/proc/self/mountinfo"
+
+func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) []ports.PoolBackend {
 	return []ports.PoolBackend{
 		dir.New(runner, l.WithField(logconf.ModuleField, "storage.dir")),
+		fs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.fs")),
+		netfs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.netfs")),
 		logical.New(runner, l.WithField(logconf.ModuleField, "storage.logical")),
-		mpath.New(runner, "/sys", l.WithField(logconf.ModuleField, "storage.mpath")),
+		mpath.New(runner, s.sysfsRoot, l.WithField(logconf.ModuleField, "storage.mpath")),
 	}
 }
 

@@ -28,6 +28,7 @@ type settings struct {
 	paths      process.Paths
 	configFile string
 	explicit   bool // -f given: a missing file is an error
+	sysfsRoot  string
 	conf       *conffile.Config
 	logger     *logrus.Logger
 	logs       *logconf.Manager
@@ -45,7 +46,7 @@ func resolveSettings(g *Globals) (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &settings{paths: paths, configFile: paths.ConfigFile}
+	s := &settings{paths: paths, configFile: paths.ConfigFile, sysfsRoot: g.SysfsRoot}
 	if g.Config != "" {
 		s.configFile, s.explicit = g.Config, true
 	}

@@ -23,6 +23,8 @@ type Globals struct {
 	Verbose bool             `short:"v" help:"Enable debug output."`
 	Version kong.VersionFlag `short:"V" help:"Print the version and exit."`
 	Root    string           `name:"root" placeholder:"DIR" help:"Keep every file the daemon uses (config, pools, status, sockets, pid file) under DIR, as a system daemon would under /."`
+	// SysfsRoot lets tests show mpath pools a fake device-mapper tree.
+	SysfsRoot string `name:"sysfs-root" hidden:"" default:"/sys" help:"Where mpath pools read device-mapper devices (testing)."`
 }
 
 func main() {

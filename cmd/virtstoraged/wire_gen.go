@@ -17,7 +17,7 @@ import (
 func newApp(s *settings) (*app, func(), error) {
 	logger := provideLogger(s)
 	runner := provideRunner(logger)
-	v := provideBackends(runner, logger)
+	v := provideBackends(s, runner, logger)
 	codec := xmldef.New()
 	store, err := provideStore(s)
 	if err != nil {

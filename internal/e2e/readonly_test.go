@@ -37,11 +37,11 @@ func TestReadOnly(t *testing.T) {
 	if got := listDir(t, filepath.Join(base, "p")); got != "v.img" {
 		t.Errorf("after refused writes the pool holds %q, want v.img", got)
 	}
-	wantOut(t, d, "e2er\n\n", "pool-list", "--all", "--name")
+	wantOut(t, d, "e2er                \n\n", "pool-list", "--all", "--name")
 }
 
 // roTarget drives the daemon through its read-only socket.
 type roTarget struct{ d *testkit.Daemon }
 
 func (r roTarget) Virsh(args ...string) (string, string, int) { return r.d.VirshRO(args...) }
-func (r roTarget) URI() string                                 { return r.d.ROURI() }
+func (r roTarget) URI() string                                { return r.d.ROURI() }

@@ -85,7 +85,7 @@ func TestLoadLibvirtConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"e2e-lv1", "e2e-lv2"} {
-		b, err := os.ReadFile(filepath.Join("/etc/libvirt/storage", p+".xml"))
+		b, err := os.ReadFile(filepath.Join(a.ConfigDir(), p+".xml"))
 		if err != nil {
 			t.Fatalf("libvirtd's config of %s: %v", p, err)
 		}
@@ -93,7 +93,7 @@ func TestLoadLibvirtConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := os.Lstat("/etc/libvirt/storage/autostart/e2e-lv2.xml"); err != nil {
+	if _, err := os.Lstat(filepath.Join(a.ConfigDir(), "autostart", "e2e-lv2.xml")); err != nil {
 		t.Errorf("libvirtd made no autostart link: %v", err)
 	}
 	if err := os.Symlink(filepath.Join(d.StorageDir(), "e2e-lv2.xml"), filepath.Join(d.StorageDir(), "autostart", "e2e-lv2.xml")); err != nil {
@@ -109,4 +109,3 @@ func TestLoadLibvirtConfigs(t *testing.T) {
 	wantContains(t, d, []string{"pool-info", "e2e-lv2"}, "State:          running\n", "Persistent:     yes\n", "Autostart:      yes\n")
 	wantContains(t, d, []string{"pool-dumpxml", "--inactive", "e2e-lv1"}, "<path>"+filepath.Join(base, "lv1")+"</path>")
 }
-

@@ -382,7 +382,18 @@ type Anchor struct {
 	// Script is the anchor.sh path.
 	Script string
 
-	sockDir string
+	sockDir   string
+	hostPaths bool
+}
+
+// ConfigDir is where this libvirtd writes its persistent pool configs: its own
+// directory when it runs in a private mount namespace, else the host's
+// /etc/libvirt/storage.
+func (a *Anchor) ConfigDir() string {
+	if a.hostPaths {
+		return "/etc/libvirt/storage"
+	}
+	return filepath.Join(a.Dir, "etc-storage")
 }
 
 // AnchorScript finds shared/tools/anchor.sh beside the module (as CI lays it
@@ -421,15 +432,36 @@ func StartAnchor(t testing.TB) *Anchor {
 	anchorMu.Lock()
 	a := &Anchor{Dir: AnchorDir, Script: script, sockDir: filepath.Join(AnchorDir, "run")}
 	a.stop()
-	if dir, ok := runningLibvirtd(); ok {
-		// libvirtd keeps host-wide pid files under /run/libvirt, so a second
-		// instance cannot start: share the one that runs (someone else's
-		// anchor), leave it running, and touch only our own pools.
-		t.Logf("testkit: sharing the libvirtd already listening in %s", dir)
-		a.sockDir = dir
-		t.Cleanup(anchorMu.Unlock)
-	} else {
-		out, stderr, code := Run("", "bash", script, "start", a.Dir)
+	_ = os.RemoveAll(a.Dir)
+	if err := os.MkdirAll(a.ConfigDir(), 0o755); err != nil {
+		anchorMu.Unlock()
+		t.Fatal(err)
+	}
+	// libvirtd keeps host-wide pid files under /run/libvirt and its pools in
+	// /etc/libvirt/storage: a private mount namespace gives it its own of both,
+	// so it runs beside any other libvirtd and leaves the host's pools alone.
+	isolate := `mkdir -p /run/libvirt /etc/libvirt/storage && ` +
+		`unshare -m --propagation private sh -c 'mount -t tmpfs e2e /run/libvirt && ` +
+		`mount --bind "$1" /etc/libvirt/storage && exec bash "$2" start "$3"' sh "$@"`
+	out, stderr, code := Run("", "sh", "-c", isolate, "sh", a.ConfigDir(), script, a.Dir)
+	switch {
+	case code == 0:
+		t.Cleanup(func() {
+			a.stop()
+			anchorMu.Unlock()
+		})
+	default:
+		t.Logf("testkit: no private mount namespace for libvirtd (%s %s); using the host's paths", out, stderr)
+		a.hostPaths = true
+		if dir, ok := runningLibvirtd(); ok {
+			// a second libvirtd cannot start beside it: share the one that
+			// runs, leave it running, and touch only our own pools.
+			t.Logf("testkit: sharing the libvirtd already listening in %s", dir)
+			a.sockDir = dir
+			t.Cleanup(anchorMu.Unlock)
+			break
+		}
+		out, stderr, code = Run("", "bash", script, "start", a.Dir)
 		if code != 0 {
 			anchorMu.Unlock()
 			t.Fatalf("testkit: anchor.sh start: rc=%d %s %s", code, out, stderr)
