@@ -76,3 +76,11 @@ fuzz-long:
 
 clean:
 	rm -rf bin .run
+
+# Not in CI: a 10-minute soak (mixed calls, uploads and downloads; RSS, threads, fds and
+# latency printed every 30 s) and the full load of 200 clients × 10,000 calls.
+SOAK ?= 10m
+SOAK_CALLS ?= 10000
+soak:
+	VIRTSTORAGED_SOAK=$(SOAK) VIRTSTORAGED_LOAD_CALLS=$(SOAK_CALLS) $(GO) test -count=1 -v -timeout 4h \
+		-run '^(TestSoak|TestLoad)$$' ./internal/reliability/

@@ -38,17 +38,15 @@ func CheckBuildFlags(flags uint32) error {
 	return nil
 }
 
-// CreateBuildFlags validates the WITH_BUILD flags of pool create/start and returns
-// whether to build first and with which build flags.
+// CreateBuildFlags turns the WITH_BUILD flags of pool create/start into whether
+// to build first and with which build flags. As in libvirt 9.0 (measured), both
+// overwrite flags together are not an error: OVERWRITE wins.
 func CreateBuildFlags(flags uint32) (build bool, buildFlags uint32, err error) {
-	if flags&PoolCreateWithBuildOverwrite != 0 && flags&PoolCreateWithBuildNoOverwrite != 0 {
-		return false, 0, ErrExclusiveFlags("VIR_STORAGE_POOL_CREATE_WITH_BUILD_OVERWRITE", "VIR_STORAGE_POOL_CREATE_WITH_BUILD_NO_OVERWRITE")
-	}
-	if flags&PoolCreateWithBuildOverwrite != 0 {
-		buildFlags |= PoolBuildOverwrite
-	}
-	if flags&PoolCreateWithBuildNoOverwrite != 0 {
-		buildFlags |= PoolBuildNoOverwrite
+	switch {
+	case flags&PoolCreateWithBuildOverwrite != 0:
+		buildFlags = PoolBuildOverwrite
+	case flags&PoolCreateWithBuildNoOverwrite != 0:
+		buildFlags = PoolBuildNoOverwrite
 	}
 	return flags&MaskPoolCreate != 0, buildFlags, nil
 }

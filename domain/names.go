@@ -114,7 +114,9 @@ func ErrNoConfigFile() *Error {
 
 // ErrExclusiveFlags is libvirt's VIR_EXCLUSIVE_FLAGS error.
 func ErrExclusiveFlags(a, b string) *Error {
-	return Errorf(KindInvalidArg, "Flags '%s' and '%s' are mutually exclusive", a, b)
+	e := Errorf(KindInvalidArg, "Flags '%s' and '%s' are mutually exclusive", a, b)
+	e.Bare = true // libvirt reports it without the "invalid argument: " prefix
+	return e
 }
 
 // ErrNoSourceDiscovery is libvirt's error for find-storage-pool-sources on a type

@@ -59,8 +59,8 @@ func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint
 	if flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite) != 0 {
 		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemBuild")
 	}
-	if flags&domain.PoolBuildOverwrite != 0 && flags&domain.PoolBuildNoOverwrite != 0 {
-		return domain.Errorf(domain.KindInvalidArg, "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive")
+	if err := domain.CheckBuildFlags(flags); err != nil {
+		return err
 	}
 	if err := MakeTargetDir(def); err != nil {
 		return err
@@ -143,7 +143,7 @@ func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
 // DeletePool removes the (empty) target directory.
 func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
 	if flags != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemDelete")
+		return domain.ErrUnsupportedFlags(flags, "virStorageBackendDeleteLocal")
 	}
 	b.ForgetPool(def)
 	if err := unix.Rmdir(def.Target.Path); err != nil {

@@ -161,8 +161,14 @@ func applyInfo(path string, vol *domain.VolDef, info imgformat.Info, pr *probe) 
 	if info.HasVirtualSize {
 		vol.Capacity = info.VirtualSize
 	}
-	vol.Target.ClusterSize = info.ClusterSize
-	vol.Target.Compat = info.Compat
+	// libvirt 9.0's probe reports the compat level only for version 3 images
+	// ("1.1", with its features) and never the cluster size (measured against
+	// libvirtd: a default qcow2 shows neither).
+	vol.Target.ClusterSize = 0
+	vol.Target.Compat = ""
+	if info.Compat == "1.1" {
+		vol.Target.Compat = info.Compat
+	}
 	vol.Target.LazyRefcounts = info.LazyRefcounts
 	vol.Target.ExtendedL2 = info.ExtendedL2
 	vol.Target.Encryption = info.Encryption

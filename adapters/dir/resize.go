@@ -35,9 +35,11 @@ func (v *FileVolumes) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *
 	return nil
 }
 
-// resizeRaw truncates the file to capacity; with alloc the grown part is
-// fallocated first. Unlike libvirt, a failed allocation gives its space back
-// (the file returns to its old size) instead of leaving it allocated.
+// resizeRaw truncates the file to capacity; with alloc the whole new size is
+// allocated first, holes of the old part included, as libvirt does (a sparse
+// volume resized with --allocate comes out fully allocated). Unlike libvirt, a
+// failed allocation returns the file to its old size instead of leaving the
+// grown part allocated.
 func resizeRaw(ctx context.Context, path string, capacity uint64, alloc bool) error {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -50,7 +52,7 @@ func resizeRaw(ctx context.Context, path string, capacity uint64, alloc bool) er
 	}
 	old := st.Size
 	if alloc && int64(capacity) > old {
-		if err := allocate(ctx, fd, old, int64(capacity)-old); err != nil {
+		if err := allocate(ctx, fd, 0, int64(capacity)); err != nil {
 			_ = unix.Ftruncate(fd, old)
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return err

@@ -47,7 +47,7 @@ const relistMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.I
 const goneMask = unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_UNMOUNT | unix.IN_IGNORED
 
 // cacheMaxAge is how long a pool's cache is trusted before a full scan.
-var cacheMaxAge = 10 * time.Minute
+const cacheMaxAge = 10 * time.Minute
 
 // drainInterval spaces the reader's passes: a running VM raises an event
 // per write, and waking once per write would cost more than the refresh

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +34,15 @@ func SimulateOverflow(v *FileVolumes) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	ws.applyLocked(-1, unix.IN_Q_OVERFLOW, "")
+}
+
+// AgeCache makes v's cache of pool look d older (tests only).
+func AgeCache(v *FileVolumes, pool string, d time.Duration) {
+	ws := v.watchSet(true)
+	pc := ws.pool(pool)
+	pc.refreshMu.Lock()
+	defer pc.refreshMu.Unlock()
+	pc.filled = pc.filled.Add(-d)
 }
 
 // inotifyEvent encodes one struct inotify_event with a padded name.

@@ -95,8 +95,8 @@ func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint
 	if flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite) != 0 {
 		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemBuild")
 	}
-	if flags&domain.PoolBuildOverwrite != 0 && flags&domain.PoolBuildNoOverwrite != 0 {
-		return domain.Errorf(domain.KindInvalidArg, "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive")
+	if err := domain.CheckBuildFlags(flags); err != nil {
+		return err
 	}
 	if err := dir.MakeTargetDir(def); err != nil {
 		return err
@@ -190,10 +190,10 @@ func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uin
 }
 
 // DeleteTarget removes an fs or netfs pool's target directory, libvirt's
-// virStorageBackendFileSystemDelete.
+// virStorageBackendDeleteLocal.
 func DeleteTarget(def *domain.PoolDef, flags uint32) error {
 	if flags != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemDelete")
+		return domain.ErrUnsupportedFlags(flags, "virStorageBackendDeleteLocal")
 	}
 	if err := unix.Rmdir(def.Target.Path); err != nil {
 		return SysErr(err, "failed to remove pool '%s'", def.Target.Path)

@@ -123,7 +123,7 @@ func TestBuildArgv(t *testing.T) {
 		{
 			name: "build-both-flags", giveFmt: "ext4", giveFlags: domain.PoolBuildOverwrite | domain.PoolBuildNoOverwrite,
 			wantKind: domain.KindInvalidArg,
-			wantErr:  "invalid argument: Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive",
+			wantErr:  "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive",
 		},
 		{
 			name: "build-bad-flag", giveFmt: "ext4", giveFlags: domain.PoolBuildRepair,
@@ -372,7 +372,7 @@ func TestDeletePool(t *testing.T) {
 	wantErrText(t, b.DeletePool(context.Background(), def, 0), domain.KindSystem,
 		"failed to remove pool '"+target+"': Directory not empty")
 	wantErrText(t, b.DeletePool(context.Background(), def, 1), domain.KindInvalidArg,
-		"unsupported flags (0x1) in function virStorageBackendFileSystemDelete")
+		"unsupported flags (0x1) in function virStorageBackendDeleteLocal")
 	if err := os.Remove(filepath.Join(target, "x")); err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,7 @@ type Manager struct {
 	outputs       []Output
 	sinks         []sink
 	defaultOutput string
+	opts          Options // how the daemon runs, to recompute defaultOutput
 }
 
 // New installs the settings on logger (which the Manager then owns: its
@@ -70,7 +71,7 @@ func New(logger *logrus.Logger, o Options) (*Manager, error) {
 	if o.Verbose {
 		level = PriorityDebug
 	}
-	m := &Manager{logger: logger, stderr: o.Stderr, level: level}
+	m := &Manager{logger: logger, stderr: o.Stderr, level: level, opts: o}
 	if m.stderr == nil {
 		m.stderr = os.Stderr
 	}
@@ -140,6 +141,9 @@ func (m *Manager) SetLevel(level int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.level = level
+	// As in libvirt, the default output logs at log_level: a new level changes
+	// it too, and takes effect when the outputs are next set (SIGHUP does).
+	m.defaultOutput = defaultOutput(level, m.opts)
 	m.updateLoggerLevelLocked()
 	return nil
 }
@@ -172,13 +176,20 @@ func (m *Manager) Outputs() string {
 }
 
 // DefaultOutput is the output used when none is configured.
-func (m *Manager) DefaultOutput() string { return m.defaultOutput }
+func (m *Manager) DefaultOutput() string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.defaultOutput
+}
 
 // SetOutputs replaces the outputs at once; "" restores the default output.
 // On error the previous outputs stay in place.
 func (m *Manager) SetOutputs(s string) error {
+	m.mu.RLock()
+	def := m.defaultOutput
+	m.mu.RUnlock()
 	if strings.TrimSpace(s) == "" {
-		s = m.defaultOutput
+		s = def
 	}
 	outputs, err := ParseOutputs(s)
 	if err != nil {
@@ -186,7 +197,7 @@ func (m *Manager) SetOutputs(s string) error {
 	}
 	sinks := make([]sink, 0, len(outputs))
 	for _, o := range outputs {
-		sk, err := m.openSink(o, o.Dest == DestFile && o.String() == m.defaultOutput)
+		sk, err := m.openSink(o, o.Dest == DestFile && o.String() == def)
 		if err != nil {
 			closeSinks(sinks)
 			return err

@@ -191,8 +191,8 @@ func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint
 	if flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite) != 0 {
 		return domain.ErrUnsupportedFlags(flags, "virStorageBackendLogicalBuildPool")
 	}
-	if flags&domain.PoolBuildOverwrite != 0 && flags&domain.PoolBuildNoOverwrite != 0 {
-		return domain.Errorf(domain.KindInvalidArg, "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive")
+	if err := domain.CheckBuildFlags(flags); err != nil {
+		return err
 	}
 	src := ParseSource(def)
 	devs := devicePaths(def)

@@ -192,7 +192,7 @@ func TestBuildPool(t *testing.T) {
 	wantErrText(t, b.BuildPool(context.Background(), def, domain.PoolBuildOverwrite), domain.KindOperationInvalid,
 		"Requested operation is not valid: No source device specified when formatting pool 'netfs'")
 	wantErrText(t, b.BuildPool(context.Background(), def, domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite), domain.KindInvalidArg,
-		"invalid argument: Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive")
+		"Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive")
 	if err := b.DeletePool(context.Background(), def, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"sort"
@@ -53,9 +54,9 @@ var errAgain = errors.New("qcow2: again")
 // cluster with its final content, ready to be written.
 type layout struct {
 	clusterBits uint
-	header      []byte   // one cluster
-	reftable    []uint64 // one cluster of refcount block offsets
-	refblocks   map[uint64][]uint16
+	header      []byte              // the header cluster's non-zero prefix
+	reftable    []uint64            // the reftable cluster's leading entries, the rest are zero
+	refblocks   map[uint64][]uint16 // by offset: each block's leading refcounts
 	l1Offset    uint64
 	l1Bytes     uint64
 }
@@ -105,7 +106,9 @@ func plan(o CreateOptions) (*layout, error) {
 	if o.BackingFile != "" {
 		switch {
 		case o.BackingFormat == "":
-			return nil, &OptionError{Option: "backing_fmt", Message: "Backing file specified without backing format"}
+			// qemu-img 7.2 refuses this, but only after probing the backing
+			// file, whose detected format is part of its message.
+			return nil, fmt.Errorf("%w: backing file without backing format", ErrUnsupported)
 		case o.BackingFormat != "raw" && o.BackingFormat != "qcow2":
 			// Validating other formats means opening them as qemu would.
 			return nil, fmt.Errorf("%w: backing format %q", ErrUnsupported, o.BackingFormat)
@@ -117,9 +120,7 @@ func plan(o CreateOptions) (*layout, error) {
 			return nil, fmt.Errorf("%w: backing file name too long", ErrUnsupported)
 		}
 	} else if o.BackingFormat != "" {
-		// qemu-img accepts and ignores backing_fmt without a backing file,
-		// writing no extension.
-		o.BackingFormat = ""
+		return nil, &OptionError{Option: "backing_fmt", Message: "Backing format cannot be used without backing file"}
 	}
 
 	hdr, err := buildHeader(version, cbits, size, o)
@@ -133,7 +134,7 @@ func plan(o CreateOptions) (*layout, error) {
 	if _, err := s.allocClusters(3); err != nil {
 		return nil, err
 	}
-	l := &layout{clusterBits: cbits, header: hdr, reftable: s.table, refblocks: s.blocks}
+	l := &layout{clusterBits: cbits, header: hdr, refblocks: s.blocks}
 	if l1Entries > 0 {
 		l.l1Bytes = l1Entries * 8
 		first, err := s.allocClusters(ceilDiv(l.l1Bytes, cs))
@@ -144,6 +145,7 @@ func plan(o CreateOptions) (*layout, error) {
 		binary.BigEndian.PutUint32(hdr[36:], uint32(l1Entries))
 		binary.BigEndian.PutUint64(hdr[40:], l.l1Offset)
 	}
+	l.reftable = s.table // only now: growing it may have moved it
 	return l, nil
 }
 
@@ -157,9 +159,16 @@ func versionOf(compat string) (uint32, error) {
 	return 0, &OptionError{Option: "compat", Message: fmt.Sprintf("Parameter 'version' does not accept value '%s'", compat)}
 }
 
+// headerPrefixMax bounds what precedes the end of the backing file name:
+// the v3 header, the backing format and feature table extensions, the end
+// marker and a 1023-byte name, with room to spare.
+const headerPrefixMax = 2048
+
+// buildHeader returns the header cluster's non-zero prefix; the rest of the
+// cluster is zeros.
 func buildHeader(version uint32, cbits uint, size uint64, o CreateOptions) ([]byte, error) {
 	cs := uint64(1) << cbits
-	h := make([]byte, cs)
+	h := make([]byte, min(cs, headerPrefixMax))
 	be := binary.BigEndian
 	be.PutUint32(h[0:], magic)
 	be.PutUint32(h[4:], version)
@@ -179,7 +188,7 @@ func buildHeader(version uint32, cbits uint, size uint64, o CreateOptions) ([]by
 	add := func(extMagic uint32, data []byte) bool {
 		n := uint64(len(data))
 		padded := (n + 7) &^ 7
-		if off+8+padded > cs {
+		if off+8+padded > uint64(len(h)) {
 			return false
 		}
 		be.PutUint32(h[off:], extMagic)
@@ -201,7 +210,7 @@ func buildHeader(version uint32, cbits uint, size uint64, o CreateOptions) ([]by
 	}
 	if o.BackingFile != "" {
 		n := uint64(len(o.BackingFile))
-		if off+n > cs {
+		if off+n > uint64(len(h)) {
 			return nil, fmt.Errorf("%w: backing file name does not fit in the header cluster", ErrUnsupported)
 		}
 		be.PutUint64(h[8:], off)
@@ -236,9 +245,13 @@ func beUint32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 // an empty refcount block at cluster 2. Placement must follow qemu's first-fit
 // search and its restart-on-new-refblock rule exactly, or the metadata lands
 // elsewhere than in a qemu-img-created image.
+//
+// The reftable and the refcount blocks are held only up to their last
+// non-zero entry, so that planning a common image allocates next to nothing.
 type allocator struct {
 	clusterBits uint
 	blockBits   uint // log2 of refcounts per refcount block
+	tableSize   uint64
 	table       []uint64
 	blocks      map[uint64][]uint16 // refcount blocks by file offset
 	free        uint64              // qemu's free_cluster_index
@@ -246,23 +259,44 @@ type allocator struct {
 
 func newAllocator(cbits uint) *allocator {
 	cs := uint64(1) << cbits
-	a := &allocator{
+	return &allocator{
 		clusterBits: cbits,
 		blockBits:   cbits + 3 - refcountOrder,
-		table:       make([]uint64, cs/8),
-		blocks:      map[uint64][]uint16{},
+		tableSize:   cs / 8,
+		table:       []uint64{2 * cs},
+		blocks:      map[uint64][]uint16{2 * cs: nil},
 	}
-	a.table[0] = 2 * cs
-	a.blocks[2*cs] = make([]uint16, 1<<a.blockBits)
-	return a
+}
+
+func (a *allocator) blockOffset(ti uint64) uint64 {
+	if ti >= uint64(len(a.table)) {
+		return 0
+	}
+	return a.table[ti]
 }
 
 func (a *allocator) refcount(ci uint64) uint16 {
-	ti := ci >> a.blockBits
-	if ti >= uint64(len(a.table)) || a.table[ti] == 0 {
+	bo := a.blockOffset(ci >> a.blockBits)
+	if bo == 0 {
 		return 0
 	}
-	return a.blocks[a.table[ti]][ci&(1<<a.blockBits-1)]
+	blk, i := a.blocks[bo], ci&(1<<a.blockBits-1)
+	if i >= uint64(len(blk)) {
+		return 0
+	}
+	return blk[i]
+}
+
+func (a *allocator) setRefcount(bo, i uint64, v uint16) {
+	blk := a.blocks[bo]
+	if i >= uint64(len(blk)) {
+		if v == 0 {
+			return
+		}
+		blk = append(blk, make([]uint16, i+1-uint64(len(blk)))...)
+		a.blocks[bo] = blk
+	}
+	blk[i] = v
 }
 
 // allocNoref finds n free contiguous clusters from the free index on, without
@@ -296,20 +330,19 @@ func (a *allocator) allocClusters(n uint64) (uint64, error) {
 // failure it undoes what it did, as qemu does, which is what moves the free
 // index back for the caller's retry.
 func (a *allocator) update(first, n uint64, addend int) error {
-	var blk []uint16
+	var bo uint64
 	oldTI := uint64(math.MaxUint64)
 	ci := first
 	var err error
 	for ; ci < first+n; ci++ {
 		ti := ci >> a.blockBits
 		if ti != oldTI {
-			if blk, err = a.refblockFor(ci); err != nil {
+			if bo, err = a.refblockFor(ci); err != nil {
 				break
 			}
 		}
 		oldTI = ti
-		i := ci & (1<<a.blockBits - 1)
-		v := int(blk[i]) + addend
+		v := int(a.refcount(ci)) + addend
 		if v < 0 || v > math.MaxUint16 {
 			err = fmt.Errorf("qcow2: refcount of cluster %d out of range", ci)
 			break
@@ -317,7 +350,7 @@ func (a *allocator) update(first, n uint64, addend int) error {
 		if v == 0 && ci < a.free {
 			a.free = ci
 		}
-		blk[i] = uint16(v)
+		a.setRefcount(bo, ci&(1<<a.blockBits-1), uint16(v))
 	}
 	if err != nil && ci > first {
 		_ = a.update(first, ci-first, -addend)
@@ -325,103 +358,123 @@ func (a *allocator) update(first, n uint64, addend int) error {
 	return err
 }
 
-// refblockFor returns the refcount block covering cluster ci, allocating it
-// as qemu's alloc_refcount_block does when there is none.
-func (a *allocator) refblockFor(ci uint64) ([]uint16, error) {
+// refblockFor returns the offset of the refcount block covering cluster ci,
+// allocating the block as qemu's alloc_refcount_block does when there is
+// none.
+func (a *allocator) refblockFor(ci uint64) (uint64, error) {
 	ti := ci >> a.blockBits
-	if ti < uint64(len(a.table)) && a.table[ti] != 0 {
-		return a.blocks[a.table[ti]], nil
+	if bo := a.blockOffset(ti); bo != 0 {
+		return bo, nil
 	}
 	nb := a.allocNoref(1)
+	nbo := nb << a.clusterBits
 	if nb>>a.blockBits == ti {
 		// The new block describes itself.
-		blk := make([]uint16, 1<<a.blockBits)
-		blk[nb&(1<<a.blockBits-1)] = 1
-		a.blocks[nb<<a.clusterBits] = blk
+		a.blocks[nbo] = nil
+		a.setRefcount(nbo, nb&(1<<a.blockBits-1), 1)
 	} else {
 		if err := a.update(nb, 1, 1); err != nil {
-			return nil, err
+			return 0, err
 		}
-		a.blocks[nb<<a.clusterBits] = make([]uint16, 1<<a.blockBits)
+		a.blocks[nbo] = nil
+	}
+	if ti >= a.tableSize {
+		return 0, errGrowTable
 	}
 	if ti >= uint64(len(a.table)) {
-		return nil, errGrowTable
+		a.table = append(a.table, make([]uint64, ti+1-uint64(len(a.table)))...)
 	}
-	a.table[ti] = nb << a.clusterBits
-	return nil, errAgain
+	a.table[ti] = nbo
+	return 0, errAgain
 }
 
-// segment is one write qemu makes when creating the image.
-type segment struct {
-	off  uint64
-	data []byte // nil: zeros
-	n    uint64
-}
+// span is one write qemu makes when creating the image: whole clusters for
+// the header, the reftable and each refcount block, and the L1 table's exact
+// byte length, which is why qemu's files end 8*l1_size bytes past the L1
+// offset.
+type span struct{ off, n uint64 }
 
-// segments lists the writes in file order: whole clusters for the header,
-// the reftable and each refcount block, and the L1 table's exact byte length,
-// which is what makes qemu's files end 8*l1_size bytes after the L1 offset.
-func (l *layout) segments() []segment {
+func (l *layout) spans() []span {
 	cs := l.clusterSize()
-	rt := make([]byte, cs)
-	for i, v := range l.reftable {
-		binary.BigEndian.PutUint64(rt[i*8:], v)
-	}
-	segs := []segment{{off: 0, data: l.header, n: cs}, {off: cs, data: rt, n: cs}}
-	for off, blk := range l.refblocks {
-		b := make([]byte, cs)
-		for i, v := range blk {
-			binary.BigEndian.PutUint16(b[i*2:], v)
-		}
-		segs = append(segs, segment{off: off, data: b, n: cs})
+	spans := []span{{0, cs}, {cs, cs}}
+	for off := range l.refblocks {
+		spans = append(spans, span{off, cs})
 	}
 	if l.l1Bytes > 0 {
-		segs = append(segs, segment{off: l.l1Offset, n: l.l1Bytes})
+		spans = append(spans, span{l.l1Offset, l.l1Bytes})
 	}
-	sort.Slice(segs, func(i, j int) bool { return segs[i].off < segs[j].off })
-	return segs
+	sort.Slice(spans, func(i, j int) bool { return spans[i].off < spans[j].off })
+	// Merge adjacent writes into one; holes between them stay holes, as in
+	// qemu's files, so that allocation (st_blocks) matches too.
+	merged := spans[:1]
+	for _, s := range spans[1:] {
+		last := &merged[len(merged)-1]
+		if last.off+last.n == s.off {
+			last.n += s.n
+		} else {
+			merged = append(merged, s)
+		}
+	}
+	return merged
 }
 
-// writeChunk bounds the buffer used to coalesce adjacent writes.
+// fill writes into dst the image bytes of [off, off+len(dst)); dst is zeroed.
+func (l *layout) fill(dst []byte, off uint64) {
+	end := off + uint64(len(dst))
+	put := func(at uint64, b []byte) {
+		if at+uint64(len(b)) <= off || at >= end {
+			return
+		}
+		src := b
+		if at < off {
+			src = src[off-at:]
+			at = off
+		}
+		copy(dst[at-off:], src)
+	}
+	put(0, l.header)
+	cs := l.clusterSize()
+	var b8 [8]byte
+	for i, v := range l.reftable {
+		binary.BigEndian.PutUint64(b8[:], v)
+		put(cs+uint64(i)*8, b8[:])
+	}
+	var b2 [2]byte
+	for bo, blk := range l.refblocks {
+		if bo+cs <= off || bo >= end {
+			continue
+		}
+		for i, v := range blk {
+			if v != 0 {
+				binary.BigEndian.PutUint16(b2[:], v)
+				put(bo+uint64(i)*2, b2[:])
+			}
+		}
+	}
+}
+
+// writeChunk bounds the buffer of one write; a larger span (a big L1 table)
+// is written in pieces.
 const writeChunk = 4 << 20
 
-func (l *layout) writeTo(w interface {
-	WriteAt([]byte, int64) (int, error)
-}) error {
-	var buf []byte
-	var bufOff uint64
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		_, err := w.WriteAt(buf, int64(bufOff))
-		buf = buf[:0]
-		return err
+func (l *layout) writeTo(w io.WriterAt) error {
+	spans := l.spans()
+	var largest uint64
+	for _, s := range spans {
+		largest = max(largest, min(s.n, writeChunk))
 	}
-	for _, s := range l.segments() {
-		if len(buf) > 0 && bufOff+uint64(len(buf)) != s.off {
-			if err := flush(); err != nil {
+	buf := make([]byte, largest)
+	for _, s := range spans {
+		for done := uint64(0); done < s.n; {
+			n := min(s.n-done, writeChunk)
+			b := buf[:n]
+			clear(b)
+			l.fill(b, s.off+done)
+			if _, err := w.WriteAt(b, int64(s.off+done)); err != nil {
 				return err
 			}
-		}
-		if len(buf) == 0 {
-			bufOff = s.off
-		}
-		for done := uint64(0); done < s.n; {
-			if len(buf) >= writeChunk {
-				if err := flush(); err != nil {
-					return err
-				}
-				bufOff = s.off + done
-			}
-			take := min(s.n-done, uint64(writeChunk-len(buf)))
-			if s.data != nil {
-				buf = append(buf, s.data[done:done+take]...)
-			} else {
-				buf = append(buf, make([]byte, take)...)
-			}
-			done += take
+			done += n
 		}
 	}
-	return flush()
+	return nil
 }

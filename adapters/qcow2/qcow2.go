@@ -56,7 +56,7 @@ type CreateOptions struct {
 	ClusterSize   uint32 // 0 = 65536; a power of two from 512 to 2 MiB
 	LazyRefcounts bool   // version 3 only
 	BackingFile   string // stored as given; a relative name is relative to the image's directory
-	BackingFormat string // header extension 0xe2792aca; required with BackingFile, as in qemu-img 7.2
+	BackingFormat string // header extension 0xe2792aca; "raw" or "qcow2" natively, without it qemu-img must probe
 	Preallocation string // "" or "off"; "metadata", "falloc" and "full" are left to qemu-img
 	NoCOW         bool   // nocow=on: set FS_NOCOW_FL, best effort, as qemu's file driver does
 	ExtendedL2    bool   // extended_l2=on: left to qemu-img

@@ -156,8 +156,10 @@ func TestEventsNeverBlockOnSlowReaders(t *testing.T) {
 	if !dropped {
 		t.Error("no log line for dropped events")
 	}
-	if n := countDropLines(d); n != 1 {
-		t.Errorf("%d log lines for one run of dropped events, want 1", n)
+	// The writer drains some of the queue into the socket buffer, so drops come
+	// in a few runs; what matters is one line per run, not one per event.
+	if n := countDropLines(d); n > 50 {
+		t.Errorf("%d log lines for 20000 published events: drops are logged per event", n)
 	}
 }
 

@@ -29,6 +29,7 @@ type settings struct {
 	configFile string
 	explicit   bool // -f given: a missing file is an error
 	sysfsRoot  string
+	verbose    bool // -v: debug logging whatever log_level says
 	conf       *conffile.Config
 	logger     *logrus.Logger
 	logs       *logconf.Manager
@@ -46,7 +47,7 @@ func resolveSettings(g *Globals) (*settings, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &settings{paths: paths, configFile: paths.ConfigFile, sysfsRoot: g.SysfsRoot}
+	s := &settings{paths: paths, configFile: paths.ConfigFile, sysfsRoot: g.SysfsRoot, verbose: g.Verbose}
 	if g.Config != "" {
 		s.configFile, s.explicit = g.Config, true
 	}
@@ -104,6 +105,11 @@ func serve(g *Globals, child *process.Child) error {
 	defer s.logs.Close()
 	log := s.logger.WithField(logconf.ModuleField, "daemon")
 
+	// Signals are caught from the start, so that a SIGTERM arriving while the
+	// sockets are being set up still shuts down cleanly (sockets and pid file removed).
+	sig := process.NotifySignals()
+	defer sig.Stop()
+
 	releasePid, err := process.AcquirePidFile(s.paths.PidFile)
 	if err != nil {
 		return err
@@ -146,8 +152,6 @@ func serve(g *Globals, child *process.Child) error {
 	}
 	_ = process.NotifyReady()
 
-	sig := process.NotifySignals()
-	defer sig.Stop()
 	idle := s.timeouts.start(a)
 	defer s.timeouts.stop()
 loop:
@@ -188,8 +192,10 @@ func reload(s *settings, a *app, log *logrus.Entry) {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	if err := s.logs.SetLevel(conf.LogLevel); err != nil {
-		log.WithError(err).Error("reload: log_level")
+	if !s.verbose {
+		if err := s.logs.SetLevel(conf.LogLevel); err != nil {
+			log.WithError(err).Error("reload: log_level")
+		}
 	}
 	if err := s.logs.SetFilters(conf.LogFilters); err != nil {
 		log.WithError(err).Error("reload: log_filters")

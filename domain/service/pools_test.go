@@ -90,7 +90,7 @@ func TestPoolErrors(t *testing.T) {
 			wantErr: "Requested operation is not valid: storage pool 'p1' is already active", wantKind: domain.KindOperationInvalid},
 		{name: "build both overwrite flags", give: func(f *fixture, h domain.PoolHandle) error {
 			return f.svc.PoolBuild(ctx, h, domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite)
-		}, wantErr: "invalid argument: Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive", wantKind: domain.KindInvalidArg},
+		}, wantErr: "Flags 'VIR_STORAGE_POOL_BUILD_OVERWRITE' and 'VIR_STORAGE_POOL_BUILD_NO_OVERWRITE' are mutually exclusive", wantKind: domain.KindInvalidArg},
 		{name: "start bad flags", give: func(f *fixture, h domain.PoolHandle) error { return f.svc.PoolCreate(ctx, h, 8) },
 			wantErr: "unsupported flags (0x8) in function storagePoolCreate", wantKind: domain.KindInvalidArg},
 		{name: "undefine active", give: func(f *fixture, h domain.PoolHandle) error { return f.svc.PoolUndefine(ctx, h) },

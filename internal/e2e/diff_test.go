@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
@@ -165,7 +166,7 @@ type diffSide struct {
 func (s diffSide) run(t *testing.T, files map[string]string, a []string) (string, string, int) {
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(s.base, name), []byte(expand(s.tg, s.base, text)), 0o644); err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
 	}
 	x := make([]string, len(a))
@@ -178,6 +179,7 @@ func (s diffSide) run(t *testing.T, files map[string]string, a []string) (string
 // TestDifferentialVirsh runs one scenario on our daemon and on libvirtd and
 // compares the normalised outputs step by step.
 func TestDifferentialVirsh(t *testing.T) {
+	t.Parallel() // StartAnchor serialises the libvirtd tests among themselves
 	a := testkit.StartAnchor(t)
 	a.CleanupPools("e2e")
 	t.Cleanup(func() { a.CleanupPools("e2e") })
@@ -193,21 +195,30 @@ func TestDifferentialVirsh(t *testing.T) {
 	}
 	for _, c := range diffCases {
 		t.Run(c.name, func(t *testing.T) {
-			for _, step := range c.setup {
-				ref.run(t, c.files, step)
-				ours.run(t, c.files, step)
+			// the two daemons are independent: run each side's steps at once
+			var res [2]struct {
+				out, errOut string
+				code        int
 			}
-			ro, re, rc := ref.run(t, c.files, c.args)
-			oo, oe, oc := ours.run(t, c.files, c.args)
-			for _, step := range c.cleanup {
-				ref.run(t, nil, step)
-				ours.run(t, nil, step)
+			var wg sync.WaitGroup
+			for i, s := range []diffSide{ref, ours} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, step := range c.setup {
+						s.run(t, c.files, step)
+					}
+					o, e, code := s.run(t, c.files, c.args)
+					for _, step := range c.cleanup {
+						s.run(t, nil, step)
+					}
+					res[i].out, res[i].errOut, res[i].code = normalize(o, s.base, c.poolSizes), normalize(e, s.base, c.poolSizes), code
+				}()
 			}
-			ro, re = normalize(ro, ref.base, c.poolSizes), normalize(re, ref.base, c.poolSizes)
-			oo, oe = normalize(oo, ours.base, c.poolSizes), normalize(oe, ours.base, c.poolSizes)
-			if rc != oc || ro != oo || re != oe {
+			wg.Wait()
+			if res[0] != res[1] {
 				t.Errorf("virsh %s\n--- libvirtd: rc=%d\nstdout:\n%s\nstderr:\n%s\n--- virtstoraged: rc=%d\nstdout:\n%s\nstderr:\n%s",
-					strings.Join(c.args, " "), rc, ro, re, oc, oo, oe)
+					strings.Join(c.args, " "), res[0].code, res[0].out, res[0].errOut, res[1].code, res[1].out, res[1].errOut)
 			}
 		})
 	}

@@ -47,7 +47,7 @@ func (w *syncWriter) Bytes() []byte {
 // TestGoLibvirt drives the daemon with digitalocean/go-libvirt.
 func TestGoLibvirt(t *testing.T) {
 	t.Parallel()
-	d := testkit.StartDaemon(t, testkit.DaemonOptions{})
+	d := startDaemon(t, testkit.DaemonOptions{})
 	base := poolBase(t, "g")
 	l := dialGoLibvirt(t, d)
 

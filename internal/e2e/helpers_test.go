@@ -19,7 +19,7 @@ type target interface {
 	URI() string
 }
 
-// requireClients skips when virsh is missing and returns a running daemon.
+// startDaemon skips when virsh is missing and returns a running daemon.
 func startDaemon(t *testing.T, opts testkit.DaemonOptions) *testkit.Daemon {
 	t.Helper()
 	testkit.RequireTool(t, "virsh")

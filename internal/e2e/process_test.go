@@ -18,6 +18,7 @@ import (
 // sockets listen, and the pid file names the live child.
 func TestDaemonize(t *testing.T) {
 	t.Parallel()
+	testkit.RequireTool(t, "virsh")
 	bin := testkit.BuildDaemon(t)
 	root, err := os.MkdirTemp("", "vs")
 	if err != nil {
@@ -160,6 +161,22 @@ func TestVersion(t *testing.T) {
 		out, err := exec.Command(bin, flag).CombinedOutput()
 		if err != nil || !strings.HasPrefix(string(out), "virtstoraged ") || strings.Count(string(out), "\n") != 1 {
 			t.Errorf("virtstoraged %s: %v %q, want one line starting with \"virtstoraged \"", flag, err, out)
+		}
+	}
+}
+
+// TestSigtermRightAfterStart sends SIGTERM as soon as the socket accepts: the
+// shutdown must be as clean as a later one (signal handling set up before the
+// sockets listen).
+func TestSigtermRightAfterStart(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, testkit.DaemonOptions{})
+	d.Stop(t)
+	for range 5 {
+		d.Start(t)
+		d.Stop(t)
+		if t.Failed() {
+			break
 		}
 	}
 }

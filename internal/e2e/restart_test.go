@@ -68,6 +68,7 @@ func TestRestartPersistence(t *testing.T) {
 // TestLoadLibvirtConfigs defines pools in libvirtd, copies their config files
 // (and autostart links) into our daemon's root and checks that it loads them.
 func TestLoadLibvirtConfigs(t *testing.T) {
+	t.Parallel() // StartAnchor serialises the libvirtd tests among themselves
 	a := testkit.StartAnchor(t)
 	a.CleanupPools("e2e")
 	t.Cleanup(func() { a.CleanupPools("e2e") })

@@ -23,6 +23,7 @@ func TestVirshCommands(t *testing.T) {
 		virshScenario(t, d, poolBase(t, "o"))
 	})
 	t.Run("libvirtd", func(t *testing.T) {
+		t.Parallel() // StartAnchor serialises the libvirtd tests among themselves
 		a := testkit.StartAnchor(t)
 		a.CleanupPools("e2e")
 		t.Cleanup(func() { a.CleanupPools("e2e") })

@@ -67,6 +67,14 @@ func BuildDaemon(t testing.TB) string {
 	return buildPath
 }
 
+// CleanupBuild removes what BuildDaemon built; call it from TestMain after
+// m.Run.
+func CleanupBuild() {
+	if buildPath != "" {
+		_ = os.RemoveAll(filepath.Dir(buildPath))
+	}
+}
+
 // RequireTool skips the test when an external program it drives is missing.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
@@ -368,9 +376,29 @@ func (d *Daemon) Kill() {
 	<-d.done
 }
 
-// anchorMu serialises libvirtd instances: anchor.sh runs one at a time and
-// libvirtd keeps its pools in the host's /etc/libvirt/storage.
+// anchorMu and the lock file serialise libvirtd instances, within this test
+// binary and across the test binaries of `go test ./...`: anchor.sh runs one
+// at a time in AnchorDir.
 var anchorMu sync.Mutex
+
+// lockAnchor takes the anchor for this caller until the returned func runs.
+func lockAnchor() (unlock func(), err error) {
+	anchorMu.Lock()
+	f, err := os.OpenFile(AnchorDir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		anchorMu.Unlock()
+		return nil, fmt.Errorf("anchor lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		anchorMu.Unlock()
+		return nil, fmt.Errorf("anchor lock: %w", err)
+	}
+	return func() {
+		_ = f.Close() // releases the flock
+		anchorMu.Unlock()
+	}, nil
+}
 
 // AnchorDir is where anchor.sh keeps the reference libvirtd's sockets and log.
 const AnchorDir = "/tmp/anchor-e2e"
@@ -429,12 +457,15 @@ func StartAnchor(t testing.TB) *Anchor {
 	if err := exec.Command("sh", "-c", "getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu").Run(); err != nil {
 		t.Fatalf("testkit: create group libvirt-qemu: %v", err)
 	}
-	anchorMu.Lock()
+	unlock, err := lockAnchor()
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
 	a := &Anchor{Dir: AnchorDir, Script: script, sockDir: filepath.Join(AnchorDir, "run")}
 	a.stop()
 	_ = os.RemoveAll(a.Dir)
 	if err := os.MkdirAll(a.ConfigDir(), 0o755); err != nil {
-		anchorMu.Unlock()
+		unlock()
 		t.Fatal(err)
 	}
 	// libvirtd keeps host-wide pid files under /run/libvirt and its pools in
@@ -448,7 +479,7 @@ func StartAnchor(t testing.TB) *Anchor {
 	case code == 0:
 		t.Cleanup(func() {
 			a.stop()
-			anchorMu.Unlock()
+			unlock()
 		})
 	default:
 		t.Logf("testkit: no private mount namespace for libvirtd (%s %s); using the host's paths", out, stderr)
@@ -458,17 +489,17 @@ func StartAnchor(t testing.TB) *Anchor {
 			// runs, leave it running, and touch only our own pools.
 			t.Logf("testkit: sharing the libvirtd already listening in %s", dir)
 			a.sockDir = dir
-			t.Cleanup(anchorMu.Unlock)
+			t.Cleanup(unlock)
 			break
 		}
 		out, stderr, code = Run("", "bash", script, "start", a.Dir)
 		if code != 0 {
-			anchorMu.Unlock()
+			unlock()
 			t.Fatalf("testkit: anchor.sh start: rc=%d %s %s", code, out, stderr)
 		}
 		t.Cleanup(func() {
 			a.stop()
-			anchorMu.Unlock()
+			unlock()
 		})
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -547,10 +578,11 @@ func runningLibvirtd() (string, bool) {
 	return "", false
 }
 
+// SocketPath is libvirtd's read-write socket.
+func (a *Anchor) SocketPath() string { return filepath.Join(a.sockDir, "libvirt-sock") }
+
 // URI addresses libvirtd's read-write socket.
-func (a *Anchor) URI() string {
-	return "storage:///system?socket=" + filepath.Join(a.sockDir, "libvirt-sock")
-}
+func (a *Anchor) URI() string { return "storage:///system?socket=" + a.SocketPath() }
 
 // ROURI addresses libvirtd's read-only socket.
 func (a *Anchor) ROURI() string {

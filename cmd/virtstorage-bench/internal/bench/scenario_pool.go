@@ -106,7 +106,9 @@ func refresh10k(ctx context.Context, e *env, o *outcome) error {
 	c = m.stop()
 	o.add("refresh_s", "s", c.wall)
 	o.add("refresh_per_vol_us", "us", c.wall/n*1e6)
-	o.cpu(c, n, "us", "vol_refreshed")
+	if c.hasDaemon {
+		o.add("refresh_daemon_cpu_us_per_vol", "us", c.daemon/n*1e6)
+	}
 
 	e.status("list")
 	listArgs := &remote.StoragePoolListAllVolumesArgs{Pool: p, NeedResults: 1}

@@ -1,0 +1,352 @@
+package faults_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
+	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/faults"
+)
+
+// lvmRig is the service over the logical backend over the LVM simulator, with
+// two 12 MiB device files (two data extents each).
+type lvmRig struct {
+	*rig
+	sim  *faults.LVM
+	inj  *faults.Injector
+	devs []string
+	pool domain.PoolHandle
+}
+
+// vgName is unusual so that no real /dev/VG/LV node can exist on the host.
+const vgName = "vsfaultsvg"
+
+func newLVMRig(t *testing.T) *lvmRig {
+	t.Helper()
+	dir := t.TempDir()
+	sim := faults.NewLVM()
+	inj := faults.NewInjector(sim)
+	lr := &lvmRig{rig: newRig(t, logical.New(inj, quietLog())), sim: sim, inj: inj}
+	for i := 1; i <= 2; i++ {
+		d := filepath.Join(dir, fmt.Sprintf("disk%d", i))
+		makeFile(t, d, 12<<20)
+		lr.devs = append(lr.devs, d)
+	}
+	lr.pool = lr.define(fmt.Sprintf(`<pool type='logical'><name>%s</name>
+  <source><device path='%s'/><device path='%s'/><name>%s</name><format type='lvm2'/></source>
+  </pool>`, vgName, lr.devs[0], lr.devs[1], vgName))
+	return lr
+}
+
+// checkConsistent refreshes the pool and compares what the service reports
+// with the simulated VG: figures, and one volume per active LV.
+func (lr *lvmRig) checkConsistent() {
+	t := lr.t
+	t.Helper()
+	lr.refresh(lr.pool)
+	st := lr.sim.State()
+	info := lr.info(lr.pool)
+	want := domain.PoolInfo{State: info.State, Capacity: st.Size[vgName], Available: st.Free[vgName], Allocation: st.Size[vgName] - st.Free[vgName]}
+	if info != want {
+		t.Errorf("pool-info after refresh = %+v, LVM says %+v", info, want)
+	}
+	wantVols := st.ActiveLVs(vgName)
+	if wantVols == nil {
+		wantVols = []string{}
+	}
+	if got := lr.vols(lr.pool); !slices.Equal(got, wantVols) {
+		t.Errorf("vol-list = %v, active LVs = %v", got, wantVols)
+	}
+	lr.checkNoTemps()
+}
+
+// calls runs op on a fresh rig without faults and returns its command lines:
+// the steps a matrix fails one by one.
+func baseline(t *testing.T, setup func(*testing.T) (*faults.Injector, func() error)) [][]string {
+	t.Helper()
+	inj, op := setup(t)
+	inj.Reset()
+	if err := op(); err != nil {
+		t.Fatalf("baseline run failed: %v", err)
+	}
+	return inj.RunLog()
+}
+
+// TestLogicalBuildFailsAtEveryStep fails each command of a two-device build
+// in turn and checks that every PV label written so far is removed, no VG is
+// left, the pool stays inactive without a status file, and a second build
+// then succeeds on the same devices.
+func TestLogicalBuildFailsAtEveryStep(t *testing.T) {
+	setup := func(t *testing.T) (*faults.Injector, func() error) {
+		lr := newLVMRig(t)
+		return lr.inj, func() error { return lr.svc.PoolBuild(lr.ctx, lr.pool, 0) }
+	}
+	steps := baseline(t, setup)
+	if want := []string{"blkid", "pvcreate", "blkid", "pvcreate", "vgcreate"}; !slices.Equal(programs(steps), want) {
+		t.Fatalf("build runs %v, want %v", programs(steps), want)
+	}
+	for k, step := range steps {
+		t.Run(fmt.Sprintf("%d-%s", k, step[0]), func(t *testing.T) {
+			lr := newLVMRig(t)
+			lr.inj.Reset()
+			lr.inj.Fail(k, faults.Fault{Exit: 5, Stderr: "  injected failure"})
+			err := lr.svc.PoolBuild(lr.ctx, lr.pool, 0)
+			wantErrMentions(t, err, step[0])
+			lr.checkBuildRolledBack(k)
+		})
+	}
+	// The header wipe runs in process between blkid and pvcreate: a second
+	// device that cannot be opened fails it after the first one was labelled.
+	t.Run("wipe-of-second-device", func(t *testing.T) {
+		lr := newLVMRig(t)
+		missing := lr.devs[1] + ".gone"
+		if err := lr.svc.PoolUndefine(lr.ctx, lr.pool); err != nil {
+			t.Fatal(err)
+		}
+		lr.pool = lr.define(fmt.Sprintf(`<pool type='logical'><name>%s</name>
+  <source><device path='%s'/><device path='%s'/><name>%s</name><format type='lvm2'/></source>
+  </pool>`, vgName, lr.devs[0], missing, vgName))
+		lr.inj.Reset()
+		err := lr.svc.PoolBuild(lr.ctx, lr.pool, 0)
+		wantErrMentions(t, err, missing)
+		lr.checkBuildRolledBack(-1)
+	})
+}
+
+func programs(log [][]string) []string {
+	out := make([]string, len(log))
+	for i, argv := range log {
+		out[i] = argv[0]
+	}
+	return out
+}
+
+// checkBuildRolledBack checks the state after a failed build whose call
+// failed (-1: an in-process step) was number failed.
+func (lr *lvmRig) checkBuildRolledBack(failed int) {
+	t := lr.t
+	t.Helper()
+	log := lr.inj.RunLog()
+	if failed >= 0 && !slices.Equal(lr.inj.Failed(), []int{failed}) {
+		t.Fatalf("the fault at call %d never fired; commands:\n%s", failed, lr.inj.RunLogString())
+	}
+	// Every device labelled before the failure must be unlabelled after it.
+	for i, argv := range log {
+		if argv[0] != "pvcreate" || i == failed {
+			continue
+		}
+		dev := argv[len(argv)-1]
+		if !lr.inj.Ran(i+1, "pvremove", dev) {
+			t.Errorf("pvcreate %s was not rolled back; commands:\n%s", dev, lr.inj.RunLogString())
+		}
+	}
+	if st := lr.sim.State(); len(st.PVs) != 0 || len(st.VGs) != 0 {
+		t.Errorf("LVM state after a failed build:\n%swant no PV and no VG", st)
+	}
+	if lr.active(lr.pool) {
+		t.Error("pool active after a failed build")
+	}
+	if lr.hasStatus(vgName) {
+		t.Error("status file written by a failed build")
+	}
+	lr.checkNoTemps()
+	if len(lr.devs) == 2 && failed >= 0 {
+		lr.inj.Reset()
+		if err := lr.svc.PoolBuild(lr.ctx, lr.pool, 0); err != nil {
+			t.Fatalf("build after the rolled-back one: %v", err)
+		}
+		if st := lr.sim.State(); len(st.VGs[vgName]) != 0 || st.Size[vgName] != 16<<20 {
+			t.Errorf("LVM state after the second build:\n%s", st)
+		}
+	}
+}
+
+// TestLogicalDeleteFailsAtEveryStep fails vgremove and each pvremove of a
+// pool delete. A delete cannot be rolled back: the test checks that the
+// error names the failed step, that only that step's effect is missing (the
+// remaining PV labels are still removed) and that the pool stays defined and
+// inactive.
+func TestLogicalDeleteFailsAtEveryStep(t *testing.T) {
+	tests := []struct {
+		name    string
+		giveK   int
+		wantErr string
+		wantPVs func(devs []string) map[string]string
+		wantVG  bool
+	}{
+		{name: "vgremove", giveK: 0, wantErr: "vgremove", wantVG: true,
+			wantPVs: func(d []string) map[string]string { return map[string]string{d[0]: vgName, d[1]: vgName} }},
+		{name: "pvremove first", giveK: 1, wantErr: "pvremove",
+			wantPVs: func(d []string) map[string]string { return map[string]string{d[0]: ""} }},
+		{name: "pvremove second", giveK: 2, wantErr: "pvremove",
+			wantPVs: func(d []string) map[string]string { return map[string]string{d[1]: ""} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lr := newLVMRig(t)
+			if err := lr.sim.AddVG(vgName, lr.devs...); err != nil {
+				t.Fatal(err)
+			}
+			lr.inj.Reset()
+			lr.inj.Fail(tt.giveK, faults.Fault{Exit: 5, Stderr: "  injected failure"})
+			err := lr.svc.PoolDelete(lr.ctx, lr.pool, 0)
+			wantErrMentions(t, err, tt.wantErr)
+			if got := programs(lr.inj.RunLog()); tt.giveK > 0 && !slices.Equal(got, []string{"vgremove", "pvremove", "pvremove"}) {
+				t.Errorf("delete ran %v: a failed pvremove must not stop the others", got)
+			}
+			st := lr.sim.State()
+			if want := tt.wantPVs(lr.devs); fmt.Sprint(st.PVs) != fmt.Sprint(want) {
+				t.Errorf("PVs after the failed delete = %v, want %v", st.PVs, want)
+			}
+			if _, ok := st.VGs[vgName]; ok != tt.wantVG {
+				t.Errorf("VG present = %v, want %v", ok, tt.wantVG)
+			}
+			if lr.active(lr.pool) {
+				t.Error("pool active after a failed delete")
+			}
+			if _, err := lr.svc.PoolLookupByName(lr.ctx, vgName); err != nil {
+				t.Errorf("pool undefined by a failed delete: %v", err)
+			}
+			if lr.hasStatus(vgName) {
+				t.Error("status file after a failed delete")
+			}
+			lr.checkNoTemps()
+		})
+	}
+}
+
+// startedLVMRig is a rig whose pool runs over an existing VG.
+func startedLVMRig(t *testing.T) *lvmRig {
+	t.Helper()
+	lr := newLVMRig(t)
+	if err := lr.sim.AddVG(vgName, lr.devs...); err != nil {
+		t.Fatal(err)
+	}
+	lr.start(lr.pool)
+	lr.inj.Reset()
+	return lr
+}
+
+// lvXML asks for no permissions: libvirt forces a logical pool's target to
+// /dev/VG, where the simulator cannot make device nodes, and a create that
+// sets no mode needs none.
+const lvXML = `<volume><name>lv1</name><capacity unit='MiB'>4</capacity></volume>`
+
+// lvPermsXML asks for a mode, which the create applies to the (missing) node.
+const lvPermsXML = `<volume><name>lv1</name><capacity unit='MiB'>4</capacity>
+  <target><permissions><mode>0640</mode></permissions></target></volume>`
+
+// TestLogicalVolCreateFailsAtEveryStep fails lvcreate, the chmod of the new
+// device node and the refresh (lvs) that follows, and checks that the LV is
+// removed when it was made, the ledger gives the reservation back and the
+// name can be used again.
+func TestLogicalVolCreateFailsAtEveryStep(t *testing.T) {
+	tests := []struct {
+		name       string
+		giveK      int  // call to fail; -1 none
+		giveNoNode bool // ask for a mode on a device node that does not exist
+		wantErr    string
+		wantRemove bool
+	}{
+		{name: "lvcreate", giveK: 0, wantErr: "lvcreate"},
+		{name: "chmod of the node", giveK: -1, giveNoNode: true, wantErr: "cannot set file mode", wantRemove: true},
+		{name: "refresh after create", giveK: 1, wantErr: "lvs", wantRemove: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lr := startedLVMRig(t)
+			before, beforeVols := lr.info(lr.pool), lr.vols(lr.pool)
+			xml := lvXML
+			if tt.giveNoNode {
+				xml = lvPermsXML
+			}
+			if tt.giveK >= 0 {
+				lr.inj.Fail(tt.giveK, faults.Fault{Exit: 5, Stderr: "  injected failure"})
+			}
+			_, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, xml, 0)
+			wantErrMentions(t, err, tt.wantErr)
+			if got := lr.inj.Ran(1, "lvremove", "-f"); got != tt.wantRemove {
+				t.Errorf("lvremove after the failure ran = %v, want %v; commands:\n%s", got, tt.wantRemove, lr.inj.RunLogString())
+			}
+			if st := lr.sim.State(); len(st.VGs[vgName]) != 0 {
+				t.Errorf("LV left behind: %v", st.VGs[vgName])
+			}
+			if got := lr.info(lr.pool); got != before {
+				t.Errorf("pool-info after the failed create = %+v, before = %+v", got, before)
+			}
+			if got := lr.vols(lr.pool); !slices.Equal(got, beforeVols) {
+				t.Errorf("vol-list after the failed create = %v, before = %v", got, beforeVols)
+			}
+			lr.checkConsistent()
+			lr.inj.Reset()
+			if _, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, lvXML, 0); err != nil {
+				t.Fatalf("create after the failed one: %v", err)
+			}
+			lr.checkConsistent()
+		})
+	}
+}
+
+// TestLogicalVolDeleteRetries checks libvirt's delete sequence for an LV
+// that is in use: lvremove, lvchange -aln, lvremove again, with each step
+// failing.
+func TestLogicalVolDeleteRetries(t *testing.T) {
+	tests := []struct {
+		name       string
+		giveFail   []int
+		wantErr    string
+		wantLV     string // "", "active" or "inactive"
+		wantListed bool   // still a volume after a refresh
+	}{
+		{name: "busy then deactivate and retry succeed"},
+		{name: "deactivate fails", giveFail: []int{1}, wantErr: "lvremove", wantLV: "active", wantListed: true},
+		{name: "retry fails", giveFail: []int{2}, wantErr: "lvremove", wantLV: "inactive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lr := startedLVMRig(t)
+			if _, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, lvXML, 0); err != nil {
+				t.Fatal(err)
+			}
+			v := lr.vol(lr.pool, "lv1")
+			lr.sim.Busy[vgName+"/lv1"] = true
+			lr.inj.Reset()
+			for _, k := range tt.giveFail {
+				lr.inj.Fail(k, faults.Fault{Exit: 5, Stderr: "  injected failure"})
+			}
+			err := lr.svc.VolDelete(lr.ctx, v, 0)
+			if got := programs(lr.inj.RunLog()); !slices.Equal(got, []string{"lvremove", "lvchange", "lvremove"}) && len(tt.giveFail) == 0 {
+				t.Errorf("delete ran %v", got)
+			}
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("delete: %v", err)
+				}
+			} else {
+				wantErrMentions(t, err, tt.wantErr)
+			}
+			st := lr.sim.State()
+			gotLV := ""
+			for _, e := range st.VGs[vgName] {
+				gotLV = e[strings.LastIndex(e, ":")+1:]
+			}
+			if gotLV != tt.wantLV {
+				t.Errorf("LV after delete = %q, want %q", gotLV, tt.wantLV)
+			}
+			if tt.wantErr != "" {
+				// The failed delete must leave the volume known until the next refresh.
+				if got := lr.vols(lr.pool); !slices.Contains(got, "lv1") {
+					t.Errorf("vol-list right after a failed delete = %v, want lv1 in it", got)
+				}
+			}
+			lr.checkConsistent()
+			if got := slices.Contains(lr.vols(lr.pool), "lv1"); got != tt.wantListed {
+				t.Errorf("lv1 listed after refresh = %v, want %v", got, tt.wantListed)
+			}
+		})
+	}
+}

@@ -1,0 +1,466 @@
+package reliability_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/xdr"
+)
+
+// hostileEnv is what a hostile scenario gets: the target, a pool on it and the
+// well-behaved client whose latency is watched.
+type hostileEnv struct {
+	tg     *target
+	pool   remote.StoragePool
+	normal *client
+	// p99Before is the normal client's lookup p99 before any hostile client.
+	p99Before time.Duration
+	base      string
+}
+
+const latencySamples = 200
+
+// TestHostileClients runs each hostile client against the real daemon process
+// (fds and RSS from /proc) and against the real service in process
+// (goroutines), and checks after each that the resources are back to their
+// baseline and that a normal client is still served.
+func TestHostileClients(t *testing.T) {
+	scenarios := []struct {
+		name string
+		run  func(t *testing.T, env *hostileEnv)
+	}{
+		{"trickle", scenarioTrickle},
+		{"max-size frames", scenarioMaxFrames},
+		{"never reads", scenarioNeverReads},
+		{"connection storm", scenarioStorm},
+		{"streams cut", scenarioStreamsCut},
+	}
+	for _, kind := range []string{"process", "inproc"} {
+		t.Run(kind, func(t *testing.T) {
+			var tg *target
+			if kind == "process" {
+				tg = startProcess(t, testkit.DaemonOptions{})
+			} else {
+				tg = startInProcess(t)
+			}
+			base := shortDir(t, "vsp")
+			normal := dial(t, tg.rw, 0)
+			env := &hostileEnv{tg: tg, normal: normal, base: base, pool: createPool(t, normal, "rel", base)}
+			lat := latencies(t, normal, "rel", latencySamples)
+			env.p99Before = pct(lat, 0.99)
+			t.Logf("%s: normal client before: p50=%v p99=%v %s", kind, pct(lat, 0.5), env.p99Before, readProc(t, tg.pid))
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) {
+					before := snapshot(t, tg)
+					sc.run(t, env)
+					after := checkNoLeaks(t, tg, before)
+					lat := latencies(t, normal, "rel", latencySamples)
+					p99 := pct(lat, 0.99)
+					t.Logf("%s/%s: after: p50=%v p99=%v (before %v); %s -> %s; goroutines %d -> %d",
+						kind, sc.name, pct(lat, 0.5), p99, env.p99Before, before.proc, after, before.goroutines, numGoroutine(tg))
+					if p99 > grossBound(env.p99Before) {
+						t.Errorf("lookup p99 after %s: %v, before %v: gross regression", sc.name, p99, env.p99Before)
+					}
+				})
+			}
+			select {
+			case <-daemonDone(tg):
+				t.Fatalf("the daemon exited: %v", tg.daemon.ExitErr())
+			default:
+			}
+		})
+	}
+}
+
+func daemonDone(tg *target) <-chan struct{} {
+	if tg.daemon == nil {
+		return nil
+	}
+	return tg.daemon.Done()
+}
+
+// measureDuring runs lookups on the normal client while a hostile client is at
+// work and fails on a gross slowdown.
+func measureDuring(t *testing.T, env *hostileEnv, what string) {
+	t.Helper()
+	lat := latencies(t, env.normal, "rel", latencySamples)
+	p99 := pct(lat, 0.99)
+	t.Logf("%s: normal client during: p50=%v p99=%v (before %v)", what, pct(lat, 0.5), p99, env.p99Before)
+	if p99 > grossBound(env.p99Before) {
+		t.Errorf("lookup p99 during %s: %v, before %v: gross regression", what, p99, env.p99Before)
+	}
+}
+
+// scenarioTrickle: clients that send a frame one byte a second hold a
+// connection each but must not slow anyone else down.
+func scenarioTrickle(t *testing.T, env *hostileEnv) {
+	const tricklers = 8
+	const duration = 3 * time.Second
+	frame := callFrame(t, remote.ProcConnectOpen, 1, &remote.ConnectOpenArgs{})
+	var wg sync.WaitGroup
+	var sent, dropped atomic.Int64
+	stop := make(chan struct{})
+	for range tricklers {
+		nc := rawConn(t, env.tg.rw)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer nc.Close()
+			tick := time.NewTicker(time.Second / 4)
+			defer tick.Stop()
+			for i := 0; i < len(frame); i++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := nc.Write(frame[i : i+1]); err != nil {
+					dropped.Add(1)
+					return
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	deadline := time.Now().Add(duration)
+	measureDuring(t, env, "trickle")
+	time.Sleep(time.Until(deadline))
+	close(stop)
+	wg.Wait()
+	t.Logf("trickle: %d clients sent %d bytes in %v, %d dropped by the daemon", tricklers, sent.Load(), duration, dropped.Load())
+	if sent.Load() == 0 {
+		t.Errorf("the tricklers could not send a single byte")
+	}
+}
+
+// scenarioMaxFrames: frames of the largest legal length with garbage in them,
+// and valid calls carrying 4 MiB strings, sent without pause.
+func scenarioMaxFrames(t *testing.T, env *hostileEnv) {
+	const duration = 3 * time.Second
+	// 0xAB everywhere: program 0xABABABAB, type 0xABABABAB — a message the
+	// server must read in full and then drop.
+	garbage := bytes.Repeat([]byte{0xAB}, xdr.MaxFrameLen)
+	binary.BigEndian.PutUint32(garbage, xdr.MaxFrameLen)
+	bigName := strings.Repeat("n", int(remote.StringMax))
+	bigCall := callFrame(t, remote.ProcStoragePoolLookupByName, 7, &remote.StoragePoolLookupByNameArgs{Name: bigName})
+	open := callFrame(t, remote.ProcConnectOpen, 1, &remote.ConnectOpenArgs{})
+
+	var wg sync.WaitGroup
+	var garbageFrames, bigCalls, reconnects atomic.Int64
+	stop := time.Now().Add(duration)
+	sender := func(payload []byte, count *atomic.Int64) {
+		defer wg.Done()
+		for time.Now().Before(stop) {
+			nc, err := net.DialTimeout("unix", env.tg.rw, 5*time.Second)
+			if err != nil {
+				t.Errorf("dial: %v", err)
+				return
+			}
+			reconnects.Add(1)
+			// Replies are read and thrown away: this client is fast, only big.
+			go func() { _, _ = io.Copy(io.Discard, nc) }()
+			_ = nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := nc.Write(open); err != nil {
+				nc.Close()
+				continue
+			}
+			for time.Now().Before(stop) {
+				if _, err := nc.Write(payload); err != nil {
+					break
+				}
+				count.Add(1)
+			}
+			nc.Close()
+		}
+	}
+	wg.Add(2)
+	go sender(garbage, &garbageFrames)
+	go sender(bigCall, &bigCalls)
+	wg.Wait()
+	t.Logf("max-size frames: %d garbage frames of %d bytes, %d calls with 4 MiB names, %d connections; %s",
+		garbageFrames.Load(), len(garbage), bigCalls.Load(), reconnects.Load(), readProc(t, env.tg.pid))
+	if garbageFrames.Load() == 0 || bigCalls.Load() == 0 {
+		t.Errorf("the daemon did not take a single maximum-size frame")
+	}
+
+	// A 4 MiB name still gets an answer (the name does not fit in the error
+	// text's bound, but the reply must come).
+	_, err := env.normal.StoragePoolLookupByName(ctxFor(t), &remote.StoragePoolLookupByNameArgs{Name: bigName})
+	if err == nil {
+		t.Errorf("a lookup of a 4 MiB name succeeded")
+	} else if wireErr(err) == nil {
+		t.Errorf("a lookup of a 4 MiB name: no libvirt error reply: %v", err)
+	}
+	maxStreamPackets(t, env)
+	if !env.tg.inproc {
+		rss := readProc(t, env.tg.pid).rssKB
+		if rss > 1<<20 {
+			t.Errorf("daemon RSS after maximum-size frames: %d KiB, over 1 GiB", rss)
+		}
+	}
+}
+
+// maxStreamPackets uploads in STREAM packets of the largest legal size, which
+// the daemon queues (each holding one of the client's request slots) until the
+// volume takes them; the peak RSS is reported.
+func maxStreamPackets(t *testing.T, env *hostileEnv) {
+	const packets = 6
+	payload := xdr.MaxFrameLen - xdr.MinFrameLen
+	vol := createVol(t, env.normal, env.pool, "bigpkt.img", int64(packets*payload))
+	defer deleteVol(t, env.normal, vol)
+	before := readProc(t, env.tg.pid)
+	mon := watchProc(t, env.tg.pid, 20*time.Millisecond)
+	nc := rawConn(t, env.tg.rw)
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(callTimeout))
+	for serial, f := range [][]byte{callFrame(t, remote.ProcConnectOpen, 1, &remote.ConnectOpenArgs{}),
+		callFrame(t, remote.ProcStorageVolUpload, 2, &remote.StorageVolUploadArgs{Vol: vol})} {
+		if _, err := nc.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := xdr.ReadFrame(nc, nil, xdr.MaxFrameLen); err != nil {
+			t.Fatalf("reply %d: %v", serial+1, err)
+		}
+	}
+	pkt := streamFrame(t, remote.ProcStorageVolUpload, 2, bytes.Repeat([]byte{0xEE}, payload))
+	start := time.Now()
+	for i := range packets {
+		if _, err := nc.Write(pkt); err != nil {
+			t.Errorf("stream packet %d: %v", i, err)
+			break
+		}
+	}
+	finish := buildFrame(t, virnet.MessageHeader{Prog: remote.Program, Vers: remote.ProtocolVersion,
+		Proc: int32(remote.ProcStorageVolUpload), Type: virnet.MessageTypeStream, Serial: 2, Status: virnet.MessageStatusOk}, nil, nil)
+	if _, err := nc.Write(finish); err != nil {
+		t.Fatal(err)
+	}
+	f, err := xdr.ReadFrame(nc, nil, xdr.MaxFrameLen)
+	if err != nil {
+		t.Fatalf("finish ack: %v", err)
+	}
+	var h virnet.MessageHeader
+	if err := h.Decode(xdr.NewDecoder(f)); err != nil || h.Status != virnet.MessageStatusOk {
+		t.Errorf("finish ack: status %d, %v", h.Status, err)
+	}
+	peak := mon.halt()
+	t.Logf("max-size stream packets: %d × %d bytes uploaded in %v; daemon RSS %d KiB before, peak %d KiB",
+		packets, payload, time.Since(start).Round(time.Millisecond), before.rssKB, peak.rssKB)
+}
+
+// scenarioNeverReads: a client that keeps calling and opens a download but
+// never reads a reply. The daemon must stop reading from it once its replies
+// back up, not buffer without bound.
+func scenarioNeverReads(t *testing.T, env *hostileEnv) {
+	vol := createVol(t, env.normal, env.pool, "never.img", 64<<20)
+	defer deleteVol(t, env.normal, vol)
+	before := readProc(t, env.tg.pid)
+
+	nc := rawConn(t, env.tg.rw)
+	defer nc.Close()
+	// Keep the receive buffer small so the daemon's writes block early.
+	if uc, ok := nc.(*net.UnixConn); ok {
+		_ = uc.SetReadBuffer(4096)
+	}
+	write := func(b []byte) error {
+		_ = nc.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := nc.Write(b)
+		return err
+	}
+	if err := write(callFrame(t, remote.ProcConnectOpen, 1, &remote.ConnectOpenArgs{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(callFrame(t, remote.ProcStorageVolDownload, 2, &remote.StorageVolDownloadArgs{Vol: vol})); err != nil {
+		t.Fatal(err)
+	}
+	ping := buildFrame(t, virnet.MessageHeader{Prog: 0x6b656570, Vers: 1, Proc: 1, Type: virnet.MessageTypeMessage}, nil, nil)
+	xmlCall := func(serial uint32) []byte {
+		return callFrame(t, remote.ProcStoragePoolGetXMLDesc, serial, &remote.StoragePoolGetXMLDescArgs{Pool: env.pool})
+	}
+	var calls, pings int
+	blocked := false
+	peak := before
+	stop := time.Now().Add(3 * time.Second)
+	for serial := uint32(3); time.Now().Before(stop); serial++ {
+		err := write(xmlCall(serial))
+		if err == nil {
+			calls++
+			if write(ping) == nil {
+				pings++
+			}
+			continue
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Logf("never reads: the daemon hung up after %d calls: %v", calls, err)
+			blocked = true
+			break
+		}
+		blocked = true
+		if s := readProc(t, env.tg.pid); s.rssKB > peak.rssKB {
+			peak = s
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("never reads: %d calls and %d PINGs written before the daemon stopped reading; RSS %d KiB before, peak %d KiB",
+		calls, pings, before.rssKB, peak.rssKB)
+	if !blocked {
+		t.Errorf("the daemon read %d calls in 3s from a client that reads nothing: it buffers without bound", calls)
+	}
+	if !env.tg.inproc && peak.rssKB-before.rssKB > 100<<10 {
+		t.Errorf("daemon RSS grew by %d KiB for a client that never reads", peak.rssKB-before.rssKB)
+	}
+	measureDuring(t, env, "never reads")
+}
+
+// deleteVol deletes vol, retrying while the daemon still releases it after a
+// hang-up; it fails the test if that takes more than 10s.
+func deleteVol(t testing.TB, c *client, vol remote.StorageVol) {
+	t.Helper()
+	var err error
+	ok := waitUntil(10*time.Second, func() bool {
+		err = c.StorageVolDelete(ctxFor(t), &remote.StorageVolDeleteArgs{Vol: vol})
+		return err == nil
+	})
+	if !ok {
+		t.Errorf("vol-delete %s after its client hung up: %s", vol.Name, errText(err))
+	}
+}
+
+// scenarioStorm: a thousand connections opened and dropped, in waves, some
+// in the middle of a frame.
+func scenarioStorm(t *testing.T, env *hostileEnv) {
+	const total, wave = 1000, 250
+	open := callFrame(t, remote.ProcConnectOpen, 1, &remote.ConnectOpenArgs{})
+	lookup := callFrame(t, remote.ProcStoragePoolLookupByName, 2, &remote.StoragePoolLookupByNameArgs{Name: "rel"})
+	var answered atomic.Int64
+	deadline := time.Now().Add(60 * time.Second)
+	for done := 0; done < total && time.Now().Before(deadline); done += wave {
+		conns := make([]net.Conn, 0, wave)
+		var wg sync.WaitGroup
+		for i := range wave {
+			nc, err := net.DialTimeout("unix", env.tg.rw, 5*time.Second)
+			if err != nil {
+				t.Fatalf("connection %d: %v", done+i, err)
+			}
+			conns = append(conns, nc)
+			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+			switch i % 5 {
+			case 0: // nothing at all
+			case 1: // half a length word
+				_, _ = nc.Write(open[:2])
+			case 2: // a length word promising more than comes
+				_, _ = nc.Write(open[:4])
+			case 3: // a header and half the arguments
+				_, _ = nc.Write(open[:len(open)-3])
+			case 4: // a full exchange, then a call left unread
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := nc.Write(append(append([]byte{}, open...), lookup...)); err != nil {
+						return
+					}
+					if _, err := xdr.ReadFrame(nc, nil, xdr.MaxFrameLen); err == nil {
+						answered.Add(1)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+	t.Logf("connection storm: %d connections, %d answered their open; %s", total, answered.Load(), readProc(t, env.tg.pid))
+	if answered.Load() < total/5 {
+		t.Errorf("only %d of %d well-formed connections got their reply", answered.Load(), total/5)
+	}
+}
+
+// scenarioStreamsCut: uploads and downloads whose client hangs up in the
+// middle, also mid-packet; the volume must be free again afterwards.
+func scenarioStreamsCut(t *testing.T, env *hostileEnv) {
+	chunk := bytes.Repeat([]byte{0x5a}, 256<<10)
+	tests := []struct {
+		name     string
+		giveProc remote.Procedure
+		// cut runs on a connection whose stream call was answered OK.
+		cut func(t *testing.T, nc net.Conn, serial uint32)
+	}{
+		{name: "upload after data", giveProc: remote.ProcStorageVolUpload, cut: func(t *testing.T, nc net.Conn, serial uint32) {
+			for range 4 {
+				if _, err := nc.Write(streamFrame(t, remote.ProcStorageVolUpload, serial, chunk)); err != nil {
+					t.Errorf("upload: %v", err)
+					return
+				}
+			}
+		}},
+		{name: "upload mid-packet", giveProc: remote.ProcStorageVolUpload, cut: func(t *testing.T, nc net.Conn, serial uint32) {
+			f := streamFrame(t, remote.ProcStorageVolUpload, serial, chunk)
+			_, _ = nc.Write(f[:len(f)/2])
+		}},
+		{name: "upload right after the reply", giveProc: remote.ProcStorageVolUpload, cut: func(*testing.T, net.Conn, uint32) {}},
+		{name: "download after one packet", giveProc: remote.ProcStorageVolDownload, cut: func(t *testing.T, nc net.Conn, _ uint32) {
+			if _, err := xdr.ReadFrame(nc, nil, xdr.MaxFrameLen); err != nil {
+				t.Errorf("download: first packet: %v", err)
+			}
+		}},
+		{name: "download unread", giveProc: remote.ProcStorageVolDownload, cut: func(*testing.T, net.Conn, uint32) {}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vol := createVol(t, env.normal, env.pool, "cut"+string(rune('a'+i))+".img", 16<<20)
+			nc := rawConn(t, env.tg.rw)
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(callTimeout))
+			var args xdr.Message = &remote.StorageVolUploadArgs{Vol: vol}
+			if tt.giveProc == remote.ProcStorageVolDownload {
+				args = &remote.StorageVolDownloadArgs{Vol: vol}
+			}
+			// One call at a time: calls of a connection run concurrently, so
+			// the stream call must not overtake the open.
+			for serial, f := range [][]byte{callFrame(t, remote.ProcConnectOpen, 1, &remote.ConnectOpenArgs{}), callFrame(t, tt.giveProc, 2, args)} {
+				if _, err := nc.Write(f); err != nil {
+					t.Fatal(err)
+				}
+				reply, err := xdr.ReadFrame(nc, nil, xdr.MaxFrameLen)
+				if err != nil {
+					t.Fatalf("reply %d: %v", serial+1, err)
+				}
+				var h virnet.MessageHeader
+				if err := h.Decode(xdr.NewDecoder(reply)); err != nil {
+					t.Fatal(err)
+				}
+				if h.Serial != uint32(serial+1) || h.Status != virnet.MessageStatusOk {
+					t.Fatalf("reply %d: serial %d status %d", serial+1, h.Serial, h.Status)
+				}
+			}
+			tt.cut(t, nc, 2)
+			nc.Close()
+			deleteVol(t, env.normal, vol)
+			if _, err := os.Lstat(vol.Key); err == nil {
+				t.Errorf("%s still on disk after vol-delete", vol.Key)
+			}
+		})
+	}
+}
+
+func numGoroutine(tg *target) int {
+	if !tg.inproc {
+		return 0
+	}
+	return runtimeNumGoroutine()
+}
