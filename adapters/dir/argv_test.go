@@ -75,6 +75,7 @@ func TestQemuImgCreateArgv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b, f := fakeBackend(t)
+			b.QemuImgOnly = true // the native qcow2 writer would skip the argv under test
 			pool := newPool(t)
 			if err := os.WriteFile(filepath.Join(pool.Target.Path, "base.img"), nil, 0o600); err != nil {
 				t.Fatal(err)

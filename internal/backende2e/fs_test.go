@@ -22,7 +22,7 @@ import (
 // device without --overwrite.
 func TestFSPool(t *testing.T) {
 	requireRoot(t)
-	requireTools(t, "virsh", "losetup", "mkfs.ext4", "mount", "umount", "blkid", "qemu-img")
+	requireTools(t, "virsh", "losetup", "mkfs.ext4", "mount", "umount", "blkid", "qemu-img", "cmp")
 	d := startDaemon(t, testkit.DaemonOptions{})
 	dev := loopDevice(t, 128<<20)
 	target := filepath.Join(d.Root, "mnt")

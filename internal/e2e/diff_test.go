@@ -143,6 +143,33 @@ var diffCases = []diffCase{
 	{name: "vol-clone of a missing vol", args: args("vol-clone", "nosuch", "x.img", "--pool", "e2ed")},
 }
 
+// roDiffCases run through each daemon's read-only socket.
+var roDiffCases = []diffCase{
+	{name: "ro pool-list", args: args("pool-list", "--all")},
+	{name: "ro pool-info", args: args("pool-info", "e2ed"), poolSizes: true},
+	{name: "ro vol-dumpxml", args: args("vol-dumpxml", "r1.img", "--pool", "e2ed")},
+	{name: "ro vol-list", args: args("vol-list", "e2ed", "--details")},
+	{name: "ro pool-define-as", args: args("pool-define-as", "e2ex", "dir", "--target", "{B}/x")},
+	{name: "ro pool-refresh", args: args("pool-refresh", "e2ed")},
+	{name: "ro pool-autostart", args: args("pool-autostart", "e2ed")},
+	{name: "ro pool-destroy", args: args("pool-destroy", "e2ed")},
+	{name: "ro vol-create-as", args: args("vol-create-as", "e2ed", "x.img", "1M")},
+	{name: "ro vol-delete", args: args("vol-delete", "r1.img", "--pool", "e2ed")},
+	{name: "ro vol-wipe", args: args("vol-wipe", "r1.img", "--pool", "e2ed")},
+	{name: "ro vol-resize", args: args("vol-resize", "r1.img", "20M", "--pool", "e2ed")},
+	{name: "ro vol-upload", files: map[string]string{"ro.bin": "data"}, args: args("vol-upload", "r1.img", "{B}/ro.bin", "--pool", "e2ed")},
+	{name: "ro vol-download", args: args("vol-download", "r1.img", "{B}/ro-down.bin", "--pool", "e2ed")},
+	{name: "ro pool-capabilities", args: args("pool-capabilities")},
+}
+
+// roSide drives a daemon through its read-only socket.
+type roSide struct {
+	uri string
+}
+
+func (r roSide) Virsh(a ...string) (string, string, int) { return testkit.RunVirsh(r.uri, a...) }
+func (r roSide) URI() string                             { return r.uri }
+
 // expand substitutes {B} and {UUID:pool} for one daemon.
 func expand(tg target, base, s string) string {
 	s = strings.ReplaceAll(s, "{B}", base)
@@ -193,7 +220,14 @@ func TestDifferentialVirsh(t *testing.T) {
 			}
 		}
 	}
-	for _, c := range diffCases {
+	roRef := diffSide{roSide{a.ROURI()}, ref.base}
+	roOurs := diffSide{roSide{d.ROURI()}, ours.base}
+	runDiffCases(t, diffCases, ref, ours)
+	runDiffCases(t, roDiffCases, roRef, roOurs)
+}
+
+func runDiffCases(t *testing.T, cases []diffCase, ref, ours diffSide) {
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			// the two daemons are independent: run each side's steps at once
 			var res [2]struct {

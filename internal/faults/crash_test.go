@@ -368,6 +368,24 @@ func (c *crashRun) checkAfterCrash(op, pool string, before map[string]bool) bool
 			// O_EXCL create, then ftruncate to the capacity: a file cut short
 			// is empty or full length, never in between.
 			fail("volume %s cut short has size %d", name, st.Size())
+		default:
+			// A file the kill cut short (not yet fully allocated) is listed as
+			// a volume after the restart, as libvirt does: its figures must be
+			// the file's.
+			p, err := c.l.StoragePoolLookupByName("base")
+			if err != nil {
+				fail("%v", err)
+				break
+			}
+			v, err := c.l.StorageVolLookupByName(p, name)
+			if err != nil {
+				fail("volume %s exists on disk but not for the daemon: %v", name, err)
+				break
+			}
+			_, capacity, _, err := c.l.StorageVolGetInfo(v)
+			if err != nil || capacity != uint64(st.Size()) {
+				fail("volume %s: vol-info capacity %d (%v), file size %d", name, capacity, err, st.Size())
+			}
 		}
 	}
 	return ok
