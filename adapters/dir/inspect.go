@@ -111,11 +111,7 @@ func inspectProbe(path string, vol *domain.VolDef, scratch []byte, pr *probe) er
 	vol.HasCapacity = true
 	vol.HasAllocation = true
 	vol.Target.Perms = domain.Perms{Mode: int64(st.Mode & 0o777), Owner: int64(st.Uid), Group: int64(st.Gid)}
-	vol.Target.Timestamps = &domain.Timestamps{
-		Atime: time.Unix(st.Atim.Unix()),
-		Mtime: time.Unix(st.Mtim.Unix()),
-		Ctime: time.Unix(st.Ctim.Unix()),
-	}
+	vol.Target.Timestamps = statTimes(&st)
 	if pr != nil {
 		pr.mode, pr.nlink = st.Mode&unix.S_IFMT, uint64(st.Nlink)
 	}
@@ -209,6 +205,7 @@ func backingStore(imagePath string, info imgformat.Info, pr *probe) *domain.Back
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) == nil {
 		bs.Perms = domain.Perms{Mode: int64(st.Mode & 0o777), Owner: int64(st.Uid), Group: int64(st.Gid)}
+		bs.Timestamps = statTimes(&st) // libvirt shows the backing file's times too
 		if bs.Format == "" {
 			bs.Format = imgformat.Raw
 			if st.Mode&unix.S_IFMT == unix.S_IFREG {
@@ -222,4 +219,14 @@ func backingStore(imagePath string, info imgformat.Info, pr *probe) *domain.Back
 		bs.Format = imgformat.Raw
 	}
 	return bs
+}
+
+// statTimes are a file's times as libvirt's vol XML shows them (no birth time:
+// libvirt prints 0 there).
+func statTimes(st *unix.Stat_t) *domain.Timestamps {
+	return &domain.Timestamps{
+		Atime: time.Unix(st.Atim.Unix()),
+		Mtime: time.Unix(st.Mtim.Unix()),
+		Ctime: time.Unix(st.Ctim.Unix()),
+	}
 }

@@ -11,6 +11,7 @@ package logical
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 
@@ -295,9 +296,12 @@ func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uin
 		_, err := b.run(ctx, LVRemoveArgv(src.VG+"/"+src.ThinPool))
 		return err
 	}
-	if _, err := b.run(ctx, VGRemoveArgv(src.VG)); err != nil {
+	if _, err := b.run(ctx, VGRemoveArgv(src.VG)); err != nil && !vgMissing(err) {
 		return err
 	}
+	// A VG already gone (an earlier delete failed after vgremove) is not an
+	// error: the PVs still need their labels removed, or the delete could never
+	// be finished through the API.
 	var first error
 	for _, d := range devicePaths(def) {
 		if _, err := b.run(ctx, PVRemoveArgv(d)); err != nil && first == nil {
@@ -690,4 +694,10 @@ func (b *Backend) UploadVol(ctx context.Context, pool *domain.PoolDef, vol *doma
 // DownloadVol streams from the LV's device.
 func (b *Backend) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (ports.VolumeReader, error) {
 	return blockdev.Download(vol.Target.Path, offset, length, flags, "virStorageBackendVolDownloadLocal")
+}
+
+// vgMissing reports whether a failed vgremove says the VG does not exist.
+func vgMissing(err error) bool {
+	var xe *osexec.ExitError
+	return errors.As(err, &xe) && strings.Contains(xe.Stderr, "not found")
 }

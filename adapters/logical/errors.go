@@ -9,10 +9,6 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
-// exitInvalidParam is lvm2's EINVALID_CMD_LINE exit status: a malformed
-// command line. Every other failure is ECMD_FAILED (5) and only stderr says why.
-const exitInvalidParam = 3
-
 // stderrKinds classifies a failed LVM command by its stderr, first match
 // wins. libvirt reports every failure as an internal error; we keep its text
 // but give clients a kind they can act on where the cause is clear.
@@ -44,11 +40,11 @@ func commandError(err error, argv []string) *domain.Error {
 	return e
 }
 
-// classify maps an LVM exit status and stderr to a kind.
+// classify maps an LVM failure to a kind by its stderr. The exit status says
+// little: lvm2 exits 3 (EINVALID_CMD_LINE) for a malformed command line but
+// also when a device-mapper target is missing, so it is not taken to mean a
+// bad argument; anything unrecognised is an internal error, as in libvirt.
 func classify(code int, stderr string) domain.Kind {
-	if code == exitInvalidParam {
-		return domain.KindInvalidArg
-	}
 	for _, c := range stderrKinds {
 		if strings.Contains(stderr, c.substr) {
 			return c.kind

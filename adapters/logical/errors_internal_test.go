@@ -22,7 +22,9 @@ func TestClassify(t *testing.T) {
 		{name: "LV missing", giveCode: 5, giveStderr: "@lvremove-missing.stderr", wantKind: domain.KindNoStorageVol},
 		{name: "VG missing", giveCode: 5, giveStderr: "@vgs-missing.stderr", wantKind: domain.KindOperationFailed},
 		{name: "open LV", giveCode: 5, giveStderr: "  Logical volume vg/lv contains a filesystem in use.", wantKind: domain.KindOperationInvalid},
-		{name: "bad command line", giveCode: 3, giveStderr: "  Option --zero is unsupported with snapshots.", wantKind: domain.KindInvalidArg},
+		{name: "bad command line", giveCode: 3, giveStderr: "  Option --zero is unsupported with snapshots.", wantKind: domain.KindInternal},
+		// lvm2 also exits 3 when the kernel lacks a device-mapper target.
+		{name: "missing dm target", giveCode: 3, giveStderr: "  striped: Required device-mapper target(s) not detected in your kernel.", wantKind: domain.KindInternal},
 		{name: "unknown", giveCode: 5, giveStderr: "  something else", wantKind: domain.KindInternal},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -82,8 +83,14 @@ func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	// Each command gets its own process group and cancellation kills the group:
 	// a shell wrapper or helper that forked (mount.nfs, scrub) must not leave its
 	// children running after we gave up on it.
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: if the daemon itself dies (SIGKILL, OOM), its tools die with it
+	// instead of writing on behind the back of the next daemon, which would list
+	// a half-made image as a volume. The signal follows the forking OS thread,
+	// so the goroutine stays on that thread until the child is reaped.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if cmd.Stdin != nil {
 		c.Stdin = bytes.NewReader(cmd.Stdin)
 	}

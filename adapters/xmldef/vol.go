@@ -213,14 +213,7 @@ func (c *Codec) FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, err
 		w.line("<format type='%s'/>", esc(f))
 	}
 	w.perms(t.Perms)
-	if ts := t.Timestamps; ts != nil {
-		w.open("<timestamps>")
-		w.line("<atime>%s</atime>", timestamp(ts.Atime))
-		w.line("<mtime>%s</mtime>", timestamp(ts.Mtime))
-		w.line("<ctime>%s</ctime>", timestamp(ts.Ctime))
-		w.line("<btime>%s</btime>", timestamp(ts.Btime))
-		w.close("timestamps")
-	}
+	w.timestamps(t.Timestamps)
 	if t.Encryption != "" {
 		w.open("<encryption format='%s'>", esc(t.Encryption))
 		w.close("encryption")
@@ -254,6 +247,7 @@ func (c *Codec) FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, err
 			w.line("<format type='%s'/>", esc(f))
 		}
 		w.perms(b.Perms)
+		w.timestamps(b.Timestamps)
 		w.close("backingStore")
 	}
 	w.close("volume")
@@ -270,4 +264,17 @@ func timestamp(t time.Time) string {
 		return fmt.Sprintf("%d.%09d", t.Unix(), ns)
 	}
 	return fmt.Sprintf("%d", t.Unix())
+}
+
+// timestamps prints a <timestamps> block when the times are known.
+func (w *writer) timestamps(ts *domain.Timestamps) {
+	if ts == nil {
+		return
+	}
+	w.open("<timestamps>")
+	w.line("<atime>%s</atime>", timestamp(ts.Atime))
+	w.line("<mtime>%s</mtime>", timestamp(ts.Mtime))
+	w.line("<ctime>%s</ctime>", timestamp(ts.Ctime))
+	w.line("<btime>%s</btime>", timestamp(ts.Btime))
+	w.close("timestamps")
 }

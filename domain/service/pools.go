@@ -421,11 +421,14 @@ func (s *Service) PoolGetXMLDesc(ctx context.Context, h domain.PoolHandle, flags
 	var def *domain.PoolDef
 	var stats *domain.PoolStats
 	err = e.view(func(p *domain.Pool) error {
-		if flags&domain.PoolXMLInactive != 0 {
+		def = p.Def()
+		if flags&domain.PoolXMLInactive != 0 && p.InactiveDef() != def {
+			// A pending definition (redefined while running) has never been
+			// measured; without one, libvirt 9.0 formats the same live object
+			// for --inactive too (figures and target permissions included).
 			def = p.InactiveDef()
 			return nil
 		}
-		def = p.Def()
 		if p.Active() {
 			st := p.Ledger.Stats()
 			stats = &st

@@ -41,10 +41,12 @@ func TestPoolLifecycle(t *testing.T) {
 	if stats == nil || stats.Capacity != 10*gib {
 		t.Fatalf("live XML lacks the figures: %s", live)
 	}
+	// Without a pending definition libvirt 9.0 formats the live pool for
+	// --inactive as well (measured against libvirtd).
 	inactive, err := s.PoolGetXMLDesc(ctx, h, domain.PoolXMLInactive)
 	must(t, err)
-	if _, stats, _ := testkit.DecodePool(inactive); stats != nil {
-		t.Fatalf("inactive XML has figures: %s", inactive)
+	if inactive != live {
+		t.Fatalf("inactive XML of a running pool without pending changes differs from the live one:\n%s\n%s", inactive, live)
 	}
 
 	must(t, s.PoolRefresh(ctx, h, 0))

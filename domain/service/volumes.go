@@ -313,6 +313,16 @@ func (s *Service) refreshed(ctx context.Context, h domain.VolHandle) (volRef, er
 		return r, nil
 	}
 	if err := r.e.backend.RefreshVol(ctx, r.pdef, r.vdef); err != nil {
+		if domain.KindOf(err) == domain.KindNoStorageVol {
+			// The backend says the volume is gone (an LV removed behind our
+			// back): forget it now, so that lists and lookups agree with this
+			// answer instead of waiting for the next pool refresh.
+			r.e.mu.Lock()
+			if r.e.pool.Volume(h.Name) == r.v && !r.v.Busy() {
+				r.e.pool.VolumeDeleted(r.v)
+			}
+			r.e.mu.Unlock()
+		}
 		return r, err
 	}
 	r.store(r.vdef.Clone())

@@ -159,7 +159,6 @@ var roDiffCases = []diffCase{
 	{name: "ro vol-resize", args: args("vol-resize", "r1.img", "20M", "--pool", "e2ed")},
 	{name: "ro vol-upload", files: map[string]string{"ro.bin": "data"}, args: args("vol-upload", "r1.img", "{B}/ro.bin", "--pool", "e2ed")},
 	{name: "ro vol-download", args: args("vol-download", "r1.img", "{B}/ro-down.bin", "--pool", "e2ed")},
-	{name: "ro pool-capabilities", args: args("pool-capabilities")},
 }
 
 // roSide drives a daemon through its read-only socket.

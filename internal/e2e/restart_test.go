@@ -110,3 +110,60 @@ func TestLoadLibvirtConfigs(t *testing.T) {
 	wantContains(t, d, []string{"pool-info", "e2e-lv2"}, "State:          running\n", "Persistent:     yes\n", "Autostart:      yes\n")
 	wantContains(t, d, []string{"pool-dumpxml", "--inactive", "e2e-lv1"}, "<path>"+filepath.Join(base, "lv1")+"</path>")
 }
+
+// TestDifferentialRestart puts pools in every state on both daemons, restarts
+// both and compares what comes back (libvirt revives a destroyed dir pool whose
+// directory exists, and keeps a running transient one).
+func TestDifferentialRestart(t *testing.T) {
+	t.Parallel() // StartAnchor serialises the libvirtd tests among themselves
+	a := testkit.StartAnchor(t)
+	d := startDaemon(t, testkit.DaemonOptions{})
+	sides := []struct {
+		tg      target
+		base    string
+		restart func()
+	}{
+		{a, poolBase(t, "a"), func() { a.Restart(t) }},
+		{d, poolBase(t, "o"), func() { d.Restart(t) }},
+	}
+	var lists [2][]string
+	for i, s := range sides {
+		for _, step := range [][]string{
+			{"pool-define-as", "e2e-def", "dir", "--target", s.base + "/def"},
+			{"pool-define-as", "e2e-auto", "dir", "--target", s.base + "/auto"},
+			{"pool-build", "e2e-auto"},
+			{"pool-autostart", "e2e-auto"},
+			{"pool-define-as", "e2e-autoin", "dir", "--target", s.base + "/autoin"},
+			{"pool-build", "e2e-autoin"},
+			{"pool-autostart", "e2e-autoin"},
+			{"pool-start", "e2e-auto"},
+			{"pool-create-as", "e2e-tr", "dir", "--target", s.base + "/tr", "--build"},
+			{"pool-create-as", "e2e-trd", "dir", "--target", s.base + "/trd", "--build"},
+			{"pool-destroy", "e2e-trd"},
+			{"pool-define-as", "e2e-run", "dir", "--target", s.base + "/run"},
+			{"pool-start", "e2e-run", "--build"},
+			{"pool-define-as", "e2e-dst", "dir", "--target", s.base + "/dst"},
+			{"pool-start", "e2e-dst", "--build"},
+			{"pool-destroy", "e2e-dst"},
+			{"pool-define-as", "e2e-gone", "dir", "--target", s.base + "/gone"},
+			{"pool-start", "e2e-gone", "--build"},
+		} {
+			ok(t, s.tg, step...)
+		}
+		// a running pool whose directory vanishes while the daemon is down
+		s.restart()
+		if err := os.RemoveAll(filepath.Join(s.base, "gone")); err != nil {
+			t.Fatal(err)
+		}
+		s.restart()
+		out := ok(t, s.tg, "pool-list", "--all", "--details")
+		lists[i] = strings.Split(normalize(out, s.base, true), "\n")
+	}
+	t.Logf("libvirtd after restarts:\n%s", strings.Join(lists[0], "\n"))
+	if len(lists[0]) < 9 {
+		t.Fatalf("libvirtd lost its pools across the restart")
+	}
+	if strings.Join(lists[0], "\n") != strings.Join(lists[1], "\n") {
+		t.Errorf("pools after a restart:\n--- libvirtd:\n%s\n--- virtstoraged:\n%s", strings.Join(lists[0], "\n"), strings.Join(lists[1], "\n"))
+	}
+}

@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -138,59 +139,96 @@ func (c *crashRun) definePool(name string, mkdir bool) {
 	c.virsh("pool-define-as", name, "dir", "--target", target)
 }
 
-// crashOp is one operation to kill the daemon in: prepare runs with the
-// daemon alive and returns the virsh arguments of the operation itself, and
-// the pool it acts on.
+// crashOp is one operation to kill the daemon in. prepare runs with the
+// daemon alive and c.l connected; it returns the pool the operation acts on,
+// the operation as virsh arguments, and the same operation as a go-libvirt
+// call on c.l (whose lookups prepare already did, so that the call starts at
+// once and a short delay lands inside it).
 type crashOp struct {
 	name    string
-	prepare func(c *crashRun) (pool string, args []string)
+	prepare func(c *crashRun) (pool string, args []string, call func(l *libvirt.Libvirt) error)
+}
+
+func (c *crashRun) lookupPool(name string) libvirt.StoragePool {
+	c.t.Helper()
+	p, err := c.l.StoragePoolLookupByName(name)
+	if err != nil {
+		c.t.Fatalf("lookup pool %s: %v", name, err)
+	}
+	return p
+}
+
+func autostartOp(on int32) func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
+	return func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
+		p := c.lookupPool("base")
+		args := []string{"pool-autostart", "base"}
+		if on == 0 {
+			args = append(args, "--disable")
+		}
+		return "base", args, func(l *libvirt.Libvirt) error { return l.StoragePoolSetAutostart(p, on) }
+	}
 }
 
 var crashOps = []crashOp{
-	{"pool-define", func(c *crashRun) (string, []string) {
+	{"pool-define", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
 		name := fmt.Sprintf("def%d", c.n)
 		xml := filepath.Join(c.d.Root, name+".xml")
 		doc := fmt.Sprintf("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>", name, filepath.Join(c.pools, name))
 		if err := os.WriteFile(xml, []byte(doc), 0o644); err != nil {
 			c.t.Fatal(err)
 		}
-		return name, []string{"pool-define", xml}
+		return name, []string{"pool-define", xml}, func(l *libvirt.Libvirt) error {
+			_, err := l.StoragePoolDefineXML(doc, 0)
+			return err
+		}
 	}},
-	{"pool-undefine", func(c *crashRun) (string, []string) {
+	{"pool-undefine", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
 		name := fmt.Sprintf("undef%d", c.n)
 		c.definePool(name, false)
-		return name, []string{"pool-undefine", name}
+		p := c.lookupPool(name)
+		return name, []string{"pool-undefine", name}, func(l *libvirt.Libvirt) error { return l.StoragePoolUndefine(p) }
 	}},
-	{"pool-autostart", func(c *crashRun) (string, []string) {
-		return "base", []string{"pool-autostart", "base"}
-	}},
-	{"pool-autostart-disable", func(c *crashRun) (string, []string) {
-		return "base", []string{"pool-autostart", "--disable", "base"}
-	}},
-	{"pool-start", func(c *crashRun) (string, []string) {
+	{"pool-autostart", autostartOp(1)},
+	{"pool-autostart-disable", autostartOp(0)},
+	{"pool-start", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
 		name := fmt.Sprintf("start%d", c.n)
 		c.definePool(name, true)
-		return name, []string{"pool-start", name}
+		p := c.lookupPool(name)
+		return name, []string{"pool-start", name}, func(l *libvirt.Libvirt) error { return l.StoragePoolCreate(p, 0) }
 	}},
-	{"vol-create", func(c *crashRun) (string, []string) {
-		return "base", []string{"vol-create-as", "base", fmt.Sprintf("vol%d", c.n), "64M", "--allocation", "64M", "--format", "raw"}
+	{"vol-create", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
+		name := fmt.Sprintf("vol%d", c.n)
+		p := c.lookupPool("base")
+		xml := fmt.Sprintf("<volume><name>%s</name><capacity unit='MiB'>64</capacity><allocation unit='MiB'>64</allocation><target><format type='raw'/></target></volume>", name)
+		return "base", []string{"vol-create-as", "base", name, "64M", "--allocation", "64M", "--format", "raw"},
+			func(l *libvirt.Libvirt) error {
+				_, err := l.StorageVolCreateXML(p, xml, 0)
+				return err
+			}
 	}},
-	{"vol-upload", func(c *crashRun) (string, []string) {
+	{"vol-upload", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
 		name := fmt.Sprintf("up%d", c.n)
-		c.virsh("vol-create-as", "base", name, "4M", "--format", "raw")
-		data := make([]byte, 4<<20)
+		c.virsh("vol-create-as", "base", name, "8M", "--format", "raw")
+		data := make([]byte, 8<<20)
 		_, _ = rand.Read(data)
 		src := filepath.Join(c.d.Root, "upload.bin")
 		if err := os.WriteFile(src, data, 0o644); err != nil {
 			c.t.Fatal(err)
 		}
-		return "base", []string{"vol-upload", "--pool", "base", name, src}
+		v, err := c.l.StorageVolLookupByName(c.lookupPool("base"), name)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		return "base", []string{"vol-upload", "--pool", "base", name, src}, func(l *libvirt.Libvirt) error {
+			return l.StorageVolUpload(v, bytes.NewReader(data), 0, uint64(len(data)), 0)
+		}
 	}},
 }
 
 // TestCrashDuringOperations SIGKILLs the daemon at a random moment of an
-// operation, restarts it and checks that what it serves agrees with what is
-// on disk: see checkAfterCrash.
+// operation, sent by virsh or by a connected go-libvirt client, restarts it
+// and checks that what it serves agrees with what is on disk: see
+// checkAfterCrash.
 func TestCrashDuringOperations(t *testing.T) {
 	testkit.RequireTool(t, "virsh")
 	iters, budget, seed := crashKnobs(t)
@@ -200,8 +238,9 @@ func TestCrashDuringOperations(t *testing.T) {
 	c.definePool("base", true)
 	c.virsh("pool-start", "base")
 
-	// A kill before virsh even reached the daemon tests nothing: the delays
-	// are spread around what one virsh call takes on this machine.
+	// A kill before virsh even reached the daemon tests nothing: its delays
+	// are spread around what one virsh call takes on this machine. The
+	// go-libvirt client is connected already, so its delays are short.
 	t0 := time.Now()
 	c.virsh("pool-list", "--all")
 	calib := time.Since(t0)
@@ -215,35 +254,42 @@ func TestCrashDuringOperations(t *testing.T) {
 		}
 		op := crashOps[c.rng.IntN(len(crashOps))]
 		counts[op.name]++
-		pool, args := op.prepare(c)
 		c.connect()
+		pool, args, call := op.prepare(c)
 		before := c.states()
-		_ = c.l.Disconnect()
-		delay := calib/2 + time.Duration(c.rng.Int64N(int64(calib+100*time.Millisecond)))
-		done := make(chan int)
-		go func() {
-			_, _, code := c.d.Virsh(args...)
-			done <- code
-		}()
+		viaVirsh := c.rng.IntN(2) == 0
+		var delay time.Duration
+		done := make(chan bool)
+		if viaVirsh {
+			delay = calib/2 + time.Duration(c.rng.Int64N(int64(calib)))
+			go func() {
+				_, _, code := c.d.Virsh(args...)
+				done <- code == 0
+			}()
+		} else {
+			delay = time.Duration(c.rng.Int64N(int64(30 * time.Millisecond)))
+			go func() { done <- call(c.l) == nil }()
+		}
 		time.Sleep(delay)
 		t0 := time.Now()
 		c.d.Kill()
-		if <-done == 0 {
+		if <-done {
 			completed++
 		}
+		_ = c.l.Disconnect()
 		t1 := time.Now()
 		c.d.Start(t)
 		t2 := time.Now()
 		okState := c.checkAfterCrash(op.name, pool, before)
 		_ = c.l.Disconnect()
 		if os.Getenv("VS_CRASH_TRACE") != "" {
-			t.Logf("%s: kill+wait %s, restart %s, checks %s", op.name, t1.Sub(t0), t2.Sub(t1), time.Since(t2))
+			t.Logf("%s (virsh %v, delay %s): kill+wait %s, restart %s, checks %s", op.name, viaVirsh, delay, t1.Sub(t0), t2.Sub(t1), time.Since(t2))
 		}
 		if !okState {
-			t.Fatalf("iteration %d (%s, killed after %s) left an inconsistent state; replay with VS_CRASH_SEED=%d", c.n, op.name, delay, seed)
+			t.Fatalf("iteration %d (%s, virsh %v, killed after %s) left an inconsistent state; replay with VS_CRASH_SEED=%d", c.n, op.name, viaVirsh, delay, seed)
 		}
 	}
-	t.Logf("crash harness: operations run: %v; %d of %d finished before the kill (virsh call takes ~%s)", counts, completed, c.n, calib)
+	t.Logf("crash harness: operations run: %v; %d of %d finished before the kill", counts, completed, c.n)
 }
 
 // states maps every pool to whether it is active.

@@ -38,6 +38,12 @@ type rig struct {
 
 func newRig(t *testing.T, backend ports.PoolBackend) *rig {
 	t.Helper()
+	return newRigWith(t, backend, nil)
+}
+
+// newRigWith is newRig with the state store wrapped by wrap (nil: as is).
+func newRigWith(t *testing.T, backend ports.PoolBackend, wrap func(ports.StateStore) ports.StateStore) *rig {
+	t.Helper()
 	root := t.TempDir()
 	r := &rig{
 		t:      t,
@@ -49,7 +55,11 @@ func newRig(t *testing.T, backend ports.PoolBackend) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.svc, err = service.New(service.Config{NoAutostart: true}, []ports.PoolBackend{backend}, xmldef.New(), store, &testkit.RecordingSink{}, quietLog())
+	var st ports.StateStore = store
+	if wrap != nil {
+		st = wrap(store)
+	}
+	r.svc, err = service.New(service.Config{NoAutostart: true}, []ports.PoolBackend{backend}, xmldef.New(), st, &testkit.RecordingSink{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

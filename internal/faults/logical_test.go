@@ -350,3 +350,83 @@ func TestLogicalVolDeleteRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestLogicalThinBuildRollsBackVG builds a VG/THINPOOL pool over two devices
+// and fails the last step, the thin pool's lvcreate: the VG and PV labels
+// made by the earlier steps must be removed as for any other failed build.
+func TestLogicalThinBuildRollsBackVG(t *testing.T) {
+	lr := newLVMRig(t)
+	if err := lr.svc.PoolUndefine(lr.ctx, lr.pool); err != nil {
+		t.Fatal(err)
+	}
+	lr.pool = lr.define(fmt.Sprintf(`<pool type='logical'><name>thin</name>
+  <source><device path='%s'/><device path='%s'/><name>%s/tp</name><format type='lvm2'/></source>
+  </pool>`, lr.devs[0], lr.devs[1], vgName))
+	lr.inj.Reset()
+	// The simulator refuses thin pools by itself; the fault makes that explicit.
+	lr.inj.Fail(5, faults.Fault{Exit: 5, Stderr: "  injected failure"})
+	err := lr.svc.PoolBuild(lr.ctx, lr.pool, 0)
+	wantErrMentions(t, err, "lvcreate")
+	if got, want := programs(lr.inj.RunLog())[:6], []string{"blkid", "pvcreate", "blkid", "pvcreate", "vgcreate", "lvcreate"}; !slices.Equal(got, want) {
+		t.Fatalf("thin build ran %v, want %v first", got, want)
+	}
+	if st := lr.sim.State(); len(st.PVs) != 0 || len(st.VGs) != 0 {
+		t.Errorf("a failed thin pool build left LVM state behind:\n%s(want no VG and no PV label; commands:\n%s)", st, lr.inj.RunLogString())
+	}
+	if lr.active(lr.pool) {
+		t.Error("pool active after a failed build")
+	}
+}
+
+// TestLogicalVolResizeFails fails lvresize (and the lvs before it) and
+// checks that the volume and the pool figures are those from before.
+func TestLogicalVolResizeFails(t *testing.T) {
+	for k, prog := range []string{"lvs", "lvresize"} {
+		t.Run(prog, func(t *testing.T) {
+			lr := startedLVMRig(t)
+			if _, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, lvXML, 0); err != nil {
+				t.Fatal(err)
+			}
+			v := lr.vol(lr.pool, "lv1")
+			before := lr.info(lr.pool)
+			lr.inj.Reset()
+			lr.inj.Fail(k, faults.Fault{Exit: 5, Stderr: "  injected failure"})
+			err := lr.svc.VolResize(lr.ctx, v, 8<<20, 0)
+			wantErrMentions(t, err, prog)
+			info, err := lr.svc.VolGetInfo(lr.ctx, v, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Capacity != 4<<20 {
+				t.Errorf("capacity after the failed resize = %d, want %d", info.Capacity, 4<<20)
+			}
+			if got := lr.info(lr.pool); got != before {
+				t.Errorf("pool-info after the failed resize = %+v, before = %+v", got, before)
+			}
+			lr.checkConsistent()
+			lr.inj.Reset()
+			if err := lr.svc.VolResize(lr.ctx, v, 8<<20, 0); err != nil {
+				t.Fatalf("resize without the fault: %v", err)
+			}
+			lr.checkConsistent()
+		})
+	}
+}
+
+// TestLogicalVolResizeChargesLedger grows an LV (which LVM always allocates
+// in full) and checks that pool-info counts the growth at once, not only
+// after the next refresh: the admission of later creates relies on it.
+func TestLogicalVolResizeChargesLedger(t *testing.T) {
+	lr := startedLVMRig(t)
+	if _, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, lvXML, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := lr.svc.VolResize(lr.ctx, lr.vol(lr.pool, "lv1"), 8<<20, 0); err != nil {
+		t.Fatal(err)
+	}
+	st := lr.sim.State()
+	want := domain.PoolInfo{State: domain.PoolRunning, Capacity: st.Size[vgName], Allocation: st.Size[vgName] - st.Free[vgName], Available: st.Free[vgName]}
+	if got := lr.info(lr.pool); got != want {
+		t.Errorf("pool-info right after growing lv1 to 8 MiB = %+v, LVM says %+v", got, want)
+	}
+}

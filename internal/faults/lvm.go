@@ -134,6 +134,8 @@ func (l *LVM) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 		return nil, l.lvcreate(argv)
 	case "lvremove":
 		return nil, l.lvremove(argv, last)
+	case "lvresize":
+		return nil, l.lvresize(argv, last)
 	case "lvchange":
 		_, lv := l.findLV(last)
 		if lv == nil {
@@ -245,6 +247,23 @@ func (l *LVM) lvcreate(argv []string) error {
 		return lvmErr(argv, 5, "  Volume group %q has insufficient free space.", vgName)
 	}
 	vg.lvs = append(vg.lvs, &simLV{name: name, uuid: l.uuid(), size: bytes, active: true})
+	return nil
+}
+
+func (l *LVM) lvresize(argv []string, path string) error {
+	vg, lv := l.findLV(path)
+	if lv == nil {
+		return lvmErr(argv, 5, "  Failed to find logical volume %q", path)
+	}
+	n, err := strconv.ParseUint(strings.TrimSuffix(argv[2], "b"), 10, 64)
+	if err != nil {
+		return lvmErr(argv, 3, "lvm simulator: bad size %q", argv[2])
+	}
+	n = (n + ExtentSize - 1) / ExtentSize * ExtentSize
+	if n > lv.size && n-lv.size > vg.size-vg.used() {
+		return lvmErr(argv, 5, "  Insufficient free space: %d extents needed", (n-lv.size)/ExtentSize)
+	}
+	lv.size = n
 	return nil
 }
 

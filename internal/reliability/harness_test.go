@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,7 +77,11 @@ func startInProcess(t testing.TB) *target {
 	t.Helper()
 	root := shortDir(t, "vsr")
 	logger := logrus.New()
-	logger.SetOutput(logWriter{t})
+	lw := &logWriter{t: t}
+	// Registered first, so it runs last: after the shutdown below, stray log
+	// lines must not reach a finished test.
+	t.Cleanup(lw.stop)
+	logger.SetOutput(lw)
 	logger.SetLevel(logrus.WarnLevel)
 	log := logrus.NewEntry(logger)
 	store, err := statefile.New(filepath.Join(root, "etc/storage"), filepath.Join(root, "etc/storage/autostart"),
@@ -132,11 +137,25 @@ func startInProcess(t testing.TB) *target {
 
 // logWriter sends the in-process daemon's warnings to the test log, so that
 // they show next to a failure.
-type logWriter struct{ t testing.TB }
+type logWriter struct {
+	t       testing.TB
+	mu      sync.Mutex
+	stopped bool
+}
 
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Logf("daemon: %s", bytes.TrimRight(p, "\n"))
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Logf("daemon: %s", bytes.TrimRight(p, "\n"))
+	}
 	return len(p), nil
+}
+
+func (w *logWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
 }
 
 // client is an opened connection with the typed stubs.

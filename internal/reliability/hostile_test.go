@@ -118,7 +118,7 @@ func scenarioTrickle(t *testing.T, env *hostileEnv) {
 		go func() {
 			defer wg.Done()
 			defer nc.Close()
-			tick := time.NewTicker(time.Second / 4)
+			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			for i := 0; i < len(frame); i++ {
 				select {

@@ -30,23 +30,43 @@ var (
 // ModuleRoot returns the directory holding go.mod, as `go env GOMOD` reports it.
 func ModuleRoot(t testing.TB) string {
 	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
-		t.Fatalf("testkit: go env GOMOD: %v", err)
+		return "", fmt.Errorf("testkit: go env GOMOD: %w", err)
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		t.Fatalf("testkit: not inside a Go module")
+		return "", errors.New("testkit: not inside a Go module")
 	}
-	return filepath.Dir(gomod)
+	return filepath.Dir(gomod), nil
 }
+
+// DaemonBinEnv names a prebuilt daemon for BuildDaemon to use instead of
+// building one (for test binaries run outside the module).
+const DaemonBinEnv = "VIRTSTORAGED_E2E_BIN"
 
 // BuildDaemon builds ./cmd/virtstoraged once per test binary and returns the
 // path of the executable.
 func BuildDaemon(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		root := ModuleRoot(t)
+		if bin := os.Getenv(DaemonBinEnv); bin != "" {
+			buildPath = bin
+			return
+		}
+		root, err := moduleRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
 		dir, err := os.MkdirTemp("", "vsbin")
 		if err != nil {
 			buildErr = err
@@ -56,6 +76,7 @@ func BuildDaemon(t testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", bin, "./cmd/virtstoraged")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
+			_ = os.RemoveAll(dir)
 			buildErr = fmt.Errorf("testkit: go build ./cmd/virtstoraged: %v\n%s", err, out)
 			return
 		}
@@ -70,7 +91,7 @@ func BuildDaemon(t testing.TB) string {
 // CleanupBuild removes what BuildDaemon built; call it from TestMain after
 // m.Run.
 func CleanupBuild() {
-	if buildPath != "" {
+	if buildPath != "" && os.Getenv(DaemonBinEnv) == "" {
 		_ = os.RemoveAll(filepath.Dir(buildPath))
 	}
 }
@@ -428,10 +449,11 @@ func (a *Anchor) ConfigDir() string {
 // out) or at /work/shared.
 func AnchorScript(t testing.TB) string {
 	t.Helper()
-	for _, p := range []string{
-		filepath.Join(ModuleRoot(t), "..", "shared", "tools", "anchor.sh"),
-		"/work/shared/tools/anchor.sh",
-	} {
+	candidates := []string{"/work/shared/tools/anchor.sh"}
+	if root, err := moduleRoot(); err == nil {
+		candidates = append([]string{filepath.Join(root, "..", "shared", "tools", "anchor.sh")}, candidates...)
+	}
+	for _, p := range candidates {
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
@@ -468,13 +490,11 @@ func StartAnchor(t testing.TB) *Anchor {
 		unlock()
 		t.Fatal(err)
 	}
-	// libvirtd keeps host-wide pid files under /run/libvirt and its pools in
-	// /etc/libvirt/storage: a private mount namespace gives it its own of both,
-	// so it runs beside any other libvirtd and leaves the host's pools alone.
-	isolate := `mkdir -p /run/libvirt /etc/libvirt/storage && ` +
-		`unshare -m --propagation private sh -c 'mount -t tmpfs e2e /run/libvirt && ` +
-		`mount --bind "$1" /etc/libvirt/storage && exec bash "$2" start "$3"' sh "$@"`
-	out, stderr, code := Run("", "sh", "-c", isolate, "sh", a.ConfigDir(), script, a.Dir)
+	if err := os.MkdirAll(filepath.Join(a.Dir, "run-libvirt"), 0o755); err != nil {
+		unlock()
+		t.Fatal(err)
+	}
+	out, stderr, code := a.startIsolated()
 	switch {
 	case code == 0:
 		t.Cleanup(func() {
@@ -502,10 +522,41 @@ func StartAnchor(t testing.TB) *Anchor {
 			unlock()
 		})
 	}
+	a.waitReady(t)
+	return a
+}
+
+// startIsolated runs anchor.sh in a private mount namespace: libvirtd keeps
+// host-wide pid files under /run/libvirt and its pools in /etc/libvirt/storage,
+// so it gets its own of both (directories under Dir, kept across Restart) and
+// runs beside any other libvirtd, leaving the host's pools alone.
+func (a *Anchor) startIsolated() (stdout, stderr string, code int) {
+	isolate := `mkdir -p /run/libvirt /etc/libvirt/storage && ` +
+		`unshare -m --propagation private sh -c 'mount --bind "$1" /run/libvirt && ` +
+		`mount --bind "$2" /etc/libvirt/storage && exec bash "$3" start "$4"' sh "$@"`
+	return Run("", "sh", "-c", isolate, "sh", filepath.Join(a.Dir, "run-libvirt"), a.ConfigDir(), a.Script, a.Dir)
+}
+
+// Restart stops libvirtd and starts it again on the same state, as a daemon
+// restart (not a reboot: the runtime state under /run/libvirt survives).
+func (a *Anchor) Restart(t testing.TB) {
+	t.Helper()
+	if a.hostPaths {
+		t.Skip("testkit: restarting libvirtd needs the private mount namespace")
+	}
+	a.stop()
+	if out, stderr, code := a.startIsolated(); code != 0 {
+		t.Fatalf("testkit: anchor.sh start: rc=%d %s %s", code, out, stderr)
+	}
+	a.waitReady(t)
+}
+
+func (a *Anchor) waitReady(t testing.TB) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		if _, _, code := a.Virsh("uri"); code == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(filepath.Join(a.Dir, "libvirtd.log"))
@@ -513,7 +564,6 @@ func StartAnchor(t testing.TB) *Anchor {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return a
 }
 
 // stop ends a running libvirtd and waits for it to go, so that the next start

@@ -25,13 +25,20 @@ type Report struct {
 
 // Meta describes the run.
 type Meta struct {
-	Date      time.Time `json:"date"`
-	Host      string    `json:"host"`
-	CPUs      int       `json:"cpus"`
-	GoVersion string    `json:"go_version"`
-	Argv      []string  `json:"argv"`
-	Scenarios []string  `json:"scenarios"`
-	Config    Config    `json:"config"`
+	// Date is when the run started.
+	Date time.Time `json:"date"`
+	// Host is the machine's name.
+	Host string `json:"host"`
+	// CPUs is the number of CPUs the client saw.
+	CPUs int `json:"cpus"`
+	// GoVersion is the toolchain the tool was built with.
+	GoVersion string `json:"go_version"`
+	// Argv is the tool's command line.
+	Argv []string `json:"argv"`
+	// Scenarios are the scenarios run, in order.
+	Scenarios []string `json:"scenarios"`
+	// Config is the sizes and counts.
+	Config Config `json:"config"`
 }
 
 func newMeta(c Config, scenarios []string) Meta {
@@ -42,8 +49,11 @@ func newMeta(c Config, scenarios []string) Meta {
 
 // Run is one scenario run on one target.
 type Run struct {
-	Round    int    `json:"round"`
-	Target   string `json:"target"`
+	// Round counts from 1; 0 is the daemon's memory before the first round.
+	Round int `json:"round"`
+	// Target is the target's label.
+	Target string `json:"target"`
+	// Scenario is the scenario's name, or "daemon" for memory figures.
 	Scenario string `json:"scenario"`
 	// Start is when the run began.
 	Start time.Time `json:"start"`
@@ -62,14 +72,20 @@ type Run struct {
 
 // Metric is one figure.
 type Metric struct {
-	Name  string  `json:"name"`
-	Unit  string  `json:"unit"`
+	// Name says what was measured and how it is normalised: calls_per_s,
+	// daemon_cpu_us_per_call.
+	Name string `json:"name"`
+	// Unit is the unit of Value ("" for counts).
+	Unit string `json:"unit"`
+	// Value is the figure.
 	Value float64 `json:"value"`
 }
 
 // Cost is the wall and CPU time of a whole scenario run, in seconds.
 type Cost struct {
-	WallS      float64 `json:"wall_s"`
+	// WallS is the elapsed time.
+	WallS float64 `json:"wall_s"`
+	// ClientCPUS is this tool's CPU time.
 	ClientCPUS float64 `json:"client_cpu_s"`
 	// DaemonCPUS is nil without the daemon's pid. It counts the daemon's reaped
 	// children (qemu-img) and any other client's work on a shared daemon.
@@ -78,6 +94,7 @@ type Cost struct {
 
 // Row is one metric over every round, per target.
 type Row struct {
+	// Scenario, Metric and Unit name the figure.
 	Scenario string `json:"scenario"`
 	Metric   string `json:"metric"`
 	Unit     string `json:"unit"`
@@ -188,6 +205,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		pid := "no pid: no daemon cpu/memory"
 		if t.PID != 0 {
 			pid = fmt.Sprintf("pid %d", t.PID)
+		}
+		if t.LibVersion != 0 {
+			pid += fmt.Sprintf(", libvirt %d.%d.%d", t.LibVersion/1000000, t.LibVersion/1000%1000, t.LibVersion%1000)
 		}
 		fmt.Fprintf(w, "%s = %s (%s)\n", t.Label, t.URI, pid)
 	}

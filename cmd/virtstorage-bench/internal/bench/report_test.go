@@ -13,7 +13,7 @@ import (
 // 300/400/500, B missing one metric and failing one scenario.
 func compareReport() *bench.Report {
 	rep := &bench.Report{Targets: []bench.Target{
-		{Label: "A", URI: "storage:///system?socket=/a", PID: 10},
+		{Label: "A", URI: "storage:///system?socket=/a", PID: 10, LibVersion: 9000000},
 		{Label: "B", URI: "storage:///system?socket=/b"},
 	}}
 	for round, v := range []float64{100, 200, 300} {
@@ -69,7 +69,7 @@ wipe        mb_per_s                MB/s     700                 -              
 daemon      rss_mb                  MB       20                  -                   -
 
 3 round(s); MB = 10^6 bytes; cpu figures per call, op or GiB moved
-A = storage:///system?socket=/a (pid 10)
+A = storage:///system?socket=/a (pid 10, libvirt 9.0.0)
 B = storage:///system?socket=/b (no pid: no daemon cpu/memory)
 B wipe: error: bench: wipe: not supported
 `

@@ -91,6 +91,9 @@ type Target struct {
 	Name string `json:"name"`
 	// PID is the daemon's process, 0 if unknown (no daemon CPU or memory figures).
 	PID int `json:"pid,omitempty"`
+	// LibVersion is the libvirt version the daemon reports (major*1e6+minor*1e3+micro),
+	// 0 if it would not say.
+	LibVersion uint64 `json:"lib_version,omitempty"`
 }
 
 // NewTarget parses uri for a target labelled label.
@@ -159,6 +162,9 @@ func (r *Runner) Run(ctx context.Context) (*Report, error) {
 		s, err := Open(ctx, Endpoint{Socket: t.Socket, Name: t.Name})
 		if err != nil {
 			return nil, err
+		}
+		if v, err := s.ConnectGetLibVersion(ctx); err == nil {
+			t.LibVersion = v.LibVer
 		}
 		dir := filepath.Join(wd, strings.ToLower(t.Label))
 		if err := os.MkdirAll(dir, 0o755); err != nil {

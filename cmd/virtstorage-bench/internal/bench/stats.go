@@ -36,9 +36,11 @@ func Percentile(sorted []float64, q float64) float64 {
 
 // Stats summarises the values one metric took over the rounds.
 type Stats struct {
-	Median float64   `json:"median"`
-	Min    float64   `json:"min"`
-	Max    float64   `json:"max"`
+	// Median, Min and Max summarise Values.
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	// Values are the per-round figures in run order.
 	Values []float64 `json:"values"`
 }
 
