@@ -14,6 +14,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -197,17 +198,45 @@ func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint
 	}
 	src := ParseSource(def)
 	devs := devicePaths(def)
-	if src.ThinPool == "" || len(devs) > 0 {
+	madeVG := src.ThinPool == "" || len(devs) > 0
+	if madeVG {
 		if err := b.buildVG(ctx, src.VG, devs, flags&domain.PoolBuildOverwrite != 0); err != nil {
 			return err
 		}
 	}
 	if src.ThinPool != "" {
 		if _, err := b.run(ctx, ThinPoolCreateArgv(src)); err != nil {
+			if madeVG {
+				b.undoVG(ctx, src.VG, devs)
+			}
 			return err
 		}
 	}
 	return nil
+}
+
+// cleanupTimeout bounds a rollback step.
+const cleanupTimeout = 30 * time.Second
+
+// cleanupContext is the context for undoing a failed step: it keeps ctx's
+// values but not its cancellation, because a client that hung up (which is
+// what cancelled ctx) must not leave half-built state behind.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+// undoVG removes a VG this build created and the PV labels under it.
+func (b *Backend) undoVG(ctx context.Context, vg string, devs []string) {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if _, err := b.run(cctx, VGRemoveArgv(vg)); err != nil {
+		b.log.WithError(err).Warnf("logical: cannot remove VG '%s' after a failed build", vg)
+	}
+	for _, d := range devs {
+		if _, err := b.run(cctx, PVRemoveArgv(d)); err != nil {
+			b.log.WithError(err).Warnf("logical: cannot remove PV label of '%s' after a failed build", d)
+		}
+	}
 }
 
 func (b *Backend) buildVG(ctx context.Context, vg string, devs []string, overwrite bool) (err error) {
@@ -216,8 +245,10 @@ func (b *Backend) buildVG(ctx context.Context, vg string, devs []string, overwri
 		if err == nil {
 			return
 		}
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
 		for _, d := range done {
-			if _, rerr := b.run(ctx, PVRemoveArgv(d)); rerr != nil {
+			if _, rerr := b.run(cctx, PVRemoveArgv(d)); rerr != nil {
 				b.log.WithError(rerr).Warnf("logical: cannot remove PV label of '%s' after a failed build", d)
 			}
 		}
@@ -304,7 +335,7 @@ func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uin
 	// be finished through the API.
 	var first error
 	for _, d := range devicePaths(def) {
-		if _, err := b.run(ctx, PVRemoveArgv(d)); err != nil && first == nil {
+		if _, err := b.run(ctx, PVRemoveArgv(d)); err != nil && first == nil && !pvMissing(err) {
 			first = err
 		}
 	}
@@ -558,7 +589,9 @@ func applyPerms(vol *domain.VolDef) error {
 }
 
 func (b *Backend) removeAfterFailure(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) {
-	if err := b.deleteLV(ctx, vol.Target.Path); err != nil {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if err := b.deleteLV(cctx, vol.Target.Path); err != nil {
 		b.log.WithFields(logrus.Fields{"pool": pool.Name, "vol": vol.Name}).WithError(err).Warn("logical: cannot remove volume after a failed create")
 	}
 }
@@ -697,7 +730,13 @@ func (b *Backend) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol *do
 }
 
 // vgMissing reports whether a failed vgremove says the VG does not exist.
-func vgMissing(err error) bool {
+func vgMissing(err error) bool { return stderrSays(err, "not found") }
+
+// pvMissing reports whether a failed pvremove says the device has no PV label
+// (an earlier, partly failed delete already removed it).
+func pvMissing(err error) bool { return stderrSays(err, "No PV found on device") }
+
+func stderrSays(err error, text string) bool {
 	var xe *osexec.ExitError
-	return errors.As(err, &xe) && strings.Contains(xe.Stderr, "not found")
+	return errors.As(err, &xe) && strings.Contains(xe.Stderr, text)
 }

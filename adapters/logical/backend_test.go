@@ -397,11 +397,22 @@ func TestDeletePoolAndFindSources(t *testing.T) {
 	t.Run("delete", func(t *testing.T) {
 		f := testkit.NewFakeRunner(t,
 			testkit.FakeCall{Argv: logical.VGRemoveArgv("capvg")},
-			testkit.FakeCall{Argv: logical.PVRemoveArgv("/dev/loop0"), Exit: 5, Stderr: "  No PV found on device /dev/loop0."},
+			testkit.FakeCall{Argv: logical.PVRemoveArgv("/dev/loop0"), Exit: 5, Stderr: "  Device /dev/loop0 is busy."},
 			testkit.FakeCall{Argv: logical.PVRemoveArgv("/dev/loop1")},
 		)
 		err := logical.New(f, nil).DeletePool(ctx, capvgPool("/dev/loop0", "/dev/loop1"), 0)
-		wantErr(t, err, domain.KindInternal, "Child process (pvremove /dev/loop0) unexpected exit status 5: No PV found on device /dev/loop0.")
+		wantErr(t, err, domain.KindInternal, "Child process (pvremove /dev/loop0) unexpected exit status 5: Device /dev/loop0 is busy.")
+	})
+	// A label already gone (a partly failed earlier delete) lets the delete finish.
+	t.Run("delete resumed", func(t *testing.T) {
+		f := testkit.NewFakeRunner(t,
+			testkit.FakeCall{Argv: logical.VGRemoveArgv("capvg"), Exit: 5, Stderr: "  Volume group \"capvg\" not found"},
+			testkit.FakeCall{Argv: logical.PVRemoveArgv("/dev/loop0"), Exit: 5, Stderr: "  No PV found on device /dev/loop0."},
+			testkit.FakeCall{Argv: logical.PVRemoveArgv("/dev/loop1")},
+		)
+		if err := logical.New(f, nil).DeletePool(ctx, capvgPool("/dev/loop0", "/dev/loop1"), 0); err != nil {
+			t.Fatalf("resumed delete: %v", err)
+		}
 	})
 	t.Run("delete thin pool", func(t *testing.T) {
 		def := capvgPool("/dev/loop0")

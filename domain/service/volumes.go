@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -180,6 +181,9 @@ func (s *Service) admit(e *entry, vdef *domain.VolDef, flags uint32, exists func
 	return v, res, err
 }
 
+// cleanupTimeout bounds the bookkeeping that runs after a client may have gone.
+const cleanupTimeout = 30 * time.Second
+
 // finishCreate refreshes a built volume and makes it usable, or undoes it.
 func (s *Service) finishCreate(ctx context.Context, e *entry, pdef *domain.PoolDef, v *domain.Volume, res *domain.Reservation, bdef *domain.VolDef, buildErr error) (domain.VolHandle, error) {
 	undo := func() {
@@ -192,6 +196,11 @@ func (s *Service) finishCreate(ctx context.Context, e *entry, pdef *domain.PoolD
 		undo()
 		return domain.VolHandle{}, buildErr
 	}
+	// The volume exists now: reading its figures, or removing it when that
+	// fails, must finish even if the client hung up meanwhile, or a volume would
+	// be left on disk that the pool does not know of.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
 	if err := e.backend.RefreshVol(ctx, pdef, bdef); err != nil {
 		if derr := e.backend.DeleteVol(ctx, pdef, bdef, 0); derr != nil {
 			s.plog(pdef.Name).WithField("vol", bdef.Name).WithError(derr).Warn("removing volume after failed refresh")
@@ -432,12 +441,27 @@ func (s *Service) VolResize(ctx context.Context, h domain.VolHandle, capacity ui
 		r.e.mu.Unlock()
 		return err
 	}
-	r.e.mu.Lock()
-	d := r.v.Def.Clone()
+	// Charge the pool with what the resize really allocated: --allocate on a
+	// file, but also any growth of a thick LV or of a preallocated image. The
+	// volume is re-read for that; the bookkeeping finishes even if the client
+	// hung up meanwhile.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	d := r.vdef.Clone()
 	d.Capacity = plan.Capacity
 	if plan.Flags&domain.VolResizeAllocate != 0 {
 		d.Allocation = plan.Capacity
-		res.Commit(plan.Delta)
+	}
+	if err := r.e.backend.RefreshVol(rctx, r.pdef, d); err != nil {
+		s.plog(h.Pool).WithField("vol", h.Name).WithError(err).Warn("cannot re-read volume after resize; figures are estimated")
+	}
+	r.e.mu.Lock()
+	res.Release() // it only guarded admission; the ledger is charged below
+	old := r.v.Def.Allocation
+	if d.Allocation > old {
+		r.e.pool.Ledger.Add(d.Allocation - old)
+	} else {
+		r.e.pool.Ledger.Remove(old - d.Allocation)
 	}
 	r.v.Def = d
 	r.v.ReleaseExclusive()

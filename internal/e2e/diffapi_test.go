@@ -89,12 +89,32 @@ var apiCases = []struct {
 	{"pool build with an unknown flag", func(e apiEnv) (string, error) { return "", e.l.StoragePoolBuild(e.inactive, 1) }},
 	{"pool xml with an unknown flag", func(e apiEnv) (string, error) { return "", ignore(e.l.StoragePoolGetXMLDesc(e.active, 2)) }},
 	{"pool capabilities with flags", func(e apiEnv) (string, error) { return "", ignore(e.l.ConnectGetStoragePoolCapabilities(1)) }},
+	{"1 MiB volume name", func(e apiEnv) (string, error) {
+		_, err := e.l.StorageVolCreateXML(e.active, "<volume><name>"+strings.Repeat("n", 1<<20)+"</name><capacity>1024</capacity></volume>", 0)
+		return "", err
+	}},
+	{"4 MiB pool name", func(e apiEnv) (string, error) {
+		_, err := e.l.StoragePoolDefineXML("<pool type='dir'><name>"+strings.Repeat("p", 4<<20)+"</name><target><path>/tmp/x</path></target></pool>", 0)
+		return "", err
+	}},
+	{"pool name with a newline", func(e apiEnv) (string, error) {
+		_, err := e.l.StoragePoolDefineXML("<pool type='dir'><name>e2e\nq</name><target><path>"+e.base+"/q</path></target></pool>", 0)
+		return "", err
+	}},
 	{"set autostart on an inactive pool", func(e apiEnv) (string, error) {
 		if err := e.l.StoragePoolSetAutostart(e.inactive, 1); err != nil {
 			return "", err
 		}
 		return "", e.l.StoragePoolSetAutostart(e.inactive, 0)
 	}},
+}
+
+// clip keeps a failure message readable when an error text is huge.
+func clip(s string) string {
+	if len(s) <= 600 {
+		return s
+	}
+	return fmt.Sprintf("%s … %s (%d bytes)", s[:300], s[len(s)-200:], len(s))
 }
 
 func ignore[T any](_ T, err error) error { return err }
@@ -167,7 +187,7 @@ func TestDifferentialAPI(t *testing.T) {
 				out[i] = apiOutcome(res, err, e.base)
 			}
 			if out[0] != out[1] {
-				t.Errorf("%s:\n libvirtd:      %s\n virtstoraged:  %s", c.name, out[0], out[1])
+				t.Errorf("%s:\n libvirtd:      %s\n virtstoraged:  %s", c.name, clip(out[0]), clip(out[1]))
 			}
 		})
 	}

@@ -107,6 +107,7 @@ func TestHostileInput(t *testing.T) {
 	if err == nil {
 		t.Errorf("a 1 MiB volume name was accepted")
 	}
+	t.Logf("1 MiB volume name: %.200v", err)
 	err = withTimeout(t, "4 MiB pool name", func() error {
 		_, err := l.StoragePoolDefineXML("<pool type='dir'><name>"+strings.Repeat("p", 4<<20)+"</name><target><path>/tmp/x</path></target></pool>", 0)
 		return err
@@ -114,6 +115,7 @@ func TestHostileInput(t *testing.T) {
 	if err == nil {
 		t.Errorf("a 4 MiB pool name was accepted")
 	}
+	t.Logf("4 MiB pool name: %.200v", err)
 	_ = withTimeout(t, "disconnect", l.Disconnect)
 
 	l = dialGoLibvirt(t, d)
@@ -124,6 +126,7 @@ func TestHostileInput(t *testing.T) {
 	if err == nil {
 		t.Errorf("a 20 MiB pool XML was accepted")
 	}
+	t.Logf("20 MiB pool XML: %.200v", err)
 	_ = withTimeout(t, "disconnect", l.Disconnect)
 
 	// upload past the end: libvirt 9.0 extends the file and writes the data at

@@ -295,7 +295,11 @@ func poolEvents(t *testing.T, tg target, base string) {
 			o, e, c := tg.Virsh(args...)
 			ch <- result{o, e, c}
 		}()
-		time.Sleep(500 * time.Millisecond) // let it register before the event happens
+		// let it register before the event happens: as long as two whole virsh
+		// runs take on this machine now, so that load does not lose events
+		t0 := time.Now()
+		tg.Virsh("uri")
+		time.Sleep(max(500*time.Millisecond, 2*time.Since(t0)))
 		return ch
 	}
 	check := func(ch chan result, want string) {

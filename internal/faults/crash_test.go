@@ -196,6 +196,22 @@ var crashOps = []crashOp{
 		p := c.lookupPool(name)
 		return name, []string{"pool-start", name}, func(l *libvirt.Libvirt) error { return l.StoragePoolCreate(p, 0) }
 	}},
+	{"pool-destroy", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
+		name := fmt.Sprintf("stop%d", c.n)
+		c.definePool(name, true)
+		c.virsh("pool-start", name)
+		p := c.lookupPool(name)
+		return name, []string{"pool-destroy", name}, func(l *libvirt.Libvirt) error { return l.StoragePoolDestroy(p) }
+	}},
+	{"vol-delete", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
+		name := fmt.Sprintf("del%d", c.n)
+		c.virsh("vol-create-as", "base", name, "16M", "--allocation", "16M", "--format", "raw")
+		v, err := c.l.StorageVolLookupByName(c.lookupPool("base"), name)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		return "base", []string{"vol-delete", "--pool", "base", name}, func(l *libvirt.Libvirt) error { return l.StorageVolDelete(v, 0) }
+	}},
 	{"vol-create", func(c *crashRun) (string, []string, func(*libvirt.Libvirt) error) {
 		name := fmt.Sprintf("vol%d", c.n)
 		p := c.lookupPool("base")

@@ -16,7 +16,7 @@ import (
 )
 
 // dirRig is a running dir pool whose qemu-img runs for real through an
-// injector.
+// injector, for every non-raw image.
 type dirRig struct {
 	*rig
 	inj  *faults.Injector
@@ -28,7 +28,11 @@ func newDirRig(t *testing.T) *dirRig {
 	t.Helper()
 	testkit.RequireTool(t, "qemu-img")
 	inj := faults.NewInjector(osexec.New(quietLog()))
-	dr := &dirRig{rig: newRig(t, dir.New(inj, quietLog())), inj: inj, path: filepath.Join(t.TempDir(), "pool")}
+	b := dir.New(inj, quietLog())
+	// The native qcow2 writer would make images without qemu-img: the matrix
+	// is about the steps qemu-img runs (disk-full tests cover the writer).
+	b.QemuImgOnly = true
+	dr := &dirRig{rig: newRig(t, b), inj: inj, path: filepath.Join(t.TempDir(), "pool")}
 	if err := os.Mkdir(dr.path, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -135,4 +139,33 @@ func TestQemuImgFailsAtEveryStep(t *testing.T) {
 		wantErrMentions(t, err, "new.qcow2")
 		dr.checkDirConsistent()
 	})
+}
+
+// TestQemuImgResizeFails fails `qemu-img resize` of a qcow2 volume: the
+// volume keeps its capacity, for the service and on disk.
+func TestQemuImgResizeFails(t *testing.T) {
+	dr := newDirRig(t)
+	if _, err := dr.svc.VolCreateXML(dr.ctx, dr.pool, qcow2XML("q.qcow2", 8), 0); err != nil {
+		t.Fatal(err)
+	}
+	v := dr.vol(dr.pool, "q.qcow2")
+	dr.inj.Reset()
+	dr.inj.Fail(0, faults.Fault{Exit: 1, Stderr: "qemu-img: injected failure"})
+	err := dr.svc.VolResize(dr.ctx, v, 16<<20, 0)
+	wantErrMentions(t, err, "qemu-img")
+	info, err := dr.svc.VolGetInfo(dr.ctx, v, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Capacity != 8<<20 {
+		t.Errorf("capacity after the failed resize = %d, want %d", info.Capacity, 8<<20)
+	}
+	dr.checkDirConsistent()
+	dr.inj.Reset()
+	if err := dr.svc.VolResize(dr.ctx, v, 16<<20, 0); err != nil {
+		t.Fatalf("resize without the fault: %v", err)
+	}
+	if info, _ := dr.svc.VolGetInfo(dr.ctx, v, 0); info.Capacity != 16<<20 {
+		t.Errorf("capacity after the resize = %d, want %d", info.Capacity, 16<<20)
+	}
 }

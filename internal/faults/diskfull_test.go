@@ -200,3 +200,16 @@ func TestDiskFullUpload(t *testing.T) {
 func containsAny(s string, subs ...string) bool {
 	return slices.ContainsFunc(subs, func(sub string) bool { return strings.Contains(s, sub) })
 }
+
+// TestDiskFullNativeQcow2 creates a qcow2 volume (written in process, without
+// qemu-img) on a filesystem with no room left: the create must fail and
+// leave no partial image.
+func TestDiskFullNativeQcow2(t *testing.T) {
+	fr := newFullRig(t)
+	fr.refresh(fr.pool)
+	fr.fill(0)
+	_, err := fr.svc.VolCreateXML(fr.ctx, fr.pool, `<volume><name>q.qcow2</name><capacity unit='GiB'>1</capacity><target><format type='qcow2'/></target></volume>`, 0)
+	wantErrMentions(t, err, "q.qcow2")
+	fr.wantNoFile("q.qcow2")
+	fr.checkAccounting()
+}

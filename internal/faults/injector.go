@@ -26,8 +26,9 @@ type Fault struct {
 }
 
 // Injector is a ports.CommandRunner that passes every command to Next except
-// the calls chosen with Fail, which it answers with their Fault instead. It
-// logs every command line it is given, failed or not.
+// the calls chosen with Fail, which it answers with their Fault instead, and
+// the calls made with a context already done, which fail without running as
+// they do with the real runner. It logs every command line it is given.
 type Injector struct {
 	// Next runs the commands that are not failed.
 	Next ports.CommandRunner
@@ -73,6 +74,10 @@ func (i *Injector) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 		i.failed = append(i.failed, n)
 	}
 	i.mu.Unlock()
+	if err := ctx.Err(); err != nil && !ok {
+		// As the real runner: a command whose context is done never starts.
+		return nil, &osexec.ExitError{Argv: argv, Code: -1, Err: err}
+	}
 	if !ok {
 		return i.Next.Run(ctx, cmd)
 	}

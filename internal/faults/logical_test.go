@@ -1,6 +1,7 @@
 package faults_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/faults"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // lvmRig is the service over the logical backend over the LVM simulator, with
@@ -168,8 +170,8 @@ func (lr *lvmRig) checkBuildRolledBack(failed int) {
 // TestLogicalDeleteFailsAtEveryStep fails vgremove and each pvremove of a
 // pool delete. A delete cannot be rolled back: the test checks that the
 // error names the failed step, that only that step's effect is missing (the
-// remaining PV labels are still removed) and that the pool stays defined and
-// inactive.
+// remaining PV labels are still removed), that the pool stays defined and
+// inactive, and that a second delete finishes the job.
 func TestLogicalDeleteFailsAtEveryStep(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -215,6 +217,15 @@ func TestLogicalDeleteFailsAtEveryStep(t *testing.T) {
 				t.Error("status file after a failed delete")
 			}
 			lr.checkNoTemps()
+			// The delete must be finishable through the API: a second try
+			// removes what the first one left, whatever step failed.
+			lr.inj.Reset()
+			if err := lr.svc.PoolDelete(lr.ctx, lr.pool, 0); err != nil {
+				t.Errorf("second delete after a failed %s: %v; commands:\n%s", tt.name, err, lr.inj.RunLogString())
+			}
+			if st := lr.sim.State(); len(st.PVs) != 0 || len(st.VGs) != 0 {
+				t.Errorf("LVM state after the second delete:\n%swant no PV and no VG", st)
+			}
 		})
 	}
 }
@@ -428,5 +439,46 @@ func TestLogicalVolResizeChargesLedger(t *testing.T) {
 	want := domain.PoolInfo{State: domain.PoolRunning, Capacity: st.Size[vgName], Allocation: st.Size[vgName] - st.Free[vgName], Available: st.Free[vgName]}
 	if got := lr.info(lr.pool); got != want {
 		t.Errorf("pool-info right after growing lv1 to 8 MiB = %+v, LVM says %+v", got, want)
+	}
+}
+
+// TestLogicalBuildHangUpRollsBack cancels the build's context while vgcreate
+// runs, as a client hanging up (or the daemon shutting down) does: the PV
+// labels already written must still be removed. The rollback cannot use the
+// cancelled context, or it never runs.
+func TestLogicalBuildHangUpRollsBack(t *testing.T) {
+	lr := newLVMRig(t)
+	ctx, cancel := context.WithCancel(lr.ctx)
+	defer cancel()
+	lr.inj.Reset()
+	lr.inj.Fail(4, faults.Fault{Exit: -1, Stderr: "signal: killed", Before: func(ports.Command) { cancel() }})
+	if err := lr.svc.PoolBuild(ctx, lr.pool, 0); err == nil {
+		t.Fatal("build whose vgcreate was killed succeeded")
+	}
+	if st := lr.sim.State(); len(st.PVs) != 0 || len(st.VGs) != 0 {
+		t.Errorf("LVM state after a build cancelled in vgcreate:\n%swant no PV label; commands:\n%s", st, lr.inj.RunLogString())
+	}
+}
+
+// TestLogicalVolCreateHangUpRemovesLV cancels a volume create's context
+// right after lvcreate succeeded: the create fails, so the LV must not stay
+// behind (it would appear as a volume nobody created at the next refresh).
+func TestLogicalVolCreateHangUpRemovesLV(t *testing.T) {
+	lr := startedLVMRig(t)
+	ctx, cancel := context.WithCancel(lr.ctx)
+	defer cancel()
+	lr.sim.AfterRun = func(argv []string) {
+		if argv[0] == "lvcreate" {
+			cancel()
+		}
+	}
+	_, err := lr.svc.VolCreateXML(ctx, lr.pool, lvXML, 0)
+	lr.sim.AfterRun = nil
+	if err == nil {
+		t.Skip("faults: the create finished before it noticed the hang-up")
+	}
+	lr.refresh(lr.pool)
+	if got := lr.vols(lr.pool); len(got) != 0 {
+		t.Errorf("the create failed (%v) but left volumes %v; commands:\n%s", err, got, lr.inj.RunLogString())
 	}
 }

@@ -31,6 +31,9 @@ const ExtentSize = 4 << 20
 type LVM struct {
 	// Busy names LVs (VG/LV) that lvremove refuses while they are active.
 	Busy map[string]bool
+	// AfterRun, when set, is called after each successful command (with the
+	// simulator unlocked), to act at a precise step: cancel a context.
+	AfterRun func(argv []string)
 
 	mu  sync.Mutex
 	pvs map[string]string // device -> VG ("" for a PV in no VG)
@@ -65,6 +68,14 @@ func lvmErr(argv []string, code int, format string, args ...any) error {
 
 // Run executes one simulated command.
 func (l *LVM) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
+	out, err := l.run(cmd)
+	if after := l.AfterRun; err == nil && after != nil {
+		after(append([]string{cmd.Path}, cmd.Args...))
+	}
+	return out, err
+}
+
+func (l *LVM) run(cmd ports.Command) ([]byte, error) {
 	argv := append([]string{cmd.Path}, cmd.Args...)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -144,7 +155,7 @@ func (l *LVM) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 		lv.active = argv[1] != "-aln"
 		return nil, nil
 	}
-	return nil, lvmErr(argv, 127, "lvm simulator: unknown command %s", strings.Join(argv, " "))
+	return nil, lvmErr(argv, 127, "faults: lvm simulator: unknown command %s", strings.Join(argv, " "))
 }
 
 func u(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -225,7 +236,7 @@ func (l *LVM) lvcreate(argv []string) error {
 		case "-L":
 			size = argv[i+1]
 		case "--type", "--thinpool", "--virtualsize", "-s":
-			return lvmErr(argv, 3, "lvm simulator: %s not simulated", argv[i])
+			return lvmErr(argv, 3, "faults: lvm simulator: %s not simulated", argv[i])
 		}
 	}
 	vgName := argv[len(argv)-2]
@@ -235,7 +246,7 @@ func (l *LVM) lvcreate(argv []string) error {
 	}
 	bytes, err := parseSizeK(size)
 	if err != nil || name == "" {
-		return lvmErr(argv, 3, "lvm simulator: bad lvcreate %v", argv)
+		return lvmErr(argv, 3, "faults: lvm simulator: bad lvcreate %v", argv)
 	}
 	bytes = (bytes + ExtentSize - 1) / ExtentSize * ExtentSize
 	for _, lv := range vg.lvs {
@@ -257,7 +268,7 @@ func (l *LVM) lvresize(argv []string, path string) error {
 	}
 	n, err := strconv.ParseUint(strings.TrimSuffix(argv[2], "b"), 10, 64)
 	if err != nil {
-		return lvmErr(argv, 3, "lvm simulator: bad size %q", argv[2])
+		return lvmErr(argv, 3, "faults: lvm simulator: bad size %q", argv[2])
 	}
 	n = (n + ExtentSize - 1) / ExtentSize * ExtentSize
 	if n > lv.size && n-lv.size > vg.size-vg.used() {

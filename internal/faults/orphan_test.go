@@ -59,13 +59,13 @@ func TestCrashLeavesNoOrphanTool(t *testing.T) {
 	virsh("pool-define-as", "p", "dir", "--target", pool)
 	virsh("pool-start", "p")
 	// A raw source full of data, so that converting it takes a while.
-	data := bytes.Repeat([]byte("virtstoraged-faults!"), (256<<20)/20)
+	data := bytes.Repeat([]byte("virtstoraged-faults!"), (128<<20)/20)
 	if err := os.WriteFile(filepath.Join(pool, "src.img"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	virsh("pool-refresh", "p")
 	xml := filepath.Join(d.Root, "copy.xml")
-	if err := os.WriteFile(xml, []byte("<volume><name>copy.qcow2</name><capacity unit='MiB'>256</capacity><target><format type='qcow2'/></target></volume>"), 0o644); err != nil {
+	if err := os.WriteFile(xml, []byte("<volume><name>copy.qcow2</name><capacity unit='MiB'>128</capacity><target><format type='qcow2'/></target></volume>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})

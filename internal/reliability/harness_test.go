@@ -175,6 +175,7 @@ func dial(t testing.TB, sock string, flags uint32) *client {
 	return c
 }
 
+// tryDial is dial for goroutines, which must not call t.Fatal.
 func tryDial(sock string, flags uint32) (*client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
@@ -190,7 +191,7 @@ func tryDial(sock string, flags uint32) (*client, error) {
 	return c, nil
 }
 
-// ctx is a context bounded by callTimeout whose cancel runs at test end.
+// ctxFor returns a context bounded by callTimeout, cancelled at test end.
 func ctxFor(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	t.Cleanup(cancel)
@@ -222,6 +223,7 @@ func createVol(t testing.TB, c *client, pool remote.StoragePool, name string, si
 	return v
 }
 
+// tryCreateVol is createVol returning its error.
 func tryCreateVol(ctx context.Context, c *client, pool remote.StoragePool, name string, size int64) (remote.StorageVol, error) {
 	xml := fmt.Sprintf("<volume><name>%s</name><capacity>%d</capacity><allocation>0</allocation>"+
 		"<target><format type='raw'/></target></volume>", name, size)
@@ -292,6 +294,8 @@ func (s procStats) String() string {
 	return fmt.Sprintf("fds=%d rss=%.1fMiB threads=%d", s.fds, float64(s.rssKB)/1024, s.threads)
 }
 
+// readProc counts pid's open fds and reads its RSS and threads; a vanished
+// process fails the test.
 func readProc(t testing.TB, pid int) procStats {
 	t.Helper()
 	var s procStats
@@ -435,5 +439,3 @@ func buildFrame(t testing.TB, hdr virnet.MessageHeader, args xdr.Message, raw []
 	}
 	return e.Bytes()
 }
-
-func runtimeNumGoroutine() int { return runtime.NumGoroutine() }
