@@ -14,6 +14,9 @@ func ValidatePoolName(name string) error {
 		return Errorf(KindXMLError, "name %s cannot contain '/'", name)
 	case name == "." || name == "..":
 		return Errorf(KindXMLError, "name %s is not allowed for a storage pool", name)
+	case strings.ContainsRune(name, '\n'):
+		// libvirt's own check and text (virXMLCheckIllegalChars), measured.
+		return &Error{Kind: KindXMLDetail, Domain: FromXML, Detail: "invalid char in name: \n"}
 	}
 	if c, ok := firstControl(name); ok {
 		return Errorf(KindXMLError, "name %q cannot contain control character 0x%02x", name, c)

@@ -39,7 +39,7 @@ func TestValidatePoolName(t *testing.T) {
 		{name: "slash", giveName: "sem/x", wantErr: "XML error: name sem/x cannot contain '/'"},
 		{name: "dot", giveName: ".", wantErr: "XML error: name . is not allowed for a storage pool"},
 		{name: "dotdot", giveName: "..", wantErr: "XML error: name .. is not allowed for a storage pool"},
-		{name: "newline", giveName: "a\nb", wantErr: `XML error: name "a\nb" cannot contain control character 0x0a`},
+		{name: "tab", giveName: "a\tb", wantErr: `XML error: name "a\tb" cannot contain control character 0x09`},
 		{name: "del", giveName: "a\x7f", wantErr: `XML error: name "a\x7f" cannot contain control character 0x7f`},
 	}
 	for _, tt := range tests {
@@ -47,6 +47,12 @@ func TestValidatePoolName(t *testing.T) {
 			t.Parallel()
 			checkErr(t, domain.ValidatePoolName(tt.giveName), tt.wantErr, domain.KindXMLError)
 		})
+	}
+	// A newline gets libvirt's own code, domain and text (measured on libvirtd).
+	err := domain.ValidatePoolName("a\nb")
+	checkErr(t, err, "invalid char in name: \n", domain.KindXMLDetail)
+	if d := domain.AsError(err).ErrorDomain(); d != domain.FromXML {
+		t.Errorf("newline error domain %d, want %d", d, domain.FromXML)
 	}
 }
 
