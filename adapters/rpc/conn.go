@@ -31,10 +31,11 @@ type program interface {
 // server replies, then hangs up.
 const procConnectClose int32 = 2
 
-// readBufKeep is the largest read buffer a connection keeps between frames; bigger
-// frames (stream packets of up to 32 MiB) get a buffer of their own that is freed
-// with them.
-const readBufKeep = 1 << 20
+// readBufKeep is the largest read buffer a connection keeps between frames. It
+// covers go-libvirt's 4 MiB stream packets, so an upload from it does not
+// allocate a buffer per packet; bigger frames (up to 32 MiB) get a buffer of
+// their own that is freed with them.
+const readBufKeep = 4<<20 + 64<<10
 
 var errConnClosed = errors.New("rpc: connection closed")
 

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ const connectOpenReadOnly uint32 = 1
 
 // downloadChunk is the payload size of download data packets: libvirt's own
 // (VIR_NET_MESSAGE_LEGACY_PAYLOAD_MAX), which every client accepts.
-const downloadChunk = 262120
+const downloadChunk = 1 << 20
 
 // remoteProgram serves the REMOTE program for one connection: the connection
 // state (open, read-only, URI) and every procedure, mapped to ports.StorageAPI.
@@ -656,7 +657,9 @@ func pumpUpload(s *stream, w ports.VolumeWriter) {
 				return
 			}
 		case len(data) > 0:
-			if _, werr := w.Write(data); werr != nil {
+			_, werr := w.Write(data)
+			recyclePacket(data)
+			if werr != nil {
 				w.Abort()
 				s.Close(werr)
 				return
@@ -682,7 +685,19 @@ func (r *remoteProgram) StorageVolDownload(ctx context.Context, args *remote.Sto
 }
 
 func pumpDownload(s *stream, rd ports.VolumeReader) {
-	buf := make([]byte, downloadChunk)
+	// The data is read straight into one frame buffer behind a ready-made header:
+	// no copy and no allocation per packet. The buffer is free again once the
+	// send returns, because send waits until the frame is on the socket.
+	h := s.h
+	h.typ, h.status = typeStream, statusContinue
+	tmpl, err := encodeRaw(h, nil)
+	if err != nil {
+		s.Close(err)
+		return
+	}
+	frame := make([]byte, xdr.MinFrameLen+downloadChunk)
+	copy(frame, tmpl)
+	buf := frame[xdr.MinFrameLen:]
 	finish := func(err error) {
 		if cerr := rd.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -692,7 +707,8 @@ func pumpDownload(s *stream, rd ports.VolumeReader) {
 	for {
 		n, hole, err := rd.Next(buf)
 		if n > 0 {
-			if serr := s.Send(s.ctx, buf[:n]); serr != nil {
+			binary.BigEndian.PutUint32(frame, uint32(xdr.MinFrameLen+n))
+			if serr := s.send(s.ctx, frame[:xdr.MinFrameLen+n]); serr != nil {
 				finish(serr)
 				return
 			}

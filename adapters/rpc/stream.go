@@ -181,7 +181,7 @@ func (c *conn) handleStream(h header, payload []byte) bool {
 	}
 	p.release = release
 	if p.kind == pktData {
-		p.data = make([]byte, len(payload))
+		p.data = newPacket(len(payload))
 		copy(p.data, payload)
 	}
 	st.mu.Lock()
@@ -320,8 +320,11 @@ func (st *stream) send(ctx context.Context, frame []byte) error {
 	if stop || st.ctx.Err() != nil {
 		return xdr.ErrStreamAborted
 	}
-	ctx, cancel := mergeCtx(ctx, st.ctx)
-	defer cancel()
+	if ctx != st.ctx { // the pumps pass the stream's own context: nothing to merge
+		var cancel context.CancelFunc
+		ctx, cancel = mergeCtx(ctx, st.ctx)
+		defer cancel()
+	}
 	if err := st.c.write(ctx, frame); err != nil {
 		return xdr.ErrStreamAborted
 	}
@@ -417,5 +420,42 @@ func (c *conn) parkFinished(st *stream) {
 	c.mu.Unlock()
 	if old != nil {
 		old.unregister()
+	}
+}
+
+// packetPools recycle upload packet buffers, one pool per power-of-two size
+// from 256 KiB to 4 MiB: a 1 GiB upload is thousands of packets, and allocating
+// each one costs the garbage collector and the kernel (freed pages go back with
+// madvise) more than the copy itself. libvirt clients send 256 KiB packets,
+// go-libvirt 4 MiB; rarer, larger packets are left to the collector.
+var packetPools [5]sync.Pool
+
+const minPooledShift = 18 // 256 KiB
+
+func packetClass(n int) int {
+	for c := range packetPools {
+		if n <= 1<<(minPooledShift+c) {
+			return c
+		}
+	}
+	return -1
+}
+
+func newPacket(n int) []byte {
+	c := packetClass(n)
+	if c < 0 {
+		return make([]byte, n)
+	}
+	if b, ok := packetPools[c].Get().(*[]byte); ok {
+		return (*b)[:n]
+	}
+	return make([]byte, n, 1<<(minPooledShift+c))
+}
+
+// recyclePacket returns an upload packet once its data has been written.
+func recyclePacket(b []byte) {
+	if c := packetClass(cap(b)); c >= 0 && cap(b) == 1<<(minPooledShift+c) {
+		b = b[:0]
+		packetPools[c].Put(&b)
 	}
 }

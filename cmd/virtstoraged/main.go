@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/alecthomas/kong"
 )
@@ -25,6 +26,8 @@ type Globals struct {
 	Root    string           `name:"root" placeholder:"DIR" help:"Keep every file the daemon uses (config, pools, status, sockets, pid file) under DIR, as a system daemon would under /."`
 	// SysfsRoot lets tests show mpath pools a fake device-mapper tree.
 	SysfsRoot string `name:"sysfs-root" hidden:"" default:"/sys" help:"Where mpath pools read device-mapper devices (testing)."`
+	// CPUProfile is for finding where the daemon's time goes (benchmarks).
+	CPUProfile string `name:"cpuprofile" hidden:"" placeholder:"FILE" help:"Write a Go CPU profile to FILE until exit."`
 }
 
 func main() {
@@ -35,8 +38,28 @@ func main() {
 		kong.Vars{"version": fmt.Sprintf("virtstoraged (virtstoraged-go) %s", version)},
 		kong.UsageOnError(),
 	)
+	if g.CPUProfile != "" {
+		stop, err := startCPUProfile(g.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "virtstoraged: %v\n", err)
+			kctx.Exit(1)
+		}
+		defer stop()
+	}
 	if err := run(&g); err != nil {
 		fmt.Fprintf(os.Stderr, "virtstoraged: %v\n", err)
 		kctx.Exit(1)
 	}
+}
+
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
