@@ -83,7 +83,10 @@ type Pool struct {
 	// seq counts volume creations and deletions, so that a refresh that ran
 	// concurrently can tell what changed after it looked (see ApplyRefreshSince).
 	seq     uint64
-	deleted map[string]deletion
+	deleted map[string]deletion // only while refreshing > 0
+	// refreshing counts refreshes in flight; deletions are remembered only
+	// then, so that a daemon deleting volumes between refreshes keeps nothing.
+	refreshing int
 }
 
 type deletion struct {
@@ -271,7 +274,7 @@ func (p *Pool) Stop() (remove bool) {
 	p.starting = false
 	p.stopping = false
 	p.setVols(nil)
-	p.deleted = nil
+	p.deleted, p.refreshing = nil, 0
 	p.Ledger = &Ledger{}
 	if p.newDef != nil {
 		p.def = p.newDef
@@ -374,8 +377,24 @@ func (p *Pool) RemoveVolume(v *Volume) {
 	}
 }
 
-// RefreshToken marks the start of a refresh for ApplyRefreshSince.
-func (p *Pool) RefreshToken() uint64 { return p.seq }
+// BeginRefresh marks the start of a refresh and returns the token that
+// ApplyRefreshSince takes; a refresh that fails ends with AbortRefresh.
+func (p *Pool) BeginRefresh() uint64 {
+	p.refreshing++
+	return p.seq
+}
+
+// AbortRefresh ends a refresh that produced no result.
+func (p *Pool) AbortRefresh() { p.endRefresh() }
+
+func (p *Pool) endRefresh() {
+	if p.refreshing > 0 {
+		p.refreshing--
+	}
+	if p.refreshing == 0 {
+		p.deleted = nil
+	}
+}
 
 // VolumeCreated marks a built volume usable with its measured figures and
 // charges the reservation with what it really allocated.
@@ -394,6 +413,9 @@ func (p *Pool) VolumeDeleted(v *Volume) {
 	p.RemoveVolume(v)
 	p.Ledger.Remove(v.Def.Allocation)
 	p.seq++
+	if p.refreshing == 0 {
+		return // no refresh in flight needs to know
+	}
 	if p.deleted == nil {
 		p.deleted = map[string]deletion{}
 	}
@@ -430,7 +452,7 @@ func (p *Pool) ApplyRefreshSince(token uint64, stats PoolStats, listed []*VolDef
 		p.Ledger.Add(v.Def.Allocation)
 	}
 	p.Ledger.Remove(gone)
-	p.deleted = nil
+	p.endRefresh()
 }
 
 // ApplyRefresh installs a refresh's results. Volumes a job holds survive even

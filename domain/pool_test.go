@@ -227,7 +227,7 @@ func TestApplyRefreshSince(t *testing.T) {
 	p := domain.NewPool(dirPool("p", 1, "/p"), true)
 	_ = p.BeginStart()
 	p.FinishStart(domain.PoolStats{Capacity: 100, Allocation: 10, Available: 90}, []*domain.VolDef{{Name: "old", Allocation: 10}})
-	token := p.RefreshToken()
+	token := p.BeginRefresh()
 
 	// While the refresh runs, "new" is created and "old" deleted.
 	res, err := p.Ledger.ReserveVol("p", "new", 20)
@@ -246,7 +246,7 @@ func TestApplyRefreshSince(t *testing.T) {
 		t.Fatalf("stats = %+v, want %+v", got, want)
 	}
 	// A later refresh that sees everything is taken as is.
-	token = p.RefreshToken()
+	token = p.BeginRefresh()
 	p.ApplyRefreshSince(token, domain.PoolStats{Capacity: 100, Allocation: 21, Available: 79}, []*domain.VolDef{{Name: "new", Allocation: 21}})
 	if got := p.Ledger.Stats().Allocation; got != 21 || p.Volume("new").Def.Allocation != 21 {
 		t.Fatalf("quiet refresh not applied: %d", got)

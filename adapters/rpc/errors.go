@@ -125,8 +125,9 @@ func fields(code, dom int32, prefix, detail string, int1 int32) errorFields {
 
 // maxErrorText keeps an error reply encodable: a message above the 4 MiB string
 // limit (a lookup of a 4 MiB name echoes the name) would make the whole reply
-// undecodable for the client, so the detail is cut instead.
-const maxErrorText = 1 << 20
+// undecodable for the client, so it is cut to fit, "..." included. libvirtd
+// closes the connection there instead; shorter texts go out whole, as there.
+const maxErrorText = virnet.MessageStringMax - len("...")
 
 func truncate(s string) string {
 	if len(s) > maxErrorText {

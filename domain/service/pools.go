@@ -368,8 +368,11 @@ func (s *Service) refreshLocked(ctx context.Context, e *entry) error {
 	var def *domain.PoolDef
 	var token uint64
 	if err := e.view(func(p *domain.Pool) error {
-		def, token = p.Def(), p.RefreshToken()
-		return p.CheckActive()
+		if err := p.CheckActive(); err != nil {
+			return err
+		}
+		def, token = p.Def(), p.BeginRefresh()
+		return nil
 	}); err != nil {
 		return err
 	}

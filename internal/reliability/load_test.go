@@ -382,25 +382,45 @@ func TestSoak(t *testing.T) {
 		name string
 		get  func(procStats) int64
 	}{{"RSS", rss}, {"fds", fds}} {
-		if growsEveryInterval(samples, m.get) {
-			t.Errorf("daemon %s grew in every interval of the soak: a leak", m.name)
+		if why := growth(samples, m.get); why != "" {
+			t.Errorf("daemon %s %s during the soak: a leak", m.name, why)
 		}
 	}
 }
 
-// growsEveryInterval reports a leak: after the first (warm-up) sample, the
-// value rose in every interval, at least four of them, and by more than a
-// tenth overall.
-func growsEveryInterval(samples []procStats, get func(procStats) int64) bool {
+// growth reports a leak in the soak's samples, or "": after the first
+// (warm-up) sample, either the value rose in every interval (at least four)
+// by more than a tenth overall, or the average of the last third of the
+// samples exceeds that of the first third by more than a quarter. A healthy
+// daemon's figures wander up and down around a level; a leak's only go up.
+func growth(samples []procStats, get func(procStats) int64) string {
 	if len(samples) < 5 {
-		return false
+		return ""
 	}
 	s := samples[1:]
+	rising := true
 	for i := 1; i < len(s); i++ {
 		if get(s[i]) <= get(s[i-1]) {
-			return false
+			rising = false
+			break
 		}
 	}
-	first, last := get(s[0]), get(s[len(s)-1])
-	return last-first > first/10
+	if first, last := get(s[0]), get(s[len(s)-1]); rising && last-first > first/10 {
+		return fmt.Sprintf("grew in every interval (%d -> %d)", first, last)
+	}
+	third := len(s) / 3
+	if third < 2 {
+		return ""
+	}
+	avg := func(part []procStats) int64 {
+		var sum int64
+		for _, p := range part {
+			sum += get(p)
+		}
+		return sum / int64(len(part))
+	}
+	if early, late := avg(s[:third]), avg(s[len(s)-third:]); late-early > early/4 {
+		return fmt.Sprintf("trended up (first third %d, last third %d)", early, late)
+	}
+	return ""
 }
