@@ -35,7 +35,9 @@ func (d *Decoder) makeString(b []byte) string {
 		return string(b)
 	}
 	if len(d.arena)+len(b) > cap(d.arena) {
-		d.arena = make([]byte, 0, arenaSize)
+		// No more than the strings still to decode can need: a small message
+		// (a lookup reply) must not pay for a 16 KiB chunk.
+		d.arena = make([]byte, 0, max(len(b), min(arenaSize, len(b)+d.Remaining())))
 	}
 	start := len(d.arena)
 	d.arena = append(d.arena, b...)
