@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -77,39 +76,12 @@ func touchLastArg(cmd ports.Command) error {
 // /var/lib/libvirt/images) with testdata/name.argv.
 func checkGolden(t *testing.T, name, poolDir string, argvs [][]string) {
 	t.Helper()
-	var b strings.Builder
-	for _, argv := range argvs {
-		b.WriteString(strings.ReplaceAll(testkit.FormatArgv(argv), poolDir, "/var/lib/libvirt/images"))
-		b.WriteString("\n")
-	}
-	got := b.String()
-	path := filepath.Join("testdata", name+".argv")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("argv mismatch for %s:\n got: %s\nwant: %s", name, got, want)
-	}
+	testkit.CheckGoldenArgv(t, name, argvs, *update, poolDir, "/var/lib/libvirt/images")
 }
 
 func wantErrText(t *testing.T, err error, wantKind domain.Kind, want string) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("no error, want %q", want)
-	}
-	if k := domain.KindOf(err); k != wantKind {
-		t.Errorf("kind = %d, want %d (err %v)", k, wantKind, err)
-	}
-	if err.Error() != want {
-		t.Errorf("error text\n got: %s\nwant: %s", err.Error(), want)
-	}
+	testkit.WantErrText(t, err, wantKind, want)
 }
 
 // smallPool returns a pool on a 16 MiB tmpfs, so that out-of-space paths can

@@ -43,15 +43,15 @@ func TestStartStopArgv(t *testing.T) {
 			t.Parallel()
 			mt := newMountTable(t)
 			f := testkit.NewFakeRunner(t)
-			b := fs.New(f, mt.path, quietLog())
+			b := fs.New(f, mt.Path, quietLog())
 			def := tt.giveDef
 			dev, target := def.Source.Devices[0].Path, def.Target.Path
 			f.Expect(fs.MountArgv(def)...).Do = func(ports.Command) error {
-				mt.add(target, "ext4", dev)
+				mt.Add(target, "ext4", dev)
 				return nil
 			}
 			f.Expect("umount", target).Do = func(ports.Command) error {
-				mt.remove(target)
+				mt.Remove(target)
 				return nil
 			}
 			ctx := context.Background()
@@ -142,7 +142,7 @@ func TestBuildArgv(t *testing.T) {
 			def := fsPool(dev, tt.giveFmt, target)
 			f := testkit.NewFakeRunner(t)
 			f.ExactOrder = false
-			b := fs.New(f, newMountTable(t).path, quietLog())
+			b := fs.New(f, newMountTable(t).Path, quietLog())
 			probing := tt.giveFlags == domain.PoolBuildNoOverwrite
 			if probing {
 				call := f.Expect(fs.BlkidArgv(dev)...)
@@ -190,7 +190,7 @@ func TestBuildMissingDevice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := testkit.NewFakeRunner(t)
-			b := fs.New(f, newMountTable(t).path, quietLog())
+			b := fs.New(f, newMountTable(t).Path, quietLog())
 			def := fsPool(tt.giveDev, "ext4", filepath.Join(t.TempDir(), "pool"))
 			if tt.giveDev == "" {
 				def.Source.Devices = nil
@@ -256,7 +256,7 @@ func TestStartErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := testkit.NewFakeRunner(t)
-			b := fs.New(f, newMountTable(t).path, quietLog())
+			b := fs.New(f, newMountTable(t).Path, quietLog())
 			def := fsPool("", "ext4", "/nonexistent")
 			def.Source.Devices = tt.giveDevs
 			if tt.giveRun != nil {
@@ -287,13 +287,13 @@ func TestMountTimeout(t *testing.T) {
 			t.Parallel()
 			mt := newMountTable(t)
 			r := newBlockingRunner(t, tt.giveIgnoreCtx)
-			b := fs.New(r, mt.path, quietLog())
+			b := fs.New(r, mt.Path, quietLog())
 			b.MountTimeout = 100 * time.Millisecond
 			def := fsPool("/dev/sdb1", "ext4", "/mnt")
 			start := time.Now()
 			var err error
 			if tt.giveStop {
-				mt.add("/mnt", "ext4", "/dev/sdb1")
+				mt.Add("/mnt", "ext4", "/dev/sdb1")
 				err = b.StopPool(context.Background(), def)
 			} else {
 				err = b.StartPool(context.Background(), def)
@@ -310,7 +310,7 @@ func TestMountTimeout(t *testing.T) {
 func TestMountCancelled(t *testing.T) {
 	t.Parallel()
 	r := newBlockingRunner(t, false)
-	b := fs.New(r, newMountTable(t).path, quietLog())
+	b := fs.New(r, newMountTable(t).Path, quietLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	err := b.StartPool(ctx, fsPool("/dev/sdb1", "ext4", "/mnt"))
@@ -321,7 +321,7 @@ func TestRefreshAndCheck(t *testing.T) {
 	t.Parallel()
 	mt := newMountTable(t)
 	f := testkit.NewFakeRunner(t)
-	b := fs.New(f, mt.path, quietLog())
+	b := fs.New(f, mt.Path, quietLog())
 	target := t.TempDir()
 	def := fsPool("/dev/sdb1", "ext4", target)
 	if err := os.WriteFile(filepath.Join(target, "a.img"), make([]byte, 4096), 0o600); err != nil {
@@ -337,7 +337,7 @@ func TestRefreshAndCheck(t *testing.T) {
 	wantErrText(t, err, domain.KindOperationInvalid, "Requested operation is not valid: storage pool 'fs' is not mounted on '"+target+
 		"': the filesystem was unmounted behind our back")
 
-	mt.add(target, "ext4", "/dev/sdb1")
+	mt.Add(target, "ext4", "/dev/sdb1")
 	active, err = b.CheckPool(ctx, def)
 	if err != nil || !active {
 		t.Fatalf("CheckPool mounted = %v, %v", active, err)
@@ -354,8 +354,8 @@ func TestRefreshAndCheck(t *testing.T) {
 	}
 
 	// Another device on the same target is not our pool.
-	mt.remove(target)
-	mt.add(target, "ext4", "/dev/sdc1")
+	mt.Remove(target)
+	mt.Add(target, "ext4", "/dev/sdc1")
 	if active, _ := b.CheckPool(ctx, def); active {
 		t.Error("CheckPool with another device mounted = true")
 	}

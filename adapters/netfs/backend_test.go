@@ -74,18 +74,18 @@ func TestStartStopArgv(t *testing.T) {
 			t.Parallel()
 			mt := newMountTable(t)
 			f := testkit.NewFakeRunner(t)
-			b := netfs.New(f, mt.path, quietLog())
+			b := netfs.New(f, mt.Path, quietLog())
 			def := tt.giveDef
 			if err := b.ValidatePool(def); err != nil {
 				t.Fatal(err)
 			}
 			target := def.Target.Path
 			f.Expect(netfs.MountArgv(def)...).Do = func(ports.Command) error {
-				mt.add(filepath.Clean(target), "nfs4", netfs.MountSource(def))
+				mt.Add(filepath.Clean(target), "nfs4", netfs.MountSource(def))
 				return nil
 			}
 			f.Expect("umount", target).Do = func(ports.Command) error {
-				mt.remove(filepath.Clean(target))
+				mt.Remove(filepath.Clean(target))
 				return nil
 			}
 			ctx := context.Background()
@@ -142,7 +142,7 @@ func TestValidatePool(t *testing.T) {
 
 func TestStartInvalid(t *testing.T) {
 	t.Parallel()
-	b := netfs.New(testkit.NewFakeRunner(t), newMountTable(t).path, quietLog())
+	b := netfs.New(testkit.NewFakeRunner(t), newMountTable(t).Path, quietLog())
 	def := netfsPool("a", "/e", "nfs", "/mnt", func(d *domain.PoolDef) {
 		d.Source.Hosts = append(d.Source.Hosts, domain.SourceHost{Name: "b"})
 	})
@@ -164,7 +164,7 @@ func TestMountUnreachableServer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newBlockingRunner(t, tt.giveIgnoreCtx)
-			b := netfs.New(r, newMountTable(t).path, quietLog())
+			b := netfs.New(r, newMountTable(t).Path, quietLog())
 			b.MountTimeout = 200 * time.Millisecond
 			def := netfsPool("nfs.example.com", "/export", "nfs", "/mnt", nil)
 			start := time.Now()
@@ -204,13 +204,13 @@ func TestBuildPool(t *testing.T) {
 func TestRefreshUnmounted(t *testing.T) {
 	t.Parallel()
 	mt := newMountTable(t)
-	b := netfs.New(testkit.NewFakeRunner(t), mt.path, quietLog())
+	b := netfs.New(testkit.NewFakeRunner(t), mt.Path, quietLog())
 	target := t.TempDir()
 	def := netfsPool("nfs.example.com", "/export", "nfs", target, nil)
 	_, _, err := b.RefreshPool(context.Background(), def)
 	wantErrText(t, err, domain.KindOperationInvalid, "Requested operation is not valid: storage pool 'netfs' is not mounted on '"+target+
 		"': the filesystem was unmounted behind our back")
-	mt.add(target, "nfs4", "nfs.example.com:/export")
+	mt.Add(target, "nfs4", "nfs.example.com:/export")
 	if _, vols, err := b.RefreshPool(context.Background(), def); err != nil || len(vols) != 0 {
 		t.Fatalf("refresh mounted = %v, %v", vols, err)
 	}
