@@ -20,7 +20,20 @@ type Decoder struct {
 	// handed out are never written again, which is what makes unsafe.String sound; the
 	// cost is that a live string keeps at most one arena chunk alive.
 	arena []byte
+	// alias makes decoded strings point into buf instead of copying: only for a
+	// caller that owns buf and never writes it again (the server's per-call
+	// argument buffer), where it saves a copy of every string argument.
+	alias bool
 }
+
+// NewAliasingDecoder returns a Decoder whose strings point into b rather than
+// copying it. The caller must own b and never modify it while any decoded
+// value is alive; a Reset keeps the mode.
+func NewAliasingDecoder(b []byte) *Decoder { return &Decoder{buf: b, alias: true} }
+
+// SetAlias switches between copying strings (the default, safe when the buffer
+// is reused) and pointing into the buffer (see NewAliasingDecoder).
+func (d *Decoder) SetAlias(on bool) { d.alias = on }
 
 const (
 	arenaSize      = 16 << 10
@@ -31,6 +44,8 @@ func (d *Decoder) makeString(b []byte) string {
 	switch {
 	case len(b) == 0:
 		return ""
+	case d.alias:
+		return unsafe.String(unsafe.SliceData(b), len(b))
 	case len(b) > arenaStringMax:
 		return string(b)
 	}

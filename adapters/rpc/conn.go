@@ -273,8 +273,10 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 	}
 	dec := decoders.Get().(*xdr.Decoder)
 	dec.Reset(args)
+	dec.SetAlias(true) // args is this call's own copy, never reused: strings may point into it
 	ret, err := prog.dispatch(c.ctx, h.proc, dec, xst)
 	dec.Reset(nil)
+	dec.SetAlias(false)
 	decoders.Put(dec)
 	workerDone()
 	if errors.Is(err, xdr.ErrUnknownProcedure) {

@@ -75,8 +75,12 @@ func runEveryScenario(t *testing.T, uri string, pid int) {
 		"wipe":              {"mb_per_s"},
 	}
 	if pid != 0 {
-		positive["rpc_lookup"] = append(positive["rpc_lookup"], "daemon_cpu_us_per_call")
 		positive["daemon"] = []string{"rss_mb", "hwm_mb", "rss_mb_at_start"}
+	}
+	// Daemon CPU comes in clock ticks (10 ms): a tiny run may measure 0, so only
+	// its presence is checked.
+	if _, ok := got["rpc_lookup"]["daemon_cpu_us_per_call"]; pid != 0 && !ok {
+		t.Errorf("rpc_lookup reports no daemon_cpu_us_per_call")
 	}
 	for sc, names := range positive {
 		for _, n := range names {
@@ -161,13 +165,6 @@ func startLibvirtd(t *testing.T) (string, int) {
 func TestScenariosAgainstVirtstoraged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
-	}
-	// Until the daemon builds, skip instead of failing (testkit.BuildDaemon fails).
-	bin := filepath.Join(t.TempDir(), "virtstoraged")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/virtstoraged")
-	build.Dir = testkit.ModuleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cmd/virtstoraged does not build yet: %v\n%s", err, out)
 	}
 	d := testkit.StartDaemon(t, testkit.DaemonOptions{})
 	runEveryScenario(t, d.URI(), d.Pid())
