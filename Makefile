@@ -44,6 +44,7 @@ test: deps test-go check-generated
 # The daemon is built once up front and handed to the end-to-end packages, which
 # would otherwise each build it while go test compiles the rest in parallel.
 test-go:
+	$(GO) build ./...
 	$(GO) build -o $(BIN) ./cmd/virtstoraged
 	VIRTSTORAGED_E2E_BIN=$(CURDIR)/$(BIN) PATH=$$PATH:/usr/sbin:/sbin $(GO) test -race -timeout 20m $(PKGS)
 

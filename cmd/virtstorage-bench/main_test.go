@@ -51,17 +51,9 @@ func TestCLIRejectsBadArguments(t *testing.T) {
 	}
 }
 
-// daemonURI starts our daemon, or uses libvirtd while cmd/virtstoraged does not build.
+// daemonURI starts our daemon (built once by testkit, or taken from make test).
 func daemonURI(t *testing.T) string {
 	t.Helper()
-	build := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "virtstoraged"), "./cmd/virtstoraged")
-	build.Dir = testkit.ModuleRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Logf("cmd/virtstoraged does not build, using libvirtd: %v\n%s", err, out)
-		a := testkit.StartAnchor(t)
-		t.Cleanup(func() { a.CleanupPools("bench-vsb-") })
-		return a.URI()
-	}
 	return testkit.StartDaemon(t, testkit.DaemonOptions{}).URI()
 }
 
