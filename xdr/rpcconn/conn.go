@@ -5,6 +5,7 @@
 package rpcconn
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -201,8 +202,11 @@ func (c *Conn) readLoop() {
 
 func (c *Conn) read() error {
 	var buf []byte
+	// Buffered: a frame is then one read system call, not one for the length
+	// word and one for the rest.
+	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
-		frame, err := xdr.ReadFrame(c.nc, buf, xdr.MaxFrameLen)
+		frame, err := xdr.ReadFrame(br, buf, xdr.MaxFrameLen)
 		if err != nil {
 			return err
 		}
