@@ -71,8 +71,9 @@ type XMLCodec interface {
 	ParsePool(xml string, flags uint32) (*domain.PoolDef, error)
 	// FormatPool formats a pool; stats nil means the inactive form (figures 0).
 	FormatPool(def *domain.PoolDef, stats *domain.PoolStats) (string, error)
-	// ParseVol parses volume XML for a pool of the given type.
-	ParseVol(xml string, pool *domain.PoolDef) (*domain.VolDef, error)
+	// ParseVol parses volume XML for a pool of the given type; flags may hold
+	// domain.VolCreateValidate for a strict check.
+	ParseVol(xml string, pool *domain.PoolDef, flags uint32) (*domain.VolDef, error)
 	// FormatVol formats a volume as virStorageVolGetXMLDesc shows it.
 	FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, error)
 	// FormatPoolStatus wraps a pool in libvirt's <poolstate> status document.

@@ -131,7 +131,7 @@ func TestParseVolErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			def, err := c.ParseVol(tt.give, dirPool)
+			def, err := c.ParseVol(tt.give, dirPool, 0)
 			if err == nil {
 				t.Fatalf("parsed %+v, want an error", def)
 			}
@@ -167,7 +167,7 @@ func TestParseVolSizes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			def, err := c.ParseVol("<volume><name>v</name>"+tt.give+"</volume>", dirPool)
+			def, err := c.ParseVol("<volume><name>v</name>"+tt.give+"</volume>", dirPool, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -84,7 +84,7 @@ func TestVolXML2XML(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			def, err := c.ParseVol(string(src), pool)
+			def, err := c.ParseVol(string(src), pool, 0)
 			if err != nil {
 				t.Fatalf("ParseVol: %v", err)
 			}
@@ -93,7 +93,7 @@ func TestVolXML2XML(t *testing.T) {
 				t.Fatal(err)
 			}
 			golden(t, filepath.Join("testdata", "vol-out", filepath.Base(in)), out)
-			again, err := c.ParseVol(out, pool)
+			again, err := c.ParseVol(out, pool, 0)
 			if err != nil {
 				t.Fatalf("output does not re-parse: %v", err)
 			}

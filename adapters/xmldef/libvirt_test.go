@@ -258,15 +258,15 @@ func TestParseVolDiskFormats(t *testing.T) {
 	t.Parallel()
 	c := xmldef.New()
 	disk := &domain.PoolDef{Type: domain.PoolDisk}
-	v, err := c.ParseVol("<volume><name>p1</name><capacity>1</capacity><target><format type='linux-swap'/></target></volume>", disk)
+	v, err := c.ParseVol("<volume><name>p1</name><capacity>1</capacity><target><format type='linux-swap'/></target></volume>", disk, 0)
 	if err != nil || v.Target.Format != "linux-swap" {
 		t.Fatalf("got %+v, %v", v, err)
 	}
 	// semantics 1.2: qcow2 on a disk pool is refused with libvirt's text.
-	_, err = c.ParseVol("<volume><name>p1</name><capacity>1</capacity><target><format type='qcow2'/></target></volume>", disk)
+	_, err = c.ParseVol("<volume><name>p1</name><capacity>1</capacity><target><format type='qcow2'/></target></volume>", disk, 0)
 	checkErr(t, err, "unsupported configuration: unknown volume format type qcow2", 67, 18)
 	// Pool types without volume formats ignore the element, as libvirt does.
-	v, err = c.ParseVol("<volume><name>lv</name><capacity>1</capacity><target><format type='bogus'/></target></volume>", &domain.PoolDef{Type: domain.PoolLogical})
+	v, err = c.ParseVol("<volume><name>lv</name><capacity>1</capacity><target><format type='bogus'/></target></volume>", &domain.PoolDef{Type: domain.PoolLogical}, 0)
 	if err != nil || v.Target.Format != "" {
 		t.Fatalf("got %+v, %v", v, err)
 	}

@@ -278,10 +278,17 @@ func validatePool(root *node) error {
 	} else if _, known := domain.ParsePoolType(t); !known {
 		return schemaError("storagepool.rng", "Element pool failed to validate content")
 	}
+	return validateTree(root, poolChildren, "storagepool.rng")
+}
+
+// validateTree checks that every element below root is one the schema allows
+// in its place (children maps an element name to its allowed children;
+// namespaced extensions are skipped), with libvirt's schema error text.
+func validateTree(root *node, children map[string][]string, schema string) error {
 	var walk func(n *node, path []string) error
 	walk = func(n *node, path []string) error {
 		path = append(path, n.name.Local)
-		allowed, checked := poolChildren[n.name.Local]
+		allowed, checked := children[n.name.Local]
 		for _, c := range n.elements() {
 			if c.name.Space != "" {
 				continue
@@ -291,7 +298,7 @@ func validatePool(root *node) error {
 				for i := len(path) - 1; i >= 0; i-- {
 					lines = append(lines, "Element "+path[i]+" failed to validate content")
 				}
-				return schemaError("storagepool.rng", lines...)
+				return schemaError(schema, lines...)
 			}
 			if err := walk(c, path); err != nil {
 				return err

@@ -129,7 +129,7 @@ func (s *Service) VolLookupByPath(ctx context.Context, path string) (domain.VolH
 }
 
 // newVol parses a volume definition for a running pool and checks its name.
-func (s *Service) newVol(e *entry, xml string, exists func(string) error) (*domain.PoolDef, *domain.VolDef, error) {
+func (s *Service) newVol(e *entry, xml string, flags uint32, exists func(string) error) (*domain.PoolDef, *domain.VolDef, error) {
 	var pdef *domain.PoolDef
 	if err := e.view(func(p *domain.Pool) error {
 		pdef = p.Def()
@@ -137,7 +137,7 @@ func (s *Service) newVol(e *entry, xml string, exists func(string) error) (*doma
 	}); err != nil {
 		return nil, nil, err
 	}
-	vdef, err := s.codec.ParseVol(xml, pdef)
+	vdef, err := s.codec.ParseVol(xml, pdef, flags&domain.VolCreateValidate)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -227,7 +227,7 @@ func (s *Service) VolCreateXML(ctx context.Context, h domain.PoolHandle, xml str
 	}
 	defer s.track()()
 	exists := func(n string) error { return domain.ErrVolExists(n) }
-	pdef, vdef, err := s.newVol(e, xml, exists)
+	pdef, vdef, err := s.newVol(e, xml, flags, exists)
 	if err != nil {
 		return domain.VolHandle{}, err
 	}
@@ -258,7 +258,7 @@ func (s *Service) VolCreateXMLFrom(ctx context.Context, h domain.PoolHandle, xml
 	}
 	defer s.track()()
 	exists := func(n string) error { return domain.ErrVolNameInUse(n) }
-	pdef, vdef, err := s.newVol(e, xml, exists)
+	pdef, vdef, err := s.newVol(e, xml, flags, exists)
 	if err != nil {
 		return domain.VolHandle{}, err
 	}

@@ -82,7 +82,7 @@ func (FakeCodec) FormatPool(def *domain.PoolDef, stats *domain.PoolStats) (strin
 }
 
 // ParseVol decodes a volume document.
-func (FakeCodec) ParseVol(xml string, pool *domain.PoolDef) (*domain.VolDef, error) {
+func (FakeCodec) ParseVol(xml string, pool *domain.PoolDef, flags uint32) (*domain.VolDef, error) {
 	d, err := DecodeVol(xml)
 	if err != nil {
 		return nil, xmlErr(err)

@@ -137,7 +137,7 @@ func TestFakeCodecRoundTrip(t *testing.T) {
 	if _, err := c.ParsePool("<pool", 0); domain.KindOf(err) != domain.KindXMLDetail {
 		t.Fatalf("bad input: %v", err)
 	}
-	v, err := c.ParseVol(testkit.VolXML(&domain.VolDef{Name: "v", Capacity: 9, Key: "ignored"}), def)
+	v, err := c.ParseVol(testkit.VolXML(&domain.VolDef{Name: "v", Capacity: 9, Key: "ignored"}), def, 0)
 	if err != nil || v.Key != "" || v.Allocation != 9 || !v.HasCapacity {
 		t.Fatalf("vol = %+v, %v", v, err)
 	}

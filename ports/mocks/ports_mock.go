@@ -2783,18 +2783,18 @@ func (c *MockXMLCodecParsePoolStatusCall) DoAndReturn(f func(string) (*domain.Po
 }
 
 // ParseVol mocks base method.
-func (m *MockXMLCodec) ParseVol(xml string, pool *domain.PoolDef) (*domain.VolDef, error) {
+func (m *MockXMLCodec) ParseVol(xml string, pool *domain.PoolDef, flags uint32) (*domain.VolDef, error) {
 	m.ctrl.T.Helper()
-	ret := m.ctrl.Call(m, "ParseVol", xml, pool)
+	ret := m.ctrl.Call(m, "ParseVol", xml, pool, flags)
 	ret0, _ := ret[0].(*domain.VolDef)
 	ret1, _ := ret[1].(error)
 	return ret0, ret1
 }
 
 // ParseVol indicates an expected call of ParseVol.
-func (mr *MockXMLCodecMockRecorder) ParseVol(xml, pool any) *MockXMLCodecParseVolCall {
+func (mr *MockXMLCodecMockRecorder) ParseVol(xml, pool, flags any) *MockXMLCodecParseVolCall {
 	mr.mock.ctrl.T.Helper()
-	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ParseVol", reflect.TypeOf((*MockXMLCodec)(nil).ParseVol), xml, pool)
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ParseVol", reflect.TypeOf((*MockXMLCodec)(nil).ParseVol), xml, pool, flags)
 	return &MockXMLCodecParseVolCall{Call: call}
 }
 
@@ -2810,13 +2810,13 @@ func (c *MockXMLCodecParseVolCall) Return(arg0 *domain.VolDef, arg1 error) *Mock
 }
 
 // Do rewrite *gomock.Call.Do
-func (c *MockXMLCodecParseVolCall) Do(f func(string, *domain.PoolDef) (*domain.VolDef, error)) *MockXMLCodecParseVolCall {
+func (c *MockXMLCodecParseVolCall) Do(f func(string, *domain.PoolDef, uint32) (*domain.VolDef, error)) *MockXMLCodecParseVolCall {
 	c.Call = c.Call.Do(f)
 	return c
 }
 
 // DoAndReturn rewrite *gomock.Call.DoAndReturn
-func (c *MockXMLCodecParseVolCall) DoAndReturn(f func(string, *domain.PoolDef) (*domain.VolDef, error)) *MockXMLCodecParseVolCall {
+func (c *MockXMLCodecParseVolCall) DoAndReturn(f func(string, *domain.PoolDef, uint32) (*domain.VolDef, error)) *MockXMLCodecParseVolCall {
 	c.Call = c.Call.DoAndReturn(f)
 	return c
 }
