@@ -194,14 +194,11 @@ func (s *Service) PoolCreate(ctx context.Context, h domain.PoolHandle, flags uin
 	if err != nil {
 		return err
 	}
-	e, err := s.resolve(h)
+	e, unlock, err := s.opsLocked(h)
 	if err != nil {
 		return err
 	}
-	if err := e.lockOps(); err != nil {
-		return err
-	}
-	defer e.opMu.Unlock()
+	defer unlock()
 	var def *domain.PoolDef
 	if err := e.view(func(p *domain.Pool) error {
 		def = p.Def()
@@ -212,19 +209,30 @@ func (s *Service) PoolCreate(ctx context.Context, h domain.PoolHandle, flags uin
 	return s.startLocked(ctx, e, def, build, buildFlags)
 }
 
+// opsLocked resolves a pool handle and takes the pool's operation lock, which
+// serialises lifecycle calls (start, build, destroy, delete, undefine,
+// refresh); the caller defers the returned unlock.
+func (s *Service) opsLocked(h domain.PoolHandle) (*entry, func(), error) {
+	e, err := s.resolve(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := e.lockOps(); err != nil {
+		return nil, nil, err
+	}
+	return e, e.opMu.Unlock, nil
+}
+
 // PoolBuild builds an inactive pool's storage.
 func (s *Service) PoolBuild(ctx context.Context, h domain.PoolHandle, flags uint32) error {
 	if err := domain.CheckBuildFlags(flags); err != nil {
 		return err
 	}
-	e, err := s.resolve(h)
+	e, unlock, err := s.opsLocked(h)
 	if err != nil {
 		return err
 	}
-	if err := e.lockOps(); err != nil {
-		return err
-	}
-	defer e.opMu.Unlock()
+	defer unlock()
 	defer s.track()()
 	var def *domain.PoolDef
 	if err := e.view(func(p *domain.Pool) error {
@@ -247,14 +255,11 @@ func (s *Service) PoolBuild(ctx context.Context, h domain.PoolHandle, flags uint
 
 // PoolDestroy stops a running pool; a transient pool vanishes.
 func (s *Service) PoolDestroy(ctx context.Context, h domain.PoolHandle) error {
-	e, err := s.resolve(h)
+	e, unlock, err := s.opsLocked(h)
 	if err != nil {
 		return err
 	}
-	if err := e.lockOps(); err != nil {
-		return err
-	}
-	defer e.opMu.Unlock()
+	defer unlock()
 	defer s.track()()
 	var def *domain.PoolDef
 	if err := e.view(func(p *domain.Pool) error {
@@ -278,14 +283,11 @@ func (s *Service) PoolDestroy(ctx context.Context, h domain.PoolHandle) error {
 
 // PoolDelete deletes an inactive pool's storage.
 func (s *Service) PoolDelete(ctx context.Context, h domain.PoolHandle, flags uint32) error {
-	e, err := s.resolve(h)
+	e, unlock, err := s.opsLocked(h)
 	if err != nil {
 		return err
 	}
-	if err := e.lockOps(); err != nil {
-		return err
-	}
-	defer e.opMu.Unlock()
+	defer unlock()
 	defer s.track()()
 	var def *domain.PoolDef
 	if err := e.view(func(p *domain.Pool) error {
@@ -305,14 +307,11 @@ func (s *Service) PoolDelete(ctx context.Context, h domain.PoolHandle, flags uin
 
 // PoolUndefine removes an inactive pool's config and autostart link.
 func (s *Service) PoolUndefine(ctx context.Context, h domain.PoolHandle) error {
-	e, err := s.resolve(h)
+	e, unlock, err := s.opsLocked(h)
 	if err != nil {
 		return err
 	}
-	if err := e.lockOps(); err != nil {
-		return err
-	}
-	defer e.opMu.Unlock()
+	defer unlock()
 	ph, err := s.undefine(e)
 	if err != nil {
 		return err
@@ -351,14 +350,11 @@ func (s *Service) PoolRefresh(ctx context.Context, h domain.PoolHandle, flags ui
 	if err := domain.CheckFlags(flags, domain.MaskPoolRefresh, "storagePoolRefresh"); err != nil {
 		return err
 	}
-	e, err := s.resolve(h)
+	e, unlock, err := s.opsLocked(h)
 	if err != nil {
 		return err
 	}
-	if err := e.lockOps(); err != nil {
-		return err
-	}
-	defer e.opMu.Unlock()
+	defer unlock()
 	return s.refreshLocked(ctx, e)
 }
 
