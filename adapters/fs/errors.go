@@ -1,16 +1,11 @@
 package fs
 
 import (
-	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
@@ -26,50 +21,13 @@ func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("fs: %s: timed out after %s", strings.Join(e.Argv, " "), e.After)
 }
 
-// errnoText prints an errno as glibc's strerror does ("No such file or
-// directory"): libvirt's system errors end with that text and people and
-// clients compare it; Go's table has the same text starting lower-case.
-type errnoText struct{ errno syscall.Errno }
-
-func (e errnoText) Error() string {
-	s := e.errno.Error()
-	r, n := utf8.DecodeRuneInString(s)
-	return string(unicode.ToUpper(r)) + s[n:]
-}
-
-func (e errnoText) Unwrap() error { return e.errno }
-
 // SysErr builds libvirt's virReportSystemError, "<what>: <strerror>".
 func SysErr(err error, format string, args ...any) *domain.Error {
-	var en syscall.Errno
-	if errors.As(err, &en) {
-		return domain.SystemError(int32(en), errnoText{en}, format, args...)
-	}
-	return domain.SystemError(0, err, format, args...)
+	return oserr.System(err, format, args...)
 }
 
-// CommandError turns a runner failure into libvirt's virCommandRun errors: a
-// missing program is "Cannot find 'X' in path", a failed one reports its exit
-// status and stderr.
-func CommandError(err error, argv []string) *domain.Error {
-	if errors.Is(err, exec.ErrNotFound) {
-		return domain.SystemError(int32(syscall.ENOENT), errnoText{syscall.ENOENT}, "Cannot find '%s' in path", argv[0])
-	}
-	var de *domain.Error
-	if errors.As(err, &de) {
-		return de
-	}
-	var xe *osexec.ExitError
-	if errors.As(err, &xe) {
-		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", strings.Join(argv, " "), xe.Code)
-		if detail := strings.TrimSpace(xe.Stderr); detail != "" {
-			e.Detail += ": " + detail
-		}
-		e.Err = err
-		return e
-	}
-	return &domain.Error{Kind: domain.KindInternal, Detail: err.Error(), Err: err}
-}
+// CommandError is virCommandRun's error for a failed tool.
+func CommandError(err error, argv []string) *domain.Error { return oserr.Command(err, argv) }
 
 // NotMountedError is what a refresh of an fs or netfs pool returns when its
 // filesystem is no longer mounted. libvirt silently lists the directory

@@ -7,16 +7,11 @@ package blockdev
 
 import (
 	"context"
-	"errors"
 	"io"
-	"os/exec"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -25,26 +20,10 @@ import (
 // throughput, small enough to react to cancellation quickly.
 const chunk = 1 << 20
 
-// errnoText reads as glibc's strerror ("No such file or directory"): libvirt's
-// system errors end with that text and people compare it.
-type errnoText struct{ errno unix.Errno }
-
-func (e errnoText) Error() string {
-	s := e.errno.Error()
-	r, n := utf8.DecodeRuneInString(s)
-	return string(unicode.ToUpper(r)) + s[n:]
-}
-
-func (e errnoText) Unwrap() error { return e.errno }
-
 // SysErr builds libvirt's virReportSystemError, "<what>: <strerror>", from an
 // error carrying an errno (or any error, whose text is then used).
 func SysErr(err error, format string, args ...any) *domain.Error {
-	var en unix.Errno
-	if errors.As(err, &en) {
-		return domain.SystemError(int32(en), errnoText{en}, format, args...)
-	}
-	return domain.SystemError(0, err, format, args...)
+	return oserr.System(err, format, args...)
 }
 
 func streamErr(err error, format string, args ...any) *domain.Error {
@@ -53,28 +32,8 @@ func streamErr(err error, format string, args ...any) *domain.Error {
 	return e
 }
 
-// CommandError turns a runner failure into libvirt's virCommandRun errors: a
-// missing program is "Cannot find 'X' in path", a failed one reports its exit
-// status and stderr as an internal error.
-func CommandError(err error, argv []string) *domain.Error {
-	if errors.Is(err, exec.ErrNotFound) {
-		return SysErr(unix.ENOENT, "Cannot find '%s' in path", argv[0])
-	}
-	var xe *osexec.ExitError
-	if errors.As(err, &xe) {
-		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", strings.Join(argv, " "), xe.Code)
-		if detail := strings.TrimSpace(xe.Stderr); detail != "" {
-			e.Detail += ": " + detail
-		}
-		e.Err = err
-		return e
-	}
-	var de *domain.Error
-	if errors.As(err, &de) {
-		return de
-	}
-	return &domain.Error{Kind: domain.KindInternal, Detail: err.Error(), Err: err}
-}
+// CommandError is virCommandRun's error for a failed tool.
+func CommandError(err error, argv []string) *domain.Error { return oserr.Command(err, argv) }
 
 // Size returns the size of the device (or file) open as fd: where it ends.
 func Size(fd int) (int64, error) {

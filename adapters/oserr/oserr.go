@@ -1,0 +1,68 @@
+// Package oserr turns operating-system and external-command failures into
+// domain errors with libvirt's texts, for every backend: virReportSystemError's
+// "<what>: <strerror>" and virCommandRun's "Child process (...) unexpected exit
+// status N: stderr".
+package oserr
+
+import (
+	"errors"
+	"os/exec"
+	"strings"
+	"syscall"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/domain"
+)
+
+// errnoText is an errno whose message reads as glibc's strerror ("No such file
+// or directory"), since libvirt's system errors end with that text and clients
+// and people compare it. Go's own table is the same text starting lower-case.
+type errnoText struct{ errno syscall.Errno }
+
+func (e errnoText) Error() string {
+	s := e.errno.Error()
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+func (e errnoText) Unwrap() error { return e.errno }
+
+// System builds libvirt's virReportSystemError from an error carrying an errno
+// (or any error, whose own text is then used).
+func System(err error, format string, args ...any) *domain.Error {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return Errno(en, format, args...)
+	}
+	return domain.SystemError(0, err, format, args...)
+}
+
+// Errno is System for a bare errno.
+func Errno(en syscall.Errno, format string, args ...any) *domain.Error {
+	return domain.SystemError(int32(en), errnoText{en}, format, args...)
+}
+
+// Command turns a runner failure into libvirt's virCommandRun errors: a
+// missing program is "Cannot find 'X' in path", a failed one reports its exit
+// status and stderr as an internal error; a domain error passes through.
+func Command(err error, argv []string) *domain.Error {
+	if errors.Is(err, exec.ErrNotFound) {
+		return Errno(syscall.ENOENT, "Cannot find '%s' in path", argv[0])
+	}
+	var xe *osexec.ExitError
+	if errors.As(err, &xe) {
+		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", strings.Join(argv, " "), xe.Code)
+		if detail := strings.TrimSpace(xe.Stderr); detail != "" {
+			e.Detail += ": " + detail
+		}
+		e.Err = err
+		return e
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de
+	}
+	return &domain.Error{Kind: domain.KindInternal, Detail: err.Error(), Err: err}
+}
