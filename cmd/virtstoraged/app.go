@@ -33,8 +33,9 @@ func (a *app) busy() bool {
 
 func provideLogger(s *settings) *logrus.Logger { return s.logger }
 
-// moduleLog gives each part of the daemon its own "module" field, which the
-// log_filters of virtstoraged.conf select on.
+// storageLog is the service's logger. Each part of the daemon logs with its own
+// "module" field (storage, rpc, exec, storage.dir, ...), which the log_filters of
+// virtstoraged.conf select on; the named type keeps wire from mixing them up.
 type storageLog *logrus.Entry
 
 func provideStorageLog(l *logrus.Logger) storageLog {
