@@ -11,6 +11,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -39,25 +41,51 @@ func Listen(path string, perms os.FileMode, group string) (net.Listener, error) 
 	if err := clearStale(path); err != nil {
 		return nil, err
 	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	// The socket is bound under a temporary name, given its mode and group,
+	// and only then renamed into place: a client never finds it with the
+	// umask's mode, and whoever sees the path can rely on it being final.
+	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".vs%d.%d", os.Getpid(), tmpSeq.Add(1)))
+	_ = os.Remove(tmp)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("sockets: listen on %s: %w", path, err)
 	}
-	// bind(2) creates the socket with 0777 minus the umask, which is 022
-	// for most daemons: that would let anyone connect to the read-write
-	// socket. The mode must be set explicitly, and before anything is
-	// served on it (the accept loop has not started yet).
-	if err := os.Chmod(path, perms); err != nil {
+	l.SetUnlinkOnClose(false)
+	fail := func(err error) (net.Listener, error) {
 		_ = l.Close()
-		return nil, fmt.Errorf("sockets: chmod %s: %w", path, err)
+		_ = os.Remove(tmp)
+		return nil, err
+	}
+	if err := os.Chmod(tmp, perms); err != nil {
+		return fail(fmt.Errorf("sockets: chmod %s: %w", path, err))
 	}
 	if gid >= 0 {
-		if err := os.Lchown(path, -1, gid); err != nil {
-			_ = l.Close()
-			return nil, fmt.Errorf("sockets: chgrp %s to %s: %w", path, group, err)
+		if err := os.Lchown(tmp, -1, gid); err != nil {
+			return fail(fmt.Errorf("sockets: chgrp %s to %s: %w", path, group, err))
 		}
 	}
-	return l, nil
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(fmt.Errorf("sockets: listen on %s: %w", path, err))
+	}
+	return &pathListener{UnixListener: l, path: path}, nil
+}
+
+var tmpSeq atomic.Uint64
+
+// pathListener reports the socket's final path and removes it on Close; the
+// kernel only knows the temporary name it was bound under.
+type pathListener struct {
+	*net.UnixListener
+	path string
+	once sync.Once
+}
+
+func (l *pathListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l *pathListener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() { _ = os.Remove(l.path) })
+	return err
 }
 
 // clearStale removes path if it is a socket nobody listens on, and refuses

@@ -33,6 +33,18 @@ func TestListenPerms(t *testing.T) {
 			if fi.Mode().Type() != os.ModeSocket || fi.Mode().Perm() != perms {
 				t.Fatalf("socket mode = %v, want socket %v", fi.Mode(), perms)
 			}
+			if got := l.Addr().String(); got != path {
+				t.Errorf("Addr() = %q, want %q", got, path)
+			}
+			// The temporary name the socket was bound under must be gone.
+			if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+				t.Errorf("socket directory holds %d entries, want only the socket", len(ents))
+			}
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatalf("dial the renamed socket: %v", err)
+			}
+			c.Close()
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}

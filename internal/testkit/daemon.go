@@ -215,8 +215,9 @@ func (d *Daemon) Start(t testing.TB) {
 			t.Fatalf("testkit: virtstoraged exited before listening (%v):\n%s", d.err, tail(b, 8000))
 		default:
 		}
-		if c, err := net.Dial("unix", d.SocketPath()); err == nil {
-			c.Close()
+		// The daemon opens its sockets one after another; it is ready for a
+		// test once all three answer.
+		if allDialable(d.SocketPath(), d.ROSocketPath(), d.AdminSocketPath()) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -660,4 +661,15 @@ func (a *Anchor) CleanupPools(prefix string) {
 		a.Virsh("pool-destroy", name)
 		a.Virsh("pool-undefine", name)
 	}
+}
+
+func allDialable(paths ...string) bool {
+	for _, p := range paths {
+		c, err := net.Dial("unix", p)
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
 }
