@@ -80,13 +80,20 @@ type conn struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+
+	// The reader's state, handed from goroutine to goroutine when an inline
+	// call runs long (see inline.go); only the current reader uses br.
+	br         *bufio.Reader
+	inlineSeq  atomic.Uint64
+	inlineTok  atomic.Uint64 // the running inline call's token, 0 when none
+	inlineSeen uint64        // the token the watchdog saw last tick; its own
 }
 
 func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
 	c := &conn{
 		srv:        s,
 		sv:         sv,
-		nc:         nc,
+		nc:         newRawIO(nc),
 		kind:       kind,
 		id:         s.nextClientID.Add(1),
 		born:       s.cfg.Now(),
@@ -113,14 +120,13 @@ func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
 func (c *conn) serve() {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.log.Debug("rpc: client connected")
+	c.br = bufio.NewReaderSize(c.nc, 64<<10)
 	go c.writeLoop()
 	go func() {
 		<-c.ctx.Done()
 		c.close()
 	}()
 	c.readLoop()
-	c.close()
-	c.log.Debug("rpc: client disconnected")
 }
 
 // close hangs up: cancels the client's calls and streams, drops its event
@@ -142,14 +148,17 @@ func (c *conn) close() {
 		}
 		c.srv.removeClient(c)
 		close(c.done)
+		c.log.Debug("rpc: client disconnected")
 	})
 }
 
+// readLoop reads frames until the connection ends, or until a call this
+// goroutine runs inline outlasts its budget and another goroutine takes over
+// the reading.
 func (c *conn) readLoop() {
-	br := bufio.NewReaderSize(c.nc, 64<<10)
 	buf := make([]byte, 0, 64<<10)
 	for {
-		frame, err := xdr.ReadFrame(br, buf, xdr.MaxFrameLen)
+		frame, err := xdr.ReadFrame(c.br, buf, xdr.MaxFrameLen)
 		if err != nil {
 			var fe *xdr.FrameError
 			switch {
@@ -159,21 +168,42 @@ func (c *conn) readLoop() {
 			default:
 				c.log.WithError(err).Debug("rpc: read failed")
 			}
+			c.close()
 			return
 		}
 		if cap(frame) <= readBufKeep {
 			buf = frame[:0]
 		}
 		c.lastRecv.Store(time.Now().UnixNano())
-		if !c.handle(parseHeader(frame), frame[xdr.HeaderSize:]) {
+		switch c.handle(parseHeader(frame), frame[xdr.HeaderSize:]) {
+		case readStop:
+			c.close()
+			return
+		case readHandedOff:
 			return
 		}
 	}
 }
 
+// readNext tells the reader what to do after a frame.
+type readNext int
+
+const (
+	readOn        readNext = iota
+	readStop               // close the connection
+	readHandedOff          // another goroutine reads now; this one is done
+)
+
+func readOnUnless(stop bool) readNext {
+	if stop {
+		return readStop
+	}
+	return readOn
+}
+
 // handle acts on one received frame; the payload is only valid during the call.
 // It returns false when the connection must be closed.
-func (c *conn) handle(h header, payload []byte) bool {
+func (c *conn) handle(h header, payload []byte) readNext {
 	switch h.typ {
 	case typeMessage:
 		if h.prog == progKeepalive && h.vers == 1 && h.proc == keepalivePing {
@@ -181,18 +211,18 @@ func (c *conn) handle(h header, payload []byte) bool {
 		}
 		// PONGs only reset the silence timer; other messages from a client have no
 		// meaning and libvirt drops them too.
-		return true
+		return readOn
 	case typeCall:
 		return c.handleCall(h, payload)
 	case typeStream, typeStreamHole:
-		return c.handleStream(h, payload)
+		return readOnUnless(!c.handleStream(h, payload))
 	case typeCallWithFDs:
 		// The fds would follow as extra bytes we cannot resynchronise over, and no
 		// storage procedure takes any.
 		c.log.WithField("proc", h.proc).Warn("rpc: call with file descriptors refused, closing the connection")
-		return false
+		return readStop
 	default:
-		return true
+		return readOn
 	}
 }
 
@@ -206,24 +236,36 @@ func (c *conn) programFor(prog, vers uint32) program {
 	return nil
 }
 
-func (c *conn) handleCall(h header, payload []byte) bool {
+func (c *conn) handleCall(h header, payload []byte) readNext {
 	release, err := c.requests.acquire(c.ctx, false)
 	if err != nil {
-		return false
+		return readStop
 	}
 	prog := c.programFor(h.prog, h.vers)
 	if prog == nil {
 		c.replyError(h, rpcError("Cannot find program %d version %d", h.prog, h.vers), scopeStorage, release)
-		return true
+		return readOn
 	}
 	if h.status != statusOK {
 		c.replyError(h, rpcError("Unexpected message status %d", h.status), scopeStorage, release)
-		return true
+		return readOn
 	}
 	info := prog.lookup(h.proc)
 	if info == nil || info.Async {
 		c.replyError(h, rpcError("unknown procedure: %d", h.proc), scopeStorage, release)
-		return true
+		return readOn
+	}
+	if inlineable(info) {
+		if workerDone, ok := c.sv.workers.tryAcquire(true); ok {
+			// payload is the reader's buffer: the call must be over, and nothing
+			// may point into it, before the next frame is read.
+			tok := c.beginInline()
+			c.runCall(prog, info, h, payload, nil, release, workerDone)
+			if !c.endInline(tok) {
+				return readHandedOff
+			}
+			return readOn
+		}
 	}
 	args := make([]byte, len(payload))
 	copy(args, payload)
@@ -233,11 +275,16 @@ func (c *conn) handleCall(h header, payload []byte) bool {
 		// may send data right behind the call.
 		st = c.openStream(h, info.Stream)
 	}
-	go c.runCall(prog, info, h, args, st, release)
-	return true
+	go c.runCall(prog, info, h, args, st, release, nil)
+	return readOn
 }
 
-func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, st *stream, release func()) {
+// runCall decodes, executes and answers one call. workerDone is non-nil when
+// the caller already holds a worker slot: the call then runs inline on the
+// reader, args is the reader's buffer and the reply is written in place when
+// nothing else is queued.
+func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, st *stream, release, workerDone func()) {
+	inline := workerDone != nil
 	// Building logrus fields costs more than a fast call itself: only when debugging
 	// or on failure.
 	debug := c.log.Logger.IsLevelEnabled(logrus.DebugLevel)
@@ -246,6 +293,9 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 	}
 	scope := prog.scope(info)
 	if err := prog.check(info); err != nil {
+		if inline {
+			workerDone()
+		}
 		if debug {
 			callLog().WithError(err).Debug("rpc: call refused")
 		}
@@ -255,13 +305,16 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 		c.replyError(h, err, scope, release)
 		return
 	}
-	workerDone, err := c.sv.workers.acquire(c.ctx, info.Priority)
-	if err != nil {
-		if st != nil {
-			st.discard()
+	if !inline {
+		var err error
+		workerDone, err = c.sv.workers.acquire(c.ctx, info.Priority)
+		if err != nil {
+			if st != nil {
+				st.discard()
+			}
+			release()
+			return
 		}
-		release()
-		return
 	}
 	var xst xdr.Stream
 	if st != nil {
@@ -273,7 +326,9 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 	}
 	dec := decoders.Get().(*xdr.Decoder)
 	dec.Reset(args)
-	dec.SetAlias(true) // args is this call's own copy, never reused: strings may point into it
+	// Strings may point into args only when args is this call's own copy; the
+	// reader's buffer is reused for the next frame.
+	dec.SetAlias(!inline)
 	ret, err := prog.dispatch(c.ctx, h.proc, dec, xst)
 	dec.Reset(nil)
 	dec.SetAlias(false)
@@ -307,6 +362,10 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 		c.replyError(h, internalError(fromRPC, "%v", err), scope, release)
 		return
 	}
+	if inline {
+		c.sendInline(frame, release)
+		return
+	}
 	c.out.push(c, outItem{buf: frame, done: func(werr error) {
 		release()
 		if st != nil {
@@ -316,6 +375,26 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 			c.close()
 		}
 	}})
+}
+
+// sendInline writes an inline call's reply from the reader itself when the
+// writer has nothing queued, and queues it otherwise. Inline calls never carry
+// a stream nor close the connection (CONNECT_CLOSE is not read-only priority),
+// so their reply needs no completion beyond freeing the request slot.
+func (c *conn) sendInline(frame []byte, release func()) {
+	if !c.out.claim() {
+		c.out.push(c, outItem{buf: frame, done: func(error) { release() }})
+		return
+	}
+	_, err := c.nc.Write(frame)
+	c.out.unclaim()
+	release()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.log.WithError(err).Debug("rpc: write failed, closing the connection")
+		}
+		c.close()
+	}
 }
 
 // replyError answers a call with status ERROR; release frees the request slot once
@@ -353,7 +432,36 @@ type outQueue struct {
 	events int
 	pong   bool
 	closed bool
-	wake   chan struct{}
+	// writing is set while a frame is being written, by the writer or by a
+	// reader answering inline: one writer at a time keeps frames whole.
+	writing bool
+	wake    chan struct{}
+}
+
+// claim gives the caller the socket for one write if nothing is queued or
+// being written.
+func (q *outQueue) claim() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.writing || q.closed || len(q.items) > 0 {
+		return false
+	}
+	q.writing = true
+	return true
+}
+
+// unclaim ends a write and hands the writer anything queued meanwhile.
+func (q *outQueue) unclaim() {
+	q.mu.Lock()
+	q.writing = false
+	pending := len(q.items) > 0
+	q.mu.Unlock()
+	if pending {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (q *outQueue) push(c *conn, it outItem) bool {
@@ -412,9 +520,10 @@ func (q *outQueue) pushPong(c *conn) {
 func (q *outQueue) pop() (outItem, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
+	if len(q.items) == 0 || q.writing {
 		return outItem{}, false
 	}
+	q.writing = true
 	it := q.items[0]
 	q.items[0] = outItem{}
 	q.items = q.items[1:]
@@ -454,6 +563,7 @@ func (c *conn) writeLoop() {
 			}
 		}
 		_, err := c.nc.Write(it.buf)
+		c.out.unclaim()
 		if it.done != nil {
 			it.done(err)
 		}

@@ -151,6 +151,8 @@ type service struct {
 	mu      sync.Mutex
 	limits  ServerLimits
 	clients map[uint64]*conn
+
+	watching atomic.Bool // the inline-call watchdog is running
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.

@@ -55,6 +55,21 @@ func (g *gate) acquire(ctx context.Context, priority bool) (release func(), err 
 	}
 }
 
+// tryAcquire takes a slot only if one is free now.
+func (g *gate) tryAcquire(priority bool) (release func(), ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.busy < g.max {
+		g.busy++
+		return g.releaseFunc(false), true
+	}
+	if priority && g.busyPrio < g.prio {
+		g.busyPrio++
+		return g.releaseFunc(true), true
+	}
+	return nil, false
+}
+
 func (g *gate) releaseFunc(prio bool) func() {
 	var once sync.Once
 	return func() {
@@ -65,7 +80,9 @@ func (g *gate) releaseFunc(prio bool) func() {
 			} else {
 				g.busy--
 			}
-			g.wakeLocked()
+			if g.waiting > 0 {
+				g.wakeLocked()
+			}
 			g.mu.Unlock()
 		})
 	}

@@ -66,7 +66,7 @@ func runEveryScenario(t *testing.T, uri string, pid int) {
 	positive := map[string][]string{
 		"rpc_lookup":        {"calls_per_s", "p50_us", "p99_us", "client_cpu_us_per_call"},
 		"rpc_concurrent":    {"calls_per_s", "min_thread_calls"},
-		"refresh_10k":       {"start_s", "refresh_s", "list_s", "list_info_s"},
+		"refresh_10k":       {"start_s", "refresh_s", "list_s", "list_info_s", "list_info_pipelined_s"},
 		"vol_create_delete": {"ops_per_s", "create_p50_ms", "delete_p50_ms"},
 		"vol_create_qcow2":  {"ops_per_s", "delete_ops_per_s"},
 		"stream":            {"upload_mb_per_s", "download_mb_per_s"},
