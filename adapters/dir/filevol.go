@@ -81,9 +81,19 @@ func (v *FileVolumes) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error
 
 // RefreshVol re-reads one volume's figures and format from disk.
 func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
-	err := inspect(vol.Target.Path, vol, nil)
+	// Not on network filesystems: their stat may answer from an attribute
+	// cache, where the open of a full read revalidates.
+	if !v.FullRefresh && refreshQuiet(vol) {
+		return nil
+	}
+	var pr probe
+	err := inspectProbe(vol.Target.Path, vol, nil, &pr)
 	if errors.Is(err, errSkip) {
+		forgetQuiet(vol.Target.Path)
 		return errnoErr(unix.ENOENT, "cannot open volume '%s'", vol.Target.Path)
+	}
+	if err == nil && pr.mode == unix.S_IFREG && !v.FullRefresh {
+		rememberQuiet(vol.Target.Path, &pr.stat, clock())
 	}
 	return err
 }
@@ -100,6 +110,7 @@ func (v *FileVolumes) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *
 		}
 		return nil
 	}
+	forgetQuiet(vol.Target.Path)
 	if err := unix.Unlink(vol.Target.Path); err != nil && !errors.Is(err, unix.ENOENT) {
 		return sysErr(err, "cannot unlink file '%s'", vol.Target.Path)
 	}

@@ -55,6 +55,7 @@ type probe struct {
 	// the volume ("" if none), and backingID its identity before it was read.
 	backingPath string
 	backingID   fileID
+	stat        unix.Stat_t // of the file opened
 }
 
 // fileID is the part of a stat that changes whenever a file's content,
@@ -113,7 +114,7 @@ func inspectProbe(path string, vol *domain.VolDef, scratch []byte, pr *probe) er
 	vol.Target.Perms = domain.Perms{Mode: int64(st.Mode & 0o777), Owner: int64(st.Uid), Group: int64(st.Gid)}
 	vol.Target.Timestamps = statTimes(&st)
 	if pr != nil {
-		pr.mode, pr.nlink = st.Mode&unix.S_IFMT, uint64(st.Nlink)
+		pr.mode, pr.nlink, pr.stat = st.Mode&unix.S_IFMT, uint64(st.Nlink), st
 	}
 	vol.Backing = nil
 	vol.Target.Compat, vol.Target.ClusterSize = "", 0
