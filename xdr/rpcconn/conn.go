@@ -6,6 +6,7 @@ package rpcconn
 
 import (
 	"bufio"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -156,6 +157,9 @@ func (c *Conn) dropStream(serial uint32) {
 
 // write sends one frame: hdr, then body (XDR) or raw bytes.
 func (c *Conn) write(hdr virnet.MessageHeader, body xdr.Message, raw []byte) error {
+	if body == nil && len(raw) > 0 {
+		return c.writeData(hdr, raw)
+	}
 	e := xdr.NewEncoder(make([]byte, 0, xdr.MinFrameLen+len(raw)+64))
 	off := xdr.StartFrame(e)
 	if err := hdr.Encode(e); err != nil {
@@ -173,6 +177,35 @@ func (c *Conn) write(hdr virnet.MessageHeader, body xdr.Message, raw []byte) err
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if _, err := c.nc.Write(e.Bytes()); err != nil {
+		select {
+		case <-c.done:
+			return ErrClosed
+		default:
+		}
+		return fmt.Errorf("rpcconn: write: %w", err)
+	}
+	return nil
+}
+
+// writeData sends a STREAM packet: the header, then the caller's bytes as
+// they are (one writev), so that an upload neither copies nor allocates its
+// data per packet.
+func (c *Conn) writeData(hdr virnet.MessageHeader, raw []byte) error {
+	if len(raw) > xdr.MaxFrameLen-xdr.MinFrameLen {
+		return fmt.Errorf("rpcconn: stream packet of %d bytes over the frame limit", len(raw))
+	}
+	var head [xdr.MinFrameLen]byte
+	e := xdr.NewEncoder(head[:0])
+	off := xdr.StartFrame(e)
+	if err := hdr.Encode(e); err != nil {
+		return err
+	}
+	b := e.Bytes()
+	binary.BigEndian.PutUint32(b[off:], uint32(len(b)+len(raw)))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	bufs := net.Buffers{b, raw}
+	if _, err := bufs.WriteTo(c.nc); err != nil {
 		select {
 		case <-c.done:
 			return ErrClosed
@@ -222,8 +255,13 @@ func (c *Conn) read() error {
 		case virnet.MessageTypeMessage:
 			c.message(hdr, d)
 		case virnet.MessageTypeStream, virnet.MessageTypeStreamHole:
-			if err := c.stream(hdr, d); err != nil {
+			kept, err := c.stream(hdr, d, frame)
+			if err != nil {
 				return err
+			}
+			if kept {
+				// The stream's reader owns frame now.
+				buf = getFrameBuf()
 			}
 		}
 	}
@@ -284,19 +322,21 @@ func (c *Conn) message(hdr virnet.MessageHeader, d *xdr.Decoder) {
 	}
 }
 
-func (c *Conn) stream(hdr virnet.MessageHeader, d *xdr.Decoder) error {
+// stream hands a STREAM packet to its stream. A data packet keeps frame (its
+// data points into it), and stream reports kept.
+func (c *Conn) stream(hdr virnet.MessageHeader, d *xdr.Decoder, frame []byte) (kept bool, err error) {
 	c.mu.Lock()
 	st := c.streams[hdr.Serial]
 	c.mu.Unlock()
 	if st == nil {
-		return nil // stream already finished or aborted
+		return false, nil // stream already finished or aborted
 	}
 	var p packet
 	switch {
 	case hdr.Type == virnet.MessageTypeStreamHole:
 		var h virnet.StreamHole
 		if err := h.Decode(d); err != nil {
-			return err
+			return false, err
 		}
 		p.hole = h.Length
 	case hdr.Status == virnet.MessageStatusContinue:
@@ -304,7 +344,7 @@ func (c *Conn) stream(hdr virnet.MessageHeader, d *xdr.Decoder) error {
 		if len(rest) == 0 {
 			p.eof = true
 		} else {
-			p.data = append([]byte(nil), rest...)
+			p.data, p.frame, kept = rest, frame, true
 		}
 	case hdr.Status == virnet.MessageStatusOk:
 		p.ok = true
@@ -314,7 +354,25 @@ func (c *Conn) stream(hdr virnet.MessageHeader, d *xdr.Decoder) error {
 		c.dropStream(hdr.Serial)
 	}
 	st.deliver(p)
-	return nil
+	return kept, nil
 }
+
+// Frame buffers go from the reader to a download's consumer and, when it
+// recycles them, back: a download then allocates nothing per packet.
+var frameBufs = sync.Pool{New: func() any { return []byte(nil) }}
+
+func getFrameBuf() []byte {
+	return frameBufs.Get().([]byte)[:0]
+}
+
+func putFrameBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= frameBufKeep {
+		frameBufs.Put(b[:0])
+	}
+}
+
+// frameBufKeep is the largest frame buffer worth keeping: a libvirt-sized
+// stream packet, with room for the 4 MiB ones some clients use.
+const frameBufKeep = 4<<20 + 64<<10
 
 var _ io.Closer = (*Conn)(nil)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -271,6 +272,59 @@ func TestDownloadStream(t *testing.T) {
 	}
 	fin := p.read()
 	if fin.hdr.Type != virnet.MessageTypeStream || fin.hdr.Status != virnet.MessageStatusOk {
+		t.Errorf("finish %+v", fin.hdr)
+	}
+	h.Status = virnet.MessageStatusOk
+	p.send(h, nil, nil)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDownloadRecycle checks that buffers given back with Recycle are reused
+// without a packet's data showing through another's.
+func TestDownloadRecycle(t *testing.T) {
+	c, p := newPair(t)
+	const packets = 64
+	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000+i*997) }
+	errc := make(chan error, 1)
+	go func() {
+		st, err := remote.NewClient(c).StorageVolDownload(context.Background(), &remote.StorageVolDownloadArgs{})
+		if err != nil {
+			errc <- err
+			return
+		}
+		for i := 0; ; i++ {
+			d, _, err := st.Recv()
+			if err == io.EOF {
+				if i != packets {
+					errc <- fmt.Errorf("EOF after %d packets, want %d", i, packets)
+					return
+				}
+				break
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+			if !bytes.Equal(d, payload(i)) {
+				errc <- fmt.Errorf("packet %d: %d bytes starting %v, want %d bytes of %d", i, len(d), d[:min(len(d), 4)], len(payload(i)), i)
+				return
+			}
+			st.Recycle()
+		}
+		errc <- st.Finish()
+	}()
+	call := p.read()
+	p.reply(call, virnet.MessageStatusOk, nil)
+	h := call.hdr
+	h.Type, h.Status = virnet.MessageTypeStream, virnet.MessageStatusContinue
+	for i := range packets {
+		p.send(h, nil, payload(i))
+	}
+	p.send(h, nil, nil)
+	fin := p.read()
+	if fin.hdr.Status != virnet.MessageStatusOk {
 		t.Errorf("finish %+v", fin.hdr)
 	}
 	h.Status = virnet.MessageStatusOk

@@ -8,7 +8,8 @@ import (
 )
 
 type packet struct {
-	data []byte
+	data  []byte
+	frame []byte // the buffer data points into
 	hole int64
 	eof  bool  // empty CONTINUE: end of download data
 	ok   bool  // STREAM OK: the server confirmed finish or abort
@@ -29,6 +30,7 @@ type Stream struct {
 	mu               sync.Mutex
 	sawEOF, finished bool
 	err              error
+	last             []byte // frame buffer of the data Recv returned last
 }
 
 func (s *Stream) deliver(p packet) {
@@ -105,7 +107,19 @@ func (s *Stream) Recv() (data []byte, hole int64, err error) {
 		s.setEOF(nil)
 		return nil, 0, io.EOF
 	}
+	s.last = p.frame
 	return p.data, p.hole, nil
+}
+
+// Recycle gives back the buffer of the data the last Recv returned, which the
+// caller must not use afterwards; the connection reuses it for a later
+// packet. Calling it is optional (a caller that keeps the data does not), and
+// it must not run concurrently with Recv.
+func (s *Stream) Recycle() {
+	if s.last != nil {
+		putFrameBuf(s.last)
+		s.last = nil
+	}
 }
 
 func (s *Stream) setEOF(err error) {

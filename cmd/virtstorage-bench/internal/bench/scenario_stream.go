@@ -69,6 +69,7 @@ func (e *env) download(ctx context.Context, v remote.StorageVol, length int64, f
 			continue
 		}
 		r.data += int64(len(data))
+		st.Recycle()
 	}
 	if err := st.Finish(); err != nil {
 		return r, fmt.Errorf("bench: download finish: %w", err)
