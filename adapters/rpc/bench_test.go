@@ -1,7 +1,14 @@
 package rpc_test
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -59,4 +66,93 @@ func BenchmarkLookupByName(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/call")
 		})
 	}
+}
+
+// BenchmarkLookupByNameServerCPU is BenchmarkLookupByName with the server in
+// a process of its own (this test binary re-run), so that its CPU per call is
+// read from /proc alone: the figure the daemon's target is stated in.
+func BenchmarkLookupByNameServerCPU(b *testing.B) {
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			sock, pid := startServerProcess(b)
+			cls := make([]*remote.Client, clients)
+			for i := range cls {
+				cls[i] = (&daemon{}).client(b, sock, "storage:///system", 0)
+			}
+			ctx := ctx5(b)
+			args := &remote.StoragePoolLookupByNameArgs{Name: "images"}
+			b.ResetTimer()
+			scpu0, t0 := procCPU(b, pid), time.Now()
+			var wg sync.WaitGroup
+			for i, cl := range cls {
+				n := b.N / clients
+				if i < b.N%clients {
+					n++
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := 0; j < n; j++ {
+						if _, err := cl.StoragePoolLookupByName(ctx, args); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			elapsed, scpu := time.Since(t0), procCPU(b, pid)-scpu0
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+			b.ReportMetric(float64(scpu.Microseconds())/float64(b.N), "server-cpu-µs/call")
+		})
+	}
+}
+
+// startServerProcess runs this test binary as a bare server (see TestMain) and
+// returns its socket and pid.
+func startServerProcess(b *testing.B) (string, int) {
+	b.Helper()
+	dir, err := os.MkdirTemp("", "rpcb")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), serveEnv+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait() //nolint:errcheck // exits when stdin closes
+	})
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+		b.Fatalf("server process: %q, %v", line, err)
+	}
+	return filepath.Join(dir, "sock"), cmd.Process.Pid
+}
+
+// procCPU is the user+system CPU time of process pid.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, _ := strconv.ParseUint(f[11], 10, 64)
+	stime, _ := strconv.ParseUint(f[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
