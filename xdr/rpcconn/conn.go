@@ -53,6 +53,11 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rpcconn: %w", err)
 	}
+	if uc, ok := nc.(*net.UnixConn); ok {
+		// Room for a few 256 KiB upload packets (the default is 208 KiB), so
+		// that the sender need not wait for each one to be read.
+		_ = uc.SetWriteBuffer(1 << 20)
+	}
 	return New(nc), nil
 }
 
