@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,24 +43,7 @@ func BenchmarkLookupByName(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0, t0 := cpuTime(), time.Now()
-			var wg sync.WaitGroup
-			for i, cl := range cls {
-				n := b.N / clients
-				if i < b.N%clients {
-					n++
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for j := 0; j < n; j++ {
-						if _, err := cl.StoragePoolLookupByName(ctx, args); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			lookupAll(ctx, b, cls, args)
 			b.StopTimer()
 			elapsed, cpu := time.Since(t0), cpuTime()-cpu0
 			b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N), "µs/call")
@@ -83,24 +67,7 @@ func BenchmarkLookupByNameServerCPU(b *testing.B) {
 			args := &remote.StoragePoolLookupByNameArgs{Name: "images"}
 			b.ResetTimer()
 			scpu0, t0 := procCPU(b, pid), time.Now()
-			var wg sync.WaitGroup
-			for i, cl := range cls {
-				n := b.N / clients
-				if i < b.N%clients {
-					n++
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for j := 0; j < n; j++ {
-						if _, err := cl.StoragePoolLookupByName(ctx, args); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			lookupAll(ctx, b, cls, args)
 			b.StopTimer()
 			elapsed, scpu := time.Since(t0), procCPU(b, pid)-scpu0
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
@@ -155,4 +122,27 @@ func procCPU(b *testing.B, pid int) time.Duration {
 	stime, _ := strconv.ParseUint(f[12], 10, 64)
 	const ticksPerSecond = 100 // USER_HZ
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond
+}
+
+// lookupAll makes b.N lookups spread over the clients, each client in its own
+// goroutine.
+func lookupAll(ctx context.Context, b *testing.B, cls []*remote.Client, args *remote.StoragePoolLookupByNameArgs) {
+	var wg sync.WaitGroup
+	for i, cl := range cls {
+		n := b.N / len(cls)
+		if i < b.N%len(cls) {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				if _, err := cl.StoragePoolLookupByName(ctx, args); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -6,8 +6,8 @@ package rpcconn
 
 import (
 	"bufio"
-	"encoding/binary"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -181,15 +181,21 @@ func (c *Conn) write(hdr virnet.MessageHeader, body xdr.Message, raw []byte) err
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if _, err := c.nc.Write(e.Bytes()); err != nil {
-		select {
-		case <-c.done:
-			return ErrClosed
-		default:
-		}
-		return fmt.Errorf("rpcconn: write: %w", err)
+	_, err := c.nc.Write(e.Bytes())
+	return c.writeErr(err)
+}
+
+// writeErr words a failed write: ErrClosed once the connection is gone.
+func (c *Conn) writeErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	return fmt.Errorf("rpcconn: write: %w", err)
 }
 
 // writeData sends a STREAM packet: the header, then the caller's bytes as
@@ -210,15 +216,8 @@ func (c *Conn) writeData(hdr virnet.MessageHeader, raw []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	bufs := net.Buffers{b, raw}
-	if _, err := bufs.WriteTo(c.nc); err != nil {
-		select {
-		case <-c.done:
-			return ErrClosed
-		default:
-		}
-		return fmt.Errorf("rpcconn: write: %w", err)
-	}
-	return nil
+	_, err := bufs.WriteTo(c.nc)
+	return c.writeErr(err)
 }
 
 func (c *Conn) readLoop() {

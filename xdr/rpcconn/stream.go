@@ -10,10 +10,10 @@ import (
 type packet struct {
 	data  []byte
 	frame []byte // the buffer data points into
-	hole int64
-	eof  bool  // empty CONTINUE: end of download data
-	ok   bool  // STREAM OK: the server confirmed finish or abort
-	err  error // STREAM ERROR from the server, or ErrClosed
+	hole  int64
+	eof   bool  // empty CONTINUE: end of download data
+	ok    bool  // STREAM OK: the server confirmed finish or abort
+	err   error // STREAM ERROR from the server, or ErrClosed
 }
 
 // Stream is the client side of the data stream a stream procedure opened. Send,
