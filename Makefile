@@ -39,7 +39,7 @@ deps:
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PKGS) >/dev/null; \
 	fi
 
-test: deps test-go check-generated
+test: deps lint test-go check-generated
 
 # The daemon is built once up front and handed to the end-to-end packages, which
 # would otherwise each build it while go test compiles the rest in parallel.
