@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/keepalive"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
@@ -36,14 +37,25 @@ type Conn struct {
 	pending map[uint32]*call
 	streams map[uint32]*Stream
 	onMsg   func(prog uint32, proc int32, body []byte)
-	err     error // why the reader stopped; set once
+	err     error // why the connection ended; set once
 
-	done chan struct{}
+	// The reading role (reader.go): one goroutine at a time reads frames,
+	// a caller waiting for its reply or the background reader.
+	reading  bool
+	waiters  int           // callers waiting that could take the role
+	roleFree chan struct{} // closed when the role is released to waiters
+	kick     chan struct{} // hands the role to the background reader at once
+	activity uint64        // counts callers taking the role
+	fr       frameReader   // used by the role's holder only
+
+	endOnce sync.Once
+	done    chan struct{}
 }
 
 type call struct {
-	ret  xdr.Message
-	done chan error
+	ret      xdr.Message
+	done     chan error
+	answered atomic.Bool // set before done is sent to
 }
 
 // Dial connects to the UNIX socket at path.
@@ -64,18 +76,24 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 // New starts a Conn over nc; the Conn owns nc from now on.
 func New(nc net.Conn) *Conn {
 	c := &Conn{
-		nc:      nc,
-		pending: map[uint32]*call{},
-		streams: map[uint32]*Stream{},
-		done:    make(chan struct{}),
+		nc:       nc,
+		pending:  map[uint32]*call{},
+		streams:  map[uint32]*Stream{},
+		roleFree: make(chan struct{}),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
-	go c.readLoop()
+	// Buffered: a frame is then one read system call, not one for the length
+	// word and one for the rest.
+	c.fr.r = bufio.NewReaderSize(nc, 64<<10)
+	go c.backgroundReader()
 	return c
 }
 
 // OnMessage sets the handler of async MESSAGE packets other than keepalive (events). It
-// runs on the reader goroutine, so it must not block and must not wait for a call on
-// this Conn; body is only valid during the call.
+// runs on the goroutine reading the socket (which may be one waiting for a call's
+// reply), so it must not block and must not wait for a call on this Conn; body is only
+// valid during the call.
 func (c *Conn) OnMessage(fn func(prog uint32, proc int32, body []byte)) {
 	c.mu.Lock()
 	c.onMsg = fn
@@ -88,6 +106,7 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 // Close closes the connection; pending calls and streams fail with ErrClosed.
 func (c *Conn) Close() error {
 	err := c.nc.Close()
+	c.end(ErrClosed)
 	<-c.done
 	return err
 }
@@ -138,14 +157,7 @@ func (c *Conn) call(ctx context.Context, prog, vers uint32, proc int32, serial u
 		c.forget(serial)
 		return err
 	}
-	select {
-	case err := <-cl.done:
-		return err
-	case <-ctx.Done():
-		// The reply, if it ever comes, is dropped by the reader.
-		c.forget(serial)
-		return ctx.Err()
-	}
+	return c.await(ctx, serial, cl)
 }
 
 func (c *Conn) forget(serial uint32) {
@@ -220,55 +232,55 @@ func (c *Conn) writeData(hdr virnet.MessageHeader, raw []byte) error {
 	return c.writeErr(err)
 }
 
-func (c *Conn) readLoop() {
-	err := c.read()
-	c.mu.Lock()
-	c.err = err
-	pending, streams := c.pending, c.streams
-	c.pending, c.streams = map[uint32]*call{}, map[uint32]*Stream{}
-	c.mu.Unlock()
-	for _, cl := range pending {
-		cl.done <- ErrClosed
-	}
-	for _, st := range streams {
-		st.fail(ErrClosed)
-	}
-	c.nc.Close()
-	close(c.done)
+// end closes the connection for good once: calls still waiting get
+// ErrClosed, streams fail, Done is closed.
+func (c *Conn) end(err error) {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		pending, streams := c.pending, c.streams
+		c.pending, c.streams = map[uint32]*call{}, map[uint32]*Stream{}
+		close(c.roleFree)
+		c.mu.Unlock()
+		for _, cl := range pending {
+			cl.answer(ErrClosed)
+		}
+		for _, st := range streams {
+			st.fail(ErrClosed)
+		}
+		c.nc.Close()
+		close(c.done)
+	})
 }
 
-func (c *Conn) read() error {
-	var buf []byte
-	// Buffered: a frame is then one read system call, not one for the length
-	// word and one for the rest.
-	br := bufio.NewReaderSize(c.nc, 64<<10)
-	for {
-		frame, err := xdr.ReadFrame(br, buf, xdr.MaxFrameLen)
+// readOne reads one frame and hands it to whoever waits for it. Only the
+// holder of the reading role calls it.
+func (c *Conn) readOne() error {
+	frame, err := c.fr.next()
+	if err != nil {
+		return err
+	}
+	d := xdr.NewDecoder(frame)
+	var hdr virnet.MessageHeader
+	if err := hdr.Decode(d); err != nil {
+		return err
+	}
+	switch hdr.Type {
+	case virnet.MessageTypeReply, virnet.MessageTypeReplyWithFds:
+		c.reply(hdr, d)
+	case virnet.MessageTypeMessage:
+		c.message(hdr, d)
+	case virnet.MessageTypeStream, virnet.MessageTypeStreamHole:
+		kept, err := c.stream(hdr, d, frame)
 		if err != nil {
 			return err
 		}
-		buf = frame
-		d := xdr.NewDecoder(frame)
-		var hdr virnet.MessageHeader
-		if err := hdr.Decode(d); err != nil {
-			return err
-		}
-		switch hdr.Type {
-		case virnet.MessageTypeReply, virnet.MessageTypeReplyWithFds:
-			c.reply(hdr, d)
-		case virnet.MessageTypeMessage:
-			c.message(hdr, d)
-		case virnet.MessageTypeStream, virnet.MessageTypeStreamHole:
-			kept, err := c.stream(hdr, d, frame)
-			if err != nil {
-				return err
-			}
-			if kept {
-				// The stream's reader owns frame now.
-				buf = getFrameBuf()
-			}
+		if kept {
+			// The stream's reader owns frame now.
+			c.fr.buf = getFrameBuf()
 		}
 	}
+	return nil
 }
 
 func (c *Conn) reply(hdr virnet.MessageHeader, d *xdr.Decoder) {
@@ -282,21 +294,21 @@ func (c *Conn) reply(hdr virnet.MessageHeader, d *xdr.Decoder) {
 	if hdr.Type == virnet.MessageTypeReplyWithFds {
 		// No storage procedure passes fds; skip the count so the body still decodes.
 		if _, err := d.DecodeUint(); err != nil {
-			cl.done <- err
+			cl.answer(err)
 			return
 		}
 	}
 	if hdr.Status != virnet.MessageStatusOk {
-		cl.done <- decodeError(d)
+		cl.answer(decodeError(d))
 		return
 	}
 	if cl.ret != nil {
 		if err := cl.ret.Decode(d); err != nil {
-			cl.done <- fmt.Errorf("rpcconn: decode reply of procedure %d: %w", hdr.Proc, err)
+			cl.answer(fmt.Errorf("rpcconn: decode reply of procedure %d: %w", hdr.Proc, err))
 			return
 		}
 	}
-	cl.done <- nil
+	cl.answer(nil)
 }
 
 func decodeError(d *xdr.Decoder) error {

@@ -439,3 +439,135 @@ func TestDial(t *testing.T) {
 		t.Error("Dial of a missing socket succeeded")
 	}
 }
+
+// TestCancelMidFrame cancels a call whose caller is reading the socket while
+// only half of a frame has arrived: the call returns at once, and the rest of
+// the frame, when it comes, is read by the next reader as one frame.
+func TestCancelMidFrame(t *testing.T) {
+	c, p := newPair(t)
+	// Let the background reader step aside for a caller: it does once a call
+	// has been made.
+	warm := make(chan error, 1)
+	go func() {
+		warm <- c.Call(context.Background(), remote.Program, 1, int32(remote.ProcConnectClose), nil, nil)
+	}()
+	p.reply(p.read(), virnet.MessageStatusOk, nil)
+	if err := <-warm; err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	var ret remote.ConnectGetTypeRet
+	go func() { errc <- c.Call(ctx, remote.Program, 1, int32(remote.ProcConnectGetType), nil, &ret) }()
+	call := p.read()
+
+	// Half of the reply, then nothing until the call gave up.
+	e := xdr.NewEncoder(nil)
+	off := xdr.StartFrame(e)
+	h := call.hdr
+	h.Type, h.Status = virnet.MessageTypeReply, virnet.MessageStatusOk
+	if err := h.Encode(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&remote.ConnectGetTypeRet{Type: "storage"}).Encode(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := xdr.FinishFrame(e, off, xdr.MaxFrameLen); err != nil {
+		t.Fatal(err)
+	}
+	whole := e.Bytes()
+	if _, err := p.nc.Write(whole[:10]); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := <-errc; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("call = %v, want DeadlineExceeded", err)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("cancelled call took %v to return", waited)
+	}
+
+	// The rest of the late reply, then the answer to a new call: the reader
+	// must resume inside the frame, drop the late reply and match the new one.
+	next := make(chan error, 1)
+	var ret2 remote.ConnectGetTypeRet
+	go func() {
+		next <- c.Call(context.Background(), remote.Program, 1, int32(remote.ProcConnectGetType), nil, &ret2)
+	}()
+	if _, err := p.nc.Write(whole[10:]); err != nil {
+		t.Fatal(err)
+	}
+	call2 := p.read()
+	p.reply(call2, virnet.MessageStatusOk, &remote.ConnectGetTypeRet{Type: "second"})
+	if err := <-next; err != nil || ret2.Type != "second" {
+		t.Fatalf("call after the cancelled one = %v, %q", err, ret2.Type)
+	}
+}
+
+// TestMessagesBetweenCalls checks that events arriving while no call waits
+// are delivered (by the background reader), also after calls have been made.
+func TestMessagesBetweenCalls(t *testing.T) {
+	c, p := newPair(t)
+	got := make(chan int32, 4)
+	c.OnMessage(func(prog uint32, proc int32, body []byte) { got <- proc })
+	for i := range 3 {
+		errc := make(chan error, 1)
+		go func() {
+			errc <- c.Call(context.Background(), remote.Program, 1, int32(remote.ProcConnectClose), nil, nil)
+		}()
+		p.reply(p.read(), virnet.MessageStatusOk, nil)
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		p.send(virnet.MessageHeader{Prog: remote.Program, Vers: 1, Proc: int32(370 + i), Type: virnet.MessageTypeMessage}, nil, nil)
+		select {
+		case proc := <-got:
+			if proc != int32(370+i) {
+				t.Errorf("event %d: proc %d", i, proc)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d sent between calls was not delivered", i)
+		}
+	}
+}
+
+// TestManyCallersOneConn makes concurrent calls on one connection, answered
+// in reverse order, so that replies for waiting callers are read by another
+// caller.
+func TestManyCallersOneConn(t *testing.T) {
+	c, p := newPair(t)
+	const n = 16
+	type result struct {
+		i   int
+		got string
+		err error
+	}
+	results := make(chan result, n)
+	for i := range n {
+		go func() {
+			var ret remote.ConnectGetTypeRet
+			err := c.Call(context.Background(), remote.Program, 1, int32(remote.ProcConnectGetType), nil, &ret)
+			results <- result{i, ret.Type, err}
+		}()
+	}
+	calls := make([]msg, n)
+	for i := range n {
+		calls[i] = p.read()
+	}
+	for i := n - 1; i >= 0; i-- {
+		p.reply(calls[i], virnet.MessageStatusOk, &remote.ConnectGetTypeRet{Type: fmt.Sprintf("serial-%d", calls[i].hdr.Serial)})
+	}
+	seen := map[string]bool{}
+	for range n {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		seen[r.got] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct replies for %d calls: %v", len(seen), n, seen)
+	}
+}
