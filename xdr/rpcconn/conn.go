@@ -43,10 +43,12 @@ type Conn struct {
 	// a caller waiting for its reply or the background reader.
 	reading  bool
 	waiters  int           // callers waiting that could take the role
+	wanted   bool          // a caller waited since the background reader took the role
 	roleFree chan struct{} // closed when the role is released to waiters
 	kick     chan struct{} // hands the role to the background reader at once
 	activity uint64        // counts callers taking the role
 	fr       frameReader   // used by the role's holder only
+	bgFrames atomic.Uint64 // frames the background reader read (tests)
 
 	endOnce sync.Once
 	done    chan struct{}

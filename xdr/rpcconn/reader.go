@@ -65,6 +65,7 @@ func (c *Conn) await(ctx context.Context, serial uint32, cl *call) error {
 		}
 		free := c.roleFree
 		c.waiters++
+		c.wanted = true
 		c.mu.Unlock()
 		select {
 		case err := <-cl.done:
@@ -155,6 +156,7 @@ func (c *Conn) backgroundReader() {
 			continue
 		}
 		c.reading, kicked = true, false
+		c.wanted = c.waiters > 0
 		c.mu.Unlock()
 		if err := c.readUntilWanted(); err != nil {
 			c.mu.Lock()
@@ -163,6 +165,9 @@ func (c *Conn) backgroundReader() {
 			c.end(err)
 			return
 		}
+		// A caller wanted the role: leave it to callers for a grace period
+		// rather than take it back before the caller even woke up.
+		seen = ^uint64(0)
 	}
 }
 
@@ -170,13 +175,17 @@ func (c *Conn) backgroundReader() {
 func (c *Conn) readUntilWanted() error {
 	for {
 		err := c.readOne()
+		c.bgFrames.Add(1)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			_ = c.nc.SetReadDeadline(time.Time{})
 		} else if err != nil {
 			return err
 		}
 		c.mu.Lock()
-		if c.waiters > 0 {
+		// wanted, not waiters: the caller this frame answered may have
+		// stopped waiting already, and it is the one to hand over to.
+		if c.wanted {
+			c.wanted = false
 			c.reading = false
 			c.handOnLocked()
 			c.mu.Unlock()
