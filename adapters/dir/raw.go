@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
@@ -13,9 +14,8 @@ import (
 // at its context again.
 const copyChunk = 64 << 20
 
-// zeroBlock is the size of the zero-filled writes of a wipe and of the
-// fallback when fallocate is not supported.
-const zeroBlock = 1 << 20
+// rwBlock is the buffer of a copy on filesystems without copy_file_range.
+const rwBlock = 1 << 20
 
 // createRaw makes a raw file volume, empty or as a copy of src, as libvirt's
 // storageBackendCreateRaw: O_EXCL create with the volume's mode, ftruncate to
@@ -117,25 +117,7 @@ func allocate(ctx context.Context, fd int, off, length int64) error {
 	if err == nil || !(errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS)) {
 		return err
 	}
-	return writeZeros(ctx, fd, off, length)
-}
-
-// writeZeros writes length zero bytes at off in large blocks.
-func writeZeros(ctx context.Context, fd int, off, length int64) error {
-	buf := make([]byte, min(length, zeroBlock))
-	for length > 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n := min(length, int64(len(buf)))
-		w, err := unix.Pwrite(fd, buf[:n], off)
-		if err != nil {
-			return err
-		}
-		off += int64(w)
-		length -= int64(w)
-	}
-	return nil
+	return blockdev.WriteZeros(ctx, fd, off, length)
 }
 
 // copySparse copies the data extents of the file at srcPath into fd at the
@@ -208,7 +190,7 @@ func copyRange(ctx context.Context, dst, src int, off, length int64, srcPath str
 
 // copyRangeRW is copyRange for filesystems without copy_file_range.
 func copyRangeRW(ctx context.Context, dst, src int, off, length int64, srcPath string) error {
-	buf := make([]byte, min(length, zeroBlock))
+	buf := make([]byte, min(length, rwBlock))
 	for length > 0 {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -113,7 +114,7 @@ func (u *uploader) Hole(length int64) error {
 	}
 	start, stop := u.pos, u.pos+length
 	if !u.regular {
-		if err := writeZeros(context.Background(), u.fd, start, length); err != nil {
+		if err := blockdev.WriteZeros(context.Background(), u.fd, start, length); err != nil {
 			return sysErr(err, "cannot write to stream")
 		}
 		u.pos = stop
@@ -122,7 +123,7 @@ func (u *uploader) Hole(length int64) error {
 	if punchEnd := min(stop, u.size); punchEnd > start {
 		err := unix.Fallocate(u.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, start, punchEnd-start)
 		if errors.Is(err, unix.EOPNOTSUPP) {
-			err = writeZeros(context.Background(), u.fd, start, punchEnd-start)
+			err = blockdev.WriteZeros(context.Background(), u.fd, start, punchEnd-start)
 		}
 		if err != nil {
 			return sysErr(err, "unable to punch hole in '%s'", u.path)

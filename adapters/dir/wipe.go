@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -94,7 +95,7 @@ func wipeZero(ctx context.Context, fd int, path string, st *unix.Stat_t) error {
 		}
 		return nil
 	}
-	if err := writeZeros(ctx, fd, 0, size); err != nil {
+	if err := blockdev.WriteZeros(ctx, fd, 0, size); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}

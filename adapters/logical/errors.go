@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/logical/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )

@@ -1,6 +1,6 @@
 // Package blockdev does the local data operations of block-device volumes
 // (LVM logical volumes, multipath maps): upload and download streams, wipes and
-// raw copies, done on the device node itself. It is libvirt's generic "local"
+// raw copies, done on the device node itself. Its zero writer serves files too. It is libvirt's generic "local"
 // implementation restricted to devices, whose size is where they end rather
 // than a file length that writes can grow.
 package blockdev
@@ -40,9 +40,10 @@ func Size(fd int) (int64, error) {
 	return unix.Seek(fd, 0, unix.SEEK_END)
 }
 
-// writeZeros writes length zero bytes at off in chunks, checking ctx between
-// chunks so that a long wipe stops when the client goes away.
-func writeZeros(ctx context.Context, fd int, off, length int64) error {
+// WriteZeros writes length zero bytes at off in chunks, checking ctx between
+// chunks so that a long wipe stops when the client goes away. Files use it too
+// (dir pools: wipes, allocation without fallocate, holes in uploads).
+func WriteZeros(ctx context.Context, fd int, off, length int64) error {
 	buf := make([]byte, min(length, chunk))
 	for length > 0 {
 		if err := ctx.Err(); err != nil {
@@ -73,11 +74,11 @@ func ZeroHeadTail(path string, n int64) error {
 		return SysErr(err, "cannot seek to end of file '%s'", path)
 	}
 	head := min(n, size)
-	if err := writeZeros(context.Background(), fd, 0, head); err != nil {
+	if err := WriteZeros(context.Background(), fd, 0, head); err != nil {
 		return SysErr(err, "cannot clear device header of '%s'", path)
 	}
 	if tail := max(size-n, head); tail < size {
-		if err := writeZeros(context.Background(), fd, tail, size-tail); err != nil {
+		if err := WriteZeros(context.Background(), fd, tail, size-tail); err != nil {
 			return SysErr(err, "cannot clear device tail of '%s'", path)
 		}
 	}
@@ -112,7 +113,7 @@ func Wipe(ctx context.Context, runner ports.CommandRunner, path string, algorith
 	if err != nil {
 		return SysErr(err, "Failed to seek in storage volume with path '%s'", path)
 	}
-	if err := writeZeros(ctx, fd, 0, size); err != nil {
+	if err := WriteZeros(ctx, fd, 0, size); err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
@@ -250,7 +251,7 @@ func (w *writer) Hole(length int64) error {
 	if length < 0 || length > w.end-w.pos {
 		return streamErr(unix.ENOSPC, "cannot write to stream")
 	}
-	if err := writeZeros(context.Background(), w.fd, w.pos, length); err != nil {
+	if err := WriteZeros(context.Background(), w.fd, w.pos, length); err != nil {
 		return streamErr(err, "cannot write to stream")
 	}
 	w.pos += length
