@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,6 +136,147 @@ func echoReplies(nc net.Conn) {
 		_ = xdr.FinishFrame(e, off, xdr.MaxFrameLen)
 		if _, err := nc.Write(e.Bytes()); err != nil {
 			return
+		}
+	}
+}
+
+// TestStressCallsCancelsAndEvents runs many callers on one connection, some
+// with contexts that end before their reply, against a server that answers
+// out of order, splits frames into pieces and sends events in between. Every
+// call that succeeds must get its own reply, and events must keep coming.
+func TestStressCallsCancelsAndEvents(t *testing.T) {
+	a, b := net.Pipe()
+	c := New(a)
+	t.Cleanup(func() { c.Close() })
+	var events atomic.Int64
+	c.OnMessage(func(prog uint32, proc int32, body []byte) { events.Add(1) })
+	go choppyServer(b)
+
+	const callers, calls = 8, 150
+	var wg sync.WaitGroup
+	var ok, cancelled atomic.Int64
+	for g := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range calls {
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if (g+i)%5 == 0 {
+					ctx, cancel = context.WithTimeout(context.Background(), time.Duration(i%3)*time.Millisecond)
+				}
+				token := uint32(g*calls + i + 1)
+				var ret echo
+				err := c.Call(ctx, remoteProgram, 1, procConnectGetType, &echo{token}, &ret)
+				cancel()
+				switch {
+				case err == nil:
+					ok.Add(1)
+					if ret.v != token {
+						t.Errorf("call %d got the reply of call %d", token, ret.v)
+					}
+				case errors.Is(err, context.DeadlineExceeded):
+					cancelled.Add(1)
+				default:
+					t.Errorf("call: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() == 0 {
+		t.Fatal("no call succeeded")
+	}
+	if events.Load() == 0 {
+		t.Error("no event was delivered")
+	}
+	t.Logf("%d calls answered, %d cancelled, %d events", ok.Load(), cancelled.Load(), events.Load())
+}
+
+// echo is a one-word body: the token a call sends and its reply echoes.
+type echo struct{ v uint32 }
+
+func (m *echo) Encode(e *xdr.Encoder) error { e.EncodeUint(m.v); return nil }
+
+func (m *echo) Decode(d *xdr.Decoder) error {
+	v, err := d.DecodeUint()
+	m.v = v
+	return err
+}
+
+// choppyServer echoes each call's token, answering calls in pairs in reverse
+// order (a lone call after a millisecond), writes every frame in three
+// pieces, and sends an event after each batch.
+func choppyServer(nc net.Conn) {
+	type held struct {
+		h     virnet.MessageHeader
+		token uint32
+	}
+	in := make(chan held)
+	go func() {
+		defer close(in)
+		for {
+			b, err := xdr.ReadFrame(nc, nil, xdr.MaxFrameLen)
+			if err != nil {
+				return
+			}
+			d := xdr.NewDecoder(b)
+			var m held
+			if m.h.Decode(d) != nil {
+				return
+			}
+			m.token, _ = d.DecodeUint()
+			in <- m
+		}
+	}()
+	frame := func(h virnet.MessageHeader, body *uint32) []byte {
+		e := xdr.NewEncoder(nil)
+		off := xdr.StartFrame(e)
+		_ = h.Encode(e)
+		if body != nil {
+			e.EncodeUint(*body)
+		}
+		_ = xdr.FinishFrame(e, off, xdr.MaxFrameLen)
+		return e.Bytes()
+	}
+	send := func(b []byte) bool {
+		for _, piece := range [][]byte{b[:3], b[3:17], b[17:]} {
+			if _, err := nc.Write(piece); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	var batch []held
+	flush := func() bool {
+		for i := len(batch) - 1; i >= 0; i-- {
+			r := batch[i].h
+			r.Type, r.Status = virnet.MessageTypeReply, virnet.MessageStatusOk
+			if !send(frame(r, &batch[i].token)) {
+				return false
+			}
+		}
+		batch = batch[:0]
+		return send(frame(virnet.MessageHeader{Prog: remoteProgram, Vers: 1, Proc: 370, Type: virnet.MessageTypeMessage}, nil))
+	}
+	for {
+		var timeout <-chan time.Time
+		if len(batch) > 0 {
+			timeout = time.After(time.Millisecond)
+		}
+		select {
+		case m, open := <-in:
+			if !open {
+				return
+			}
+			batch = append(batch, m)
+			if len(batch) == 2 && !flush() {
+				return
+			}
+		case <-timeout:
+			if !flush() {
+				return
+			}
 		}
 	}
 }
