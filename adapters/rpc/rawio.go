@@ -34,6 +34,23 @@ type rawIO struct {
 // sendBuffer is the SO_SNDBUF asked for each client connection.
 const sendBuffer = 1 << 20
 
+// setSendBuffer asks for an n-byte send buffer: forced past
+// net.core.wmem_max when the daemon has CAP_NET_ADMIN (as root), else as far
+// as that limit allows.
+func setSendBuffer(uc *net.UnixConn, n int) {
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var serr error
+	if rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUFFORCE, n)
+	}) == nil && serr == nil {
+		return
+	}
+	_ = uc.SetWriteBuffer(n)
+}
+
 // newRawIO wraps nc when it exposes its file descriptor, and returns it
 // unchanged otherwise (tests use in-memory pipes).
 func newRawIO(nc net.Conn) net.Conn {
@@ -47,8 +64,8 @@ func newRawIO(nc net.Conn) net.Conn {
 		// before reading the next from disk. Room for a few lets both run at
 		// once (download 2.4 -> 3.4 GB/s here). It is a limit, not an
 		// allocation: idle clients cost nothing. The kernel caps it at
-		// net.core.wmem_max.
-		_ = uc.SetWriteBuffer(sendBuffer)
+		// net.core.wmem_max (208 KiB on most hosts) unless we may force it.
+		setSendBuffer(uc, sendBuffer)
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
