@@ -20,26 +20,38 @@ func streamErr(en unix.Errno, format string, args ...any) *domain.Error {
 	return e
 }
 
+// openStreamTarget checks a stream's flags (only SPARSE is known), opens the
+// volume with mode and stats it, with libvirt's error texts; api names the
+// libvirt function in the unsupported-flags error.
+func openStreamTarget(vol *domain.VolDef, flags uint32, api string, mode int) (int, unix.Stat_t, error) {
+	var st unix.Stat_t
+	if flags&^domain.StreamSparse != 0 {
+		return -1, st, domain.ErrUnsupportedFlags(flags, api)
+	}
+	path := vol.Target.Path
+	if vol.Type == domain.VolDir {
+		return -1, st, errnoErr(unix.EISDIR, "Unable to open '%s'", path)
+	}
+	fd, err := unix.Open(path, mode|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, st, sysErr(err, "Unable to open '%s'", path)
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, st, sysErr(err, "Unable to access '%s'", path)
+	}
+	return fd, st, nil
+}
+
 // UploadVol opens the volume for an upload stream of length bytes (0 = to the
 // end) at offset. Unlike libvirt, the writer never writes past the volume's
 // capacity (or its file size, when an image's metadata makes it larger).
 func (v *FileVolumes) UploadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (ports.VolumeWriter, error) {
-	if flags&^domain.StreamSparse != 0 {
-		return nil, domain.ErrUnsupportedFlags(flags, "virStorageBackendVolUploadLocal")
+	fd, st, err := openStreamTarget(vol, flags, "virStorageBackendVolUploadLocal", unix.O_WRONLY)
+	if err != nil {
+		return nil, err
 	}
 	path := vol.Target.Path
-	if vol.Type == domain.VolDir {
-		return nil, errnoErr(unix.EISDIR, "Unable to open '%s'", path)
-	}
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, sysErr(err, "Unable to open '%s'", path)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, sysErr(err, "Unable to access '%s'", path)
-	}
 	limit := max(vol.Capacity, uint64(st.Size))
 	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
 		if end, err := unix.Seek(fd, 0, unix.SEEK_END); err == nil {
@@ -163,22 +175,11 @@ func (u *uploader) Abort() {
 // the end) from offset. With StreamSparse the reader reports holes
 // (SEEK_DATA/SEEK_HOLE) instead of reading zeros.
 func (v *FileVolumes) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (ports.VolumeReader, error) {
-	if flags&^domain.StreamSparse != 0 {
-		return nil, domain.ErrUnsupportedFlags(flags, "virStorageBackendVolDownloadLocal")
+	fd, st, err := openStreamTarget(vol, flags, "virStorageBackendVolDownloadLocal", unix.O_RDONLY)
+	if err != nil {
+		return nil, err
 	}
 	path := vol.Target.Path
-	if vol.Type == domain.VolDir {
-		return nil, errnoErr(unix.EISDIR, "Unable to open '%s'", path)
-	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, sysErr(err, "Unable to open '%s'", path)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, sysErr(err, "Unable to access '%s'", path)
-	}
 	size := st.Size
 	regular := st.Mode&unix.S_IFMT == unix.S_IFREG
 	if st.Mode&unix.S_IFMT == unix.S_IFBLK {
