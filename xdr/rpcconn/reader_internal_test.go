@@ -111,8 +111,9 @@ func TestCallersReadTheirReplies(t *testing.T) {
 			}
 		}
 		// The first reply after the idle spell comes through the background
-		// reader; a few more may while it steps aside.
-		if n := c.bgFrames.Load() - before; n > 20 {
+		// reader, and one more each time the caller is descheduled for a
+		// grace period (a loaded machine); without the hand-back it is all.
+		if n := c.bgFrames.Load() - before; n > 100 {
 			t.Errorf("round %d: the background reader read %d of 200 replies", round, n)
 		}
 	}
