@@ -31,11 +31,14 @@ func quietAge(path string) time.Duration {
 	if unix.Statfs(path, &fs) == nil {
 		switch fs.Type {
 		case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC:
-			return 200 * time.Millisecond
+			return quietAgeMin
 		}
 	}
 	return 5 * time.Second
 }
+
+// quietAgeMin is the quiet age on the filesystems with fine times.
+const quietAgeMin = 200 * time.Millisecond
 
 // quietLimit bounds the remembered files; past it the memory starts afresh.
 const quietLimit = 100_000
@@ -60,7 +63,9 @@ var (
 
 // rememberQuiet records what vol was just read from when the file was quiet.
 func rememberQuiet(path string, st *unix.Stat_t, now time.Time) {
-	if now.Sub(time.Unix(st.Ctim.Unix())) < quietAge(path) {
+	// The cheap test first: a file changed within the shortest age is not
+	// quiet on any filesystem, and needs no statfs to say so.
+	if age := now.Sub(time.Unix(st.Ctim.Unix())); age < quietAgeMin || age < quietAge(path) {
 		quietFiles.Delete(path)
 		return
 	}
