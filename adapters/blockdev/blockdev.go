@@ -190,27 +190,42 @@ func Copy(ctx context.Context, dst, src string, length uint64) error {
 // end) at offset. Writes stop at the device's end with libvirt's ENOSPC
 // stream error. fn names the libvirt function in the unsupported-flags error.
 func Upload(path string, offset, length uint64, flags uint32, fn string) (ports.VolumeWriter, error) {
-	if flags&^domain.StreamSparse != 0 {
-		return nil, domain.ErrUnsupportedFlags(flags, fn)
-	}
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	fd, size, err := openStream(path, unix.O_WRONLY, flags, fn)
 	if err != nil {
-		return nil, SysErr(err, "Unable to open '%s'", path)
-	}
-	size, err := Size(fd)
-	if err != nil {
-		unix.Close(fd)
-		return nil, SysErr(err, "Unable to seek in '%s'", path)
+		return nil, err
 	}
 	if offset > uint64(size) {
 		unix.Close(fd)
 		return nil, domain.Errorf(domain.KindInvalidArg, "offset %d is past the end of volume '%s' (capacity %d)", offset, path, size)
 	}
-	end := size
-	if length > 0 && offset+length < uint64(size) {
-		end = int64(offset + length)
+	return &writer{fd: fd, path: path, pos: int64(offset), end: streamEnd(size, offset, length)}, nil
+}
+
+// openStream checks a stream's flags (only SPARSE is known) and opens the
+// device with mode, returning its size.
+func openStream(path string, mode int, flags uint32, fn string) (int, int64, error) {
+	if flags&^domain.StreamSparse != 0 {
+		return -1, 0, domain.ErrUnsupportedFlags(flags, fn)
 	}
-	return &writer{fd: fd, path: path, pos: int64(offset), end: end}, nil
+	fd, err := unix.Open(path, mode|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, 0, SysErr(err, "Unable to open '%s'", path)
+	}
+	size, err := Size(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, 0, SysErr(err, "Unable to seek in '%s'", path)
+	}
+	return fd, size, nil
+}
+
+// streamEnd is where a stream of length bytes (0 = to the end) from offset
+// stops on a device of size bytes.
+func streamEnd(size int64, offset, length uint64) int64 {
+	if length > 0 && offset+length < uint64(size) {
+		return int64(offset + length)
+	}
+	return size
 }
 
 type writer struct {
@@ -288,23 +303,11 @@ func (w *writer) Abort() {
 // the end) from offset. A device reports no holes, so a sparse download sends
 // every byte as data.
 func Download(path string, offset, length uint64, flags uint32, fn string) (ports.VolumeReader, error) {
-	if flags&^domain.StreamSparse != 0 {
-		return nil, domain.ErrUnsupportedFlags(flags, fn)
-	}
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, size, err := openStream(path, unix.O_RDONLY, flags, fn)
 	if err != nil {
-		return nil, SysErr(err, "Unable to open '%s'", path)
+		return nil, err
 	}
-	size, err := Size(fd)
-	if err != nil {
-		unix.Close(fd)
-		return nil, SysErr(err, "Unable to seek in '%s'", path)
-	}
-	end := size
-	if length > 0 && offset+length < uint64(size) {
-		end = int64(offset + length)
-	}
-	return &reader{fd: fd, path: path, pos: int64(offset), end: end}, nil
+	return &reader{fd: fd, path: path, pos: int64(offset), end: streamEnd(size, offset, length)}, nil
 }
 
 type reader struct {

@@ -194,13 +194,6 @@ const (
 	readHandedOff          // another goroutine reads now; this one is done
 )
 
-func readOnUnless(stop bool) readNext {
-	if stop {
-		return readStop
-	}
-	return readOn
-}
-
 // handle acts on one received frame; the payload is only valid during the call.
 // It returns false when the connection must be closed.
 func (c *conn) handle(h header, payload []byte) readNext {
@@ -215,7 +208,10 @@ func (c *conn) handle(h header, payload []byte) readNext {
 	case typeCall:
 		return c.handleCall(h, payload)
 	case typeStream, typeStreamHole:
-		return readOnUnless(!c.handleStream(h, payload))
+		if !c.handleStream(h, payload) {
+			return readStop
+		}
+		return readOn
 	case typeCallWithFDs:
 		// The fds would follow as extra bytes we cannot resynchronise over, and no
 		// storage procedure takes any.
