@@ -206,7 +206,9 @@ func (a *adminProgram) ServerSetThreadpoolParameters(_ context.Context, args *ad
 	}
 	if l.MaxWorkers == 0 {
 		sv.mu.Unlock()
-		return invalidArg("maxWorkers must not be 0")
+		// libvirt's text: a pool without workers runs calls on the event
+		// loop, and it refuses to switch between the two modes.
+		return invalidArg("maxWorkers must not be switched from zero to non-zero and vice versa")
 	}
 	sv.limits = l
 	sv.mu.Unlock()
@@ -333,7 +335,8 @@ func (a *adminProgram) ServerSetClientLimits(_ context.Context, args *admin.Serv
 		l.MaxAnonymousClients = int(v)
 	}
 	if l.MaxClients < l.MaxAnonymousClients {
-		return invalidArg("The overall maximum number of clients must be greater than the maximum number of clients waiting for authentication")
+		// libvirt 9.0's words, the comparison they describe reversed.
+		return invalidArg("The overall maximum number of clients waiting for authentication must not be less than the overall maximum number of clients")
 	}
 	sv.limits = l
 	return nil
@@ -396,7 +399,7 @@ func (a *adminProgram) ServerUpdateTLSFiles(_ context.Context, args *admin.Serve
 	if _, err := a.server(args.Srv.Name); err != nil {
 		return err
 	}
-	return &domain.Error{Kind: domain.KindOperationInvalid, Domain: fromRPC, Detail: "no tls service found, unable to update tls files"}
+	return &domain.Error{Kind: domain.KindInternal, Domain: fromRPC, Detail: "no tls service found, unable to update tls files"}
 }
 
 // ConnectSetDaemonTimeout hands the idle timeout to the daemon.

@@ -104,6 +104,8 @@ func TestAdminProgram(t *testing.T) {
 		wantMsg string
 	}{
 		{"min above max", []admin.TypedParam{uintP("minWorkers", 50)}, "invalid argument: minWorkers cannot be larger than maxWorkers"},
+		{"no workers", []admin.TypedParam{uintP("minWorkers", 0), uintP("maxWorkers", 0)},
+			"invalid argument: maxWorkers must not be switched from zero to non-zero and vice versa"},
 		{"unknown field", []admin.TypedParam{uintP("bogus", 1)}, "argument unsupported: parameter 'bogus' not supported"},
 		{"wrong type", []admin.TypedParam{{Field: "maxWorkers", Value: admin.TypedParamValue{Type: 1, I: 3}}},
 			"invalid argument: invalid type 'int' for parameter 'maxWorkers', expected 'uint'"},
@@ -152,8 +154,10 @@ func TestAdminProgram(t *testing.T) {
 	if err := a.ServerSetClientLimits(ctx, &admin.ServerSetClientLimitsArgs{Srv: main, Params: []admin.TypedParam{uintP("nclients_max", 10), uintP("nclients_unauth_max", 5)}}); err != nil {
 		t.Error(err)
 	}
-	if err := a.ServerSetClientLimits(ctx, &admin.ServerSetClientLimitsArgs{Srv: main, Params: []admin.TypedParam{uintP("nclients_max", 1)}}); err == nil {
-		t.Error("nclients_max below nclients_unauth_max accepted")
+	// The texts of this file were measured against libvirtd 9.0 with virt-admin.
+	err = a.ServerSetClientLimits(ctx, &admin.ServerSetClientLimitsArgs{Srv: main, Params: []admin.TypedParam{uintP("nclients_max", 1)}})
+	if !errors.As(err, &e) || optStr(e.Message) != "invalid argument: The overall maximum number of clients waiting for authentication must not be less than the overall maximum number of clients" {
+		t.Errorf("nclients_max below nclients_unauth_max: %v", err)
 	}
 
 	if err := a.ClientClose(ctx, &admin.ClientCloseArgs{Clnt: c}); err != nil {
@@ -188,7 +192,7 @@ func TestAdminProgram(t *testing.T) {
 		t.Errorf("daemon timeout %v %d", err, timeout)
 	}
 	err = a.ServerUpdateTLSFiles(ctx, &admin.ServerUpdateTLSFilesArgs{Srv: main})
-	if !errors.As(err, &e) || e.Code != 55 || !strings.Contains(optStr(e.Message), "no tls service") {
+	if !errors.As(err, &e) || e.Code != 1 || optStr(e.Message) != "internal error: no tls service found, unable to update tls files" {
 		t.Errorf("update tls: %v", err)
 	}
 }
