@@ -1,10 +1,12 @@
 // Package archtest enforces the dependency rule of DESIGN.md: imports only point
 // inward. It asks the go command for the real import graph, so it cannot drift from
-// the code.
+// the code; TestRulesCatchViolations feeds each rule a made-up graph that breaks it, so a
+// rule that silently stopped matching anything would fail there.
 package archtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -39,6 +41,9 @@ func listPackages(t *testing.T, pattern string) []pkgInfo {
 		}
 		pkgs = append(pkgs, p)
 	}
+	if len(pkgs) == 0 {
+		t.Fatalf("go list %s: no packages", pattern)
+	}
 	return pkgs
 }
 
@@ -51,69 +56,152 @@ func ours(path string) bool { return path == module || strings.HasPrefix(path, m
 
 func rel(path string) string { return strings.TrimPrefix(strings.TrimPrefix(path, module), "/") }
 
+// under reports whether the module-relative path r is dir or inside it.
+func under(r, dir string) bool { return r == dir || strings.HasPrefix(r, dir+"/") }
+
 // forbiddenInDomain are standard packages that would let the pure domain do I/O.
 var forbiddenInDomain = []string{"os", "os/exec", "os/signal", "os/user", "net", "syscall", "unsafe", "io/fs", "path/filepath"}
 
-func TestDomainImportsStdlibOnlyWithoutIO(t *testing.T) {
-	for _, p := range listPackages(t, module+"/domain") {
+// rule is one dependency rule: the packages it applies to (a go list pattern) and the
+// check that returns its violations.
+type rule struct {
+	name    string
+	pattern string
+	check   func([]pkgInfo) []string
+}
+
+var rules = []rule{
+	{"domain imports only the standard library, without I/O", module + "/domain", domainStdlibOnly},
+	{"ports import nothing of ours but domain", module + "/ports", portsOnlyDomain},
+	{"domain/service reaches neither adapters nor the protocol", module + "/domain/...", serviceNotAdaptersOrGen},
+	{"gen does not know the domain", module + "/gen/...", genNotDomain},
+	{"nothing but cmd imports cmd", module + "/adapters/...", adaptersNotCmd},
+}
+
+func domainStdlibOnly(pkgs []pkgInfo) []string {
+	var bad []string
+	for _, p := range pkgs {
 		for _, imp := range p.Imports {
 			if !isStdlib(imp) {
-				t.Errorf("%s imports %s: the domain may import the standard library only", rel(p.ImportPath), imp)
+				bad = append(bad, fmt.Sprintf("%s imports %s: the domain may import the standard library only", rel(p.ImportPath), imp))
 				continue
 			}
 			for _, f := range forbiddenInDomain {
-				if imp == f || strings.HasPrefix(imp, "net/") {
-					t.Errorf("%s imports %s: the domain does no I/O", rel(p.ImportPath), imp)
+				if imp == f {
+					bad = append(bad, fmt.Sprintf("%s imports %s: the domain does no I/O", rel(p.ImportPath), imp))
 				}
 			}
-		}
-	}
-}
-
-func TestPortsImportOnlyDomain(t *testing.T) {
-	for _, p := range listPackages(t, module+"/ports") {
-		for _, imp := range p.Imports {
-			if ours(imp) && rel(imp) != "domain" {
-				t.Errorf("%s imports %s: ports may import only domain of ours", rel(p.ImportPath), rel(imp))
+			if strings.HasPrefix(imp, "net/") {
+				bad = append(bad, fmt.Sprintf("%s imports %s: the domain does no I/O", rel(p.ImportPath), imp))
 			}
 		}
 	}
+	return bad
 }
 
-func TestServiceDoesNotReachAdaptersOrProtocol(t *testing.T) {
-	for _, p := range listPackages(t, module+"/domain/...") {
+func portsOnlyDomain(pkgs []pkgInfo) []string {
+	var bad []string
+	for _, p := range pkgs {
+		for _, imp := range p.Imports {
+			if ours(imp) && rel(imp) != "domain" {
+				bad = append(bad, fmt.Sprintf("%s imports %s: ports may import only domain of ours", rel(p.ImportPath), rel(imp)))
+			}
+		}
+	}
+	return bad
+}
+
+// serviceNotAdaptersOrGen looks at all dependencies, not only direct imports: reaching
+// gen through a helper package is the same coupling.
+func serviceNotAdaptersOrGen(pkgs []pkgInfo) []string {
+	var bad []string
+	for _, p := range pkgs {
 		for _, dep := range p.Deps {
 			if !ours(dep) {
 				continue
 			}
 			r := rel(dep)
-			if strings.HasPrefix(r, "adapters") || strings.HasPrefix(r, "gen") || strings.HasPrefix(r, "xdr") || strings.HasPrefix(r, "cmd") {
-				t.Errorf("%s depends on %s: the service talks to the world only through ports", rel(p.ImportPath), r)
+			if under(r, "adapters") || under(r, "gen") || under(r, "xdr") || under(r, "cmd") {
+				bad = append(bad, fmt.Sprintf("%s depends on %s: the service talks to the world only through ports", rel(p.ImportPath), r))
 			}
 		}
 	}
+	return bad
 }
 
-func TestGeneratedCodeDoesNotKnowTheDomain(t *testing.T) {
-	pkgs := listPackages(t, module+"/gen/...")
-	if len(pkgs) == 0 {
-		t.Fatal("no generated packages found under gen/")
-	}
+func genNotDomain(pkgs []pkgInfo) []string {
+	var bad []string
 	for _, p := range pkgs {
 		for _, dep := range p.Deps {
-			if ours(dep) && (strings.HasPrefix(rel(dep), "domain") || strings.HasPrefix(rel(dep), "ports") || strings.HasPrefix(rel(dep), "adapters")) {
-				t.Errorf("%s depends on %s: generated protocol code stays independent of the domain", rel(p.ImportPath), rel(dep))
+			if r := rel(dep); ours(dep) && (under(r, "domain") || under(r, "ports") || under(r, "adapters")) {
+				bad = append(bad, fmt.Sprintf("%s depends on %s: generated protocol code stays independent of the domain", rel(p.ImportPath), r))
 			}
 		}
 	}
+	return bad
 }
 
-func TestOnlyCmdImportsEverything(t *testing.T) {
-	for _, p := range listPackages(t, module+"/adapters/...") {
+func adaptersNotCmd(pkgs []pkgInfo) []string {
+	var bad []string
+	for _, p := range pkgs {
 		for _, dep := range p.Deps {
-			if ours(dep) && strings.HasPrefix(rel(dep), "cmd") {
-				t.Errorf("%s depends on %s: nothing imports cmd", rel(p.ImportPath), rel(dep))
+			if ours(dep) && under(rel(dep), "cmd") {
+				bad = append(bad, fmt.Sprintf("%s depends on %s: nothing imports cmd", rel(p.ImportPath), rel(dep)))
 			}
 		}
+	}
+	return bad
+}
+
+// TestArchitecture applies every rule to the real import graph.
+func TestArchitecture(t *testing.T) {
+	for _, r := range rules {
+		t.Run(r.name, func(t *testing.T) {
+			for _, v := range r.check(listPackages(t, r.pattern)) {
+				t.Error(v)
+			}
+		})
+	}
+}
+
+// TestRulesCatchViolations gives each rule one graph that obeys it and several that break
+// it the ways issue 2 names.
+func TestRulesCatchViolations(t *testing.T) {
+	m := func(p string) string { return module + "/" + p }
+	tests := []struct {
+		name  string
+		check func([]pkgInfo) []string
+		give  pkgInfo
+		bad   bool
+	}{
+		{"domain with strings and errors", domainStdlibOnly, pkgInfo{ImportPath: m("domain"), Imports: []string{"errors", "strings"}}, false},
+		{"domain importing os", domainStdlibOnly, pkgInfo{ImportPath: m("domain"), Imports: []string{"os"}}, true},
+		{"domain importing net", domainStdlibOnly, pkgInfo{ImportPath: m("domain"), Imports: []string{"net"}}, true},
+		{"domain importing net/http", domainStdlibOnly, pkgInfo{ImportPath: m("domain"), Imports: []string{"net/http"}}, true},
+		{"domain importing os/exec", domainStdlibOnly, pkgInfo{ImportPath: m("domain"), Imports: []string{"os/exec"}}, true},
+		{"domain importing a third party", domainStdlibOnly, pkgInfo{ImportPath: m("domain"), Imports: []string{"github.com/google/uuid"}}, true},
+		{"domain importing ports", domainStdlibOnly, pkgInfo{ImportPath: m("domain"), Imports: []string{m("ports")}}, true},
+		{"ports importing domain", portsOnlyDomain, pkgInfo{ImportPath: m("ports"), Imports: []string{"context", m("domain")}}, false},
+		{"ports importing adapters", portsOnlyDomain, pkgInfo{ImportPath: m("ports"), Imports: []string{m("adapters/dir")}}, true},
+		{"ports importing gen", portsOnlyDomain, pkgInfo{ImportPath: m("ports"), Imports: []string{m("gen/remote")}}, true},
+		{"service through ports", serviceNotAdaptersOrGen, pkgInfo{ImportPath: m("domain/service"), Deps: []string{m("domain"), m("ports")}}, false},
+		{"service reaching adapters", serviceNotAdaptersOrGen, pkgInfo{ImportPath: m("domain/service"), Deps: []string{m("ports"), m("adapters/dir")}}, true},
+		{"service reaching gen", serviceNotAdaptersOrGen, pkgInfo{ImportPath: m("domain/service"), Deps: []string{m("gen/remote")}}, true},
+		{"gen on xdr", genNotDomain, pkgInfo{ImportPath: m("gen/remote"), Deps: []string{m("xdr"), m("xdr/rpcconn")}}, false},
+		{"gen importing domain", genNotDomain, pkgInfo{ImportPath: m("gen/remote"), Deps: []string{m("xdr"), m("domain")}}, true},
+		{"gen reaching domain/service", genNotDomain, pkgInfo{ImportPath: m("gen/admin"), Deps: []string{m("domain/service")}}, true},
+		{"adapter reaching cmd", adaptersNotCmd, pkgInfo{ImportPath: m("adapters/rpc"), Deps: []string{m("cmd/virtstoraged")}}, true},
+		{"a sibling named like a forbidden one", genNotDomain, pkgInfo{ImportPath: m("gen/remote"), Deps: []string{m("domainless")}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.check([]pkgInfo{tt.give})
+			if tt.bad && len(got) == 0 {
+				t.Errorf("%+v: no violation reported", tt.give)
+			}
+			if !tt.bad && len(got) > 0 {
+				t.Errorf("%+v: false violations %q", tt.give, got)
+			}
+		})
 	}
 }

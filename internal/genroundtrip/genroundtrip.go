@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"strings"
 
 	xdr2 "github.com/davecgh/go-xdr/xdr2"
@@ -155,3 +156,28 @@ func FillValid(m xdr.Message, r *rand.Rand) bool {
 	}
 	return false
 }
+
+// AllocatedBytes returns how many heap bytes were allocated while fn ran. Allocations of
+// other goroutines in that window count too, which only makes a bound check stricter.
+func AllocatedBytes(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// DecodeAllocFactor and DecodeAllocSlack bound what decoding n bytes may allocate:
+// DecodeAllocFactor*n + DecodeAllocSlack. A decoded value may be larger than its wire
+// form (a typed parameter with an empty name and an int is 8 bytes on the wire and an
+// 80-byte Go struct; a string is a 4-byte length there and a 16-byte header here), so the
+// factor is not 1, but it is a constant: no length or count the input claims can make
+// the decoder allocate more than a fixed multiple of what was actually sent. The slack
+// covers size-class and page rounding of one allocation.
+const (
+	DecodeAllocFactor = 16
+	DecodeAllocSlack  = 16 << 10
+)
+
+// DecodeAllocBound is the most decoding n input bytes may allocate.
+func DecodeAllocBound(n int) uint64 { return DecodeAllocFactor*uint64(n) + DecodeAllocSlack }

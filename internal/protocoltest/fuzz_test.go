@@ -9,17 +9,23 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/gen/admin"
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
+	"github.com/virtstoraged-go/virtstoraged/internal/genroundtrip"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
 // roundTrip decodes hostile bytes into a fresh body. Whatever the input, decoding must not
-// panic; when it succeeds, the value must encode, take exactly as many bytes as were
-// consumed (only a non-canonical pointer discriminant may differ, never the length), and
-// decode back to the same value.
+// panic nor allocate more than a fixed multiple of the bytes it was given (a huge length
+// or count must fail before any allocation it would size); when it succeeds, the value
+// must encode, take exactly as many bytes as were consumed (only a non-canonical pointer
+// discriminant may differ, never the length), and decode back to the same value.
 func roundTrip(t *testing.T, mk func() xdr.Message, data []byte) {
 	m := mk()
 	d := xdr.NewDecoder(data)
-	if err := m.Decode(d); err != nil {
+	var err error
+	if n := genroundtrip.AllocatedBytes(func() { err = m.Decode(d) }); n > genroundtrip.DecodeAllocBound(len(data)) {
+		t.Fatalf("%T: decoding %d bytes allocated %d bytes (bound %d)", m, len(data), n, genroundtrip.DecodeAllocBound(len(data)))
+	}
+	if err != nil {
 		return
 	}
 	e := xdr.NewEncoder(nil)
@@ -101,23 +107,35 @@ func FuzzAdminBody(f *testing.F) {
 	})
 }
 
-// FuzzFrame treats the input as a whole frame, the way a server reads it off a socket:
-// header first, then the body the header selects.
+// FuzzFrame treats the input as a connection's bytes and reads them the way the server
+// does: xdr.ReadFrame, then the header, then the body the header selects.
 func FuzzFrame(f *testing.F) {
 	for _, c := range frameCases(f) {
 		f.Add(c.giveFrame)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < 4 {
+		if len(data) < 4 || binary.BigEndian.Uint32(data) > uint32(len(data)) {
+			// A length word beyond the input makes ReadFrame allocate the frame it
+			// announces and then fail short; xdr.FuzzReadFrame covers that path with a
+			// small maximum instead of 32 MiB per input.
 			return
 		}
-		d := xdr.NewDecoder(data[4:])
+		var frame []byte
+		var err error
+		n := genroundtrip.AllocatedBytes(func() { frame, err = xdr.ReadFrame(bytes.NewReader(data), nil, xdr.MaxFrameLen) })
+		if n > uint64(binary.BigEndian.Uint32(data))+genroundtrip.DecodeAllocSlack {
+			t.Fatalf("ReadFrame of a %d-byte frame allocated %d bytes", binary.BigEndian.Uint32(data), n)
+		}
+		if err != nil {
+			return
+		}
+		d := xdr.NewDecoder(frame)
 		var h virnet.MessageHeader
 		if err := h.Decode(d); err != nil {
-			return
+			t.Fatalf("a frame ReadFrame accepted has no header: %v", err)
 		}
 		rest := d.Rest()
-		roundTrip(t, func() xdr.Message { return new(virnet.MessageHeader) }, data[4:])
+		roundTrip(t, func() xdr.Message { return new(virnet.MessageHeader) }, frame)
 		roundTrip(t, func() xdr.Message { return new(virnet.Error) }, rest)
 		roundTrip(t, func() xdr.Message { return new(virnet.StreamHole) }, rest)
 		var info *xdr.ProcInfo

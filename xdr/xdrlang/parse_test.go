@@ -273,6 +273,32 @@ func TestParseErrors(t *testing.T) {
 		{name: "long unsupported", give: "struct s {\n long a;\n};", wantErr: `t.x:2: type "long" is not supported`},
 		{name: "bad enum separator", give: "enum e {\n A = 1\n B = 2\n};", wantErr: `t.x:3: expected "," or "}" in enum e, found "B"`},
 		{name: "negative size", give: "struct s {\n int a[-1];\n};", wantErr: "t.x:2: a: size -1 out of range"},
+		{name: "size beyond 32 bits", give: "struct s {\n opaque a<0x100000000>;\n};", wantErr: "t.x:2: a: size 4294967296 out of range"},
+		{name: "bad number", give: "const A = 0x;", wantErr: `t.x:1: bad number "0x"`},
+		{name: "number too big", give: "const A = 99999999999999999999;", wantErr: `t.x:1: bad number "99999999999999999999"`},
+		{name: "missing value", give: "const A = ;", wantErr: `t.x:1: expected number or constant, found ";"`},
+		{name: "keyword as value", give: "const A = int;", wantErr: `t.x:1: expected number or constant, found keyword "int"`},
+		{name: "missing name", give: "const = 1;", wantErr: `t.x:1: expected identifier, found "="`},
+		{name: "missing field name", give: "struct s {\n int;\n};", wantErr: `t.x:2: expected identifier, found ";"`},
+		{name: "keyword as type", give: "struct s {\n switch x;\n};", wantErr: `t.x:2: expected type, found keyword "switch"`},
+		{name: "unclosed fixed array", give: "struct s {\n int a[4;\n};", wantErr: `t.x:2: expected "]", found ";"`},
+		{name: "unclosed variable array", give: "struct s {\n int a<4;\n};", wantErr: `t.x:2: expected ">", found ";"`},
+		{name: "optional fixed array", give: "struct s {\n int *x[2];\n};", wantErr: "t.x:2: x: optional arrays are not supported"},
+		{name: "fixed string", give: "struct s {\n string x[4];\n};", wantErr: "t.x:2: x: string must be declared string x<N>"},
+		{name: "optional opaque", give: "struct s {\n opaque *x;\n};", wantErr: "t.x:2: x: opaque must be declared opaque x[N] or x<N>"},
+		{name: "typedef of void", give: "const A = 1;\ntypedef void;", wantErr: "t.x:2: typedef of void"},
+		{name: "void discriminant", give: "union u switch (void) {\ncase 1:\n void;\n};", wantErr: "t.x:1: union u: void discriminant"},
+		{name: "union without switch", give: "union u {\n int a;\n};", wantErr: `t.x:1: expected "switch", found "{"`},
+		{name: "union arm without case", give: "union u switch (int d) {\n int x;\n};", wantErr: `t.x:2: expected "case" or "default" in union u, found "int"`},
+		{name: "case without colon", give: "union u switch (int d) {\ncase 1\n void;\n};", wantErr: `t.x:3: expected ":", found "void"`},
+		{name: "unknown discriminant type", give: "union u switch (kind d) {\ncase 1:\n void;\n};", wantErr: "t.x:1: unknown type kind"},
+		{name: "unknown arm type", give: "union u switch (int d) {\ncase 1:\n nope x;\n};", wantErr: "t.x:3: unknown type nope"},
+		{name: "unknown typedef target", give: "typedef nope *opt;", wantErr: "t.x:1: unknown type nope"},
+		{name: "enum member cycle", give: "enum e {\n A = B,\n B = A\n};", wantErr: "t.x:2: enum member B is defined in terms of itself"},
+		{name: "enum member as size", give: "enum e { A = 4 };\nstruct s {\n int x[A];\n};", wantErr: "t.x:3: undefined constant A"},
+		{name: "duplicate enum member", give: "enum e { A = 1 };\nenum f { A = 2 };", wantErr: "t.x:2: duplicate name A (first defined at line 1)"},
+		{name: "struct without semicolon", give: "struct s {\n int a;\n}\nconst A = 1;", wantErr: `t.x:4: expected ";", found "const"`},
+		{name: "enum without members", give: "enum e { };", wantErr: `t.x:1: expected identifier, found "}"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,5 +344,27 @@ func TestGoName(t *testing.T) {
 	}
 	if got := xdrlang.FieldName("uuid"); got != "UUID" {
 		t.Errorf("FieldName(uuid) = %q", got)
+	}
+}
+
+// An enum member without a value is its predecessor plus one wherever it is used, also
+// from a definition that comes before its enum.
+func TestParseImplicitEnumValues(t *testing.T) {
+	f := mustParse(t, `
+enum early { E = LATE_C };
+enum late { LATE_A = 5, LATE_B, LATE_C };
+union u switch (late d) {
+case LATE_B:
+    int x;
+};
+`)
+	if got := f.Enums[0].Members[0].Value.Num; got != 7 {
+		t.Errorf("E = %d, want 7", got)
+	}
+	if got := []int64{f.Enums[1].Members[1].Value.Num, f.Enums[1].Members[2].Value.Num}; got[0] != 6 || got[1] != 7 {
+		t.Errorf("LATE_B, LATE_C = %v, want [6 7]", got)
+	}
+	if got := f.Unions[0].Cases[0].Values[0].Num; got != 6 {
+		t.Errorf("case LATE_B = %d, want 6", got)
 	}
 }

@@ -1,6 +1,9 @@
 package xdrlang
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 var builtins = map[string]bool{
 	"int": true, "unsigned int": true, "hyper": true, "unsigned hyper": true, "bool": true,
@@ -12,6 +15,7 @@ var builtins = map[string]bool{
 type Symbols struct {
 	Consts   map[string]*Const
 	Members  map[string]*EnumMember
+	MemberOf map[string]*Enum // the enum of each member
 	Enums    map[string]*Enum
 	Structs  map[string]*Struct
 	Unions   map[string]*Union
@@ -20,7 +24,7 @@ type Symbols struct {
 
 func symbols(f *File) (*Symbols, error) {
 	s := &Symbols{
-		Consts: map[string]*Const{}, Members: map[string]*EnumMember{}, Enums: map[string]*Enum{},
+		Consts: map[string]*Const{}, Members: map[string]*EnumMember{}, MemberOf: map[string]*Enum{}, Enums: map[string]*Enum{},
 		Structs: map[string]*Struct{}, Unions: map[string]*Union{}, Typedefs: map[string]*Typedef{},
 	}
 	seen := map[string]Pos{}
@@ -45,6 +49,7 @@ func symbols(f *File) (*Symbols, error) {
 					err = add(m.Name, m.Pos)
 				}
 				s.Members[m.Name] = m
+				s.MemberOf[m.Name] = d
 			}
 		case *Struct:
 			err = add(d.Name, d.Pos)
@@ -179,7 +184,15 @@ func resolveValueSeen(syms *Symbols, v *Value, pos Pos, allowMembers bool, seen 
 	}
 	if m := syms.Members[v.Name]; m != nil && allowMembers {
 		if m.Value.Name == "\x00next" {
-			return fmt.Errorf("%s:%d: %s has no explicit value and cannot be used as a case", pos.File, pos.Line, v.Name)
+			// Referenced before its enum was resolved (from an enum defined earlier):
+			// its value is its predecessor's plus one, as in C.
+			e := syms.MemberOf[v.Name]
+			i := slices.Index(e.Members, m)
+			prev := Value{Name: e.Members[i-1].Name}
+			if err := resolveValueSeen(syms, &prev, m.Pos, true, seen); err != nil {
+				return err
+			}
+			m.Value = Value{Num: prev.Num + 1}
 		}
 		if seen[v.Name] {
 			return fmt.Errorf("%s:%d: enum member %s is defined in terms of itself", pos.File, pos.Line, v.Name)
