@@ -50,11 +50,11 @@ func BlkidArgv(dev string) []string { return []string{"blkid", "-p", "-o", "expo
 
 // mkfsForce is the flag each mkfs needs to write over an existing signature,
 // as libvirt passes it (mkfs.vfat's -I allows a whole unpartitioned device).
+// The other fs pool formats get none, as in libvirt.
 var mkfsForce = map[string]string{
 	"ext2": "-F", "ext3": "-F", "ext4": "-F",
-	"xfs":   "-f",
-	"btrfs": "-f",
-	"vfat":  "-I",
+	"xfs":  "-f",
+	"vfat": "-I",
 }
 
 // MkfsArgv formats dev: mkfs -t FMT [force flag] DEV.

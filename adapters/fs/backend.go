@@ -125,14 +125,11 @@ func (b *Backend) makeFilesystem(ctx context.Context, def *domain.PoolDef, flags
 		case probeMatch:
 			return domain.Errorf(domain.KindStoragePoolBuilt, "Device '%s' already formatted using '%s'", dev, found)
 		case probeDifferent:
-			return domain.Errorf(domain.KindStorageProbeFailed, "Format of device '%s' does not match the expected format '%s', forced overwrite is necessary", dev, format)
+			return domain.Errorf(domain.KindStoragePoolBuilt, "Format of device '%s' does not match the expected format '%s', forced overwrite is necessary", dev, format)
 		}
 	}
-	if format == "auto" {
-		// libvirt runs "mkfs -t auto", which fails with "mkfs.auto: not found";
-		// say what is wrong instead.
-		return domain.Errorf(domain.KindOperationInvalid, "cannot format pool '%s': source format 'auto' names no filesystem, give one in <source><format type='...'/>", def.Name)
-	}
+	// Format "auto" runs `mkfs -t auto`, which fails with mkfs's own
+	// "failed to execute mkfs.auto" as it does under libvirt.
 	argv := MkfsArgv(format, dev)
 	if _, err := b.runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]}); err != nil {
 		return CommandError(err, argv)

@@ -81,6 +81,7 @@ func TestBuildArgv(t *testing.T) {
 		giveFmt   string
 		giveFlags uint32
 		giveBlkid string // testdata file with blkid's answer; "" = nothing found (exit 2)
+		giveMkfs  string // mkfs's stderr when it is to fail (exit 1)
 		wantKind  domain.Kind
 		wantErr   string // with DEV for the device path
 	}{
@@ -97,28 +98,32 @@ func TestBuildArgv(t *testing.T) {
 			wantKind: domain.KindStoragePoolBuilt, wantErr: "Storage pool already built: Device 'DEV' already formatted using 'ext4'",
 		},
 		{
+			// libvirt compares with the literal "auto" (checked on the anchor).
 			name: "build-nooverwrite-auto-ext4", giveFmt: "", giveFlags: domain.PoolBuildNoOverwrite, giveBlkid: "blkid-ext4.txt",
-			wantKind: domain.KindStoragePoolBuilt, wantErr: "Storage pool already built: Device 'DEV' already formatted using 'ext4'",
+			wantKind: domain.KindStoragePoolBuilt,
+			wantErr:  "Storage pool already built: Format of device 'DEV' does not match the expected format 'auto', forced overwrite is necessary",
 		},
 		{
 			name: "build-nooverwrite-xfs-on-ext4", giveFmt: "xfs", giveFlags: domain.PoolBuildNoOverwrite, giveBlkid: "blkid-ext4.txt",
-			wantKind: domain.KindStorageProbeFailed,
-			wantErr:  "Storage pool probe failed: Format of device 'DEV' does not match the expected format 'xfs', forced overwrite is necessary",
+			wantKind: domain.KindStoragePoolBuilt,
+			wantErr:  "Storage pool already built: Format of device 'DEV' does not match the expected format 'xfs', forced overwrite is necessary",
 		},
 		{
 			name: "build-nooverwrite-gpt", giveFmt: "ext4", giveFlags: domain.PoolBuildNoOverwrite, giveBlkid: "blkid-gpt.txt",
-			wantKind: domain.KindStorageProbeFailed,
-			wantErr:  "Storage pool probe failed: Format of device 'DEV' does not match the expected format 'ext4', forced overwrite is necessary",
+			wantKind: domain.KindStoragePoolBuilt,
+			wantErr:  "Storage pool already built: Format of device 'DEV' does not match the expected format 'ext4', forced overwrite is necessary",
 		},
 		{
 			name: "build-nooverwrite-lvm", giveFmt: "ext4", giveFlags: domain.PoolBuildNoOverwrite, giveBlkid: "blkid-lvm2.txt",
-			wantKind: domain.KindStorageProbeFailed,
-			wantErr:  "Storage pool probe failed: Format of device 'DEV' does not match the expected format 'ext4', forced overwrite is necessary",
+			wantKind: domain.KindStoragePoolBuilt,
+			wantErr:  "Storage pool already built: Format of device 'DEV' does not match the expected format 'ext4', forced overwrite is necessary",
 		},
 		{
+			// libvirt runs mkfs -t auto, and reports its failure (anchor).
 			name: "build-overwrite-auto", giveFmt: "", giveFlags: domain.PoolBuildOverwrite,
-			wantKind: domain.KindOperationInvalid,
-			wantErr:  "Requested operation is not valid: cannot format pool 'fs': source format 'auto' names no filesystem, give one in <source><format type='...'/>",
+			giveMkfs: "mkfs: failed to execute mkfs.auto: No such file or directory\n",
+			wantKind: domain.KindInternal,
+			wantErr:  "internal error: Child process (mkfs -t auto DEV) unexpected exit status 1: mkfs: failed to execute mkfs.auto: No such file or directory",
 		},
 		{
 			name: "build-both-flags", giveFmt: "ext4", giveFlags: domain.PoolBuildOverwrite | domain.PoolBuildNoOverwrite,
@@ -156,7 +161,10 @@ func TestBuildArgv(t *testing.T) {
 					call.Stdout = string(out)
 				}
 			}
-			if tt.wantErr == "" && tt.giveFlags != 0 {
+			if tt.giveMkfs != "" {
+				c := f.Expect("mkfs", testkit.AnyRest)
+				c.Exit, c.Stderr = 1, tt.giveMkfs
+			} else if tt.wantErr == "" && tt.giveFlags != 0 {
 				f.Expect("mkfs", testkit.AnyRest)
 			}
 			err := b.BuildPool(context.Background(), def, tt.giveFlags)

@@ -69,13 +69,12 @@ const (
 	probeDifferent                     // something else is there
 )
 
-// verdict compares what was found with the wanted format. "auto" wants no
-// particular filesystem, so any filesystem counts as the pool's own (libvirt
-// would compare with the literal "auto" and call every filesystem different).
+// verdict compares what was found with the wanted format, literally as
+// libvirt does: a pool of format "auto" finds every filesystem different.
 func (p Probe) verdict(format string) (probeVerdict, string) {
 	switch {
 	case p.Type != "":
-		if p.Type == format || format == "auto" {
+		if p.Type == format {
 			return probeMatch, p.Type
 		}
 		return probeDifferent, p.Type

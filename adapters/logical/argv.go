@@ -10,16 +10,17 @@ import (
 // first, exactly as libvirt 9.0 runs it (docs/semantics.md §1.2) except where
 // a comment says why we differ. Tests compare them with testdata/*.argv.
 
-// Fields asked of the LVM reporting commands. Reports are read as JSON with
-// sizes in bytes (--units b --nosuffix) rather than libvirt's '#'-separated
-// text, which breaks on names holding the separator.
+// Fields asked of the LVM reporting commands, with libvirt's own command
+// lines: '#' separates the lvs fields because LV names may hold ':' and the
+// devices field holds ','; '#' is not allowed in LVM names or device paths.
 const (
-	LVSFields = "lv_name,lv_uuid,lv_attr,lv_size,origin,pool_lv,data_percent,segtype,stripes,seg_size,devices,vg_extent_size"
-	VGSFields = "vg_name,vg_uuid,vg_size,vg_free,vg_extent_size"
-	PVSFields = "pv_name,vg_name,pv_uuid"
+	LVSFields = "lv_name,origin,uuid,devices,segtype,stripes,seg_size,vg_extent_size,size,lv_attr"
+	// LVSThinFields serve a VG/THINPOOL pool (docs/logical-thin.md), which
+	// libvirt does not have: the thin LVs' pool and how full each is.
+	LVSThinFields = LVSFields + ",pool_lv,data_percent"
+	VGSFields     = "vg_size,vg_free"
+	PVSFields     = "pv_name,vg_name"
 )
-
-var jsonReport = []string{"--reportformat", "json", "--units", "b", "--nosuffix"}
 
 // sizeK is libvirt's "%lluK" of VIR_DIV_UP(bytes, 1024).
 func sizeK(bytes uint64) string {
@@ -56,18 +57,21 @@ func VGChangeArgv(vg string, on bool) []string {
 }
 
 // PVSArgv lists every PV with its VG.
-func PVSArgv() []string {
-	return append(append([]string{"pvs"}, jsonReport...), "-o", PVSFields)
-}
+func PVSArgv() []string { return []string{"pvs", "--noheadings", "-o", PVSFields} }
 
-// LVSArgv lists the LVs of a VG, a row per segment.
-func LVSArgv(vg string) []string {
-	return append(append([]string{"lvs"}, jsonReport...), "-o", LVSFields, vg)
+// LVSArgv lists the LVs of a VG, a row per segment. A thin pool's listing
+// adds the thin fields at the end, after libvirt's.
+func LVSArgv(src Source) []string {
+	fields := LVSFields
+	if src.ThinPool != "" {
+		fields = LVSThinFields
+	}
+	return []string{"lvs", "--separator", "#", "--noheadings", "--units", "b", "--unbuffered", "--nosuffix", "--options", fields, src.VG}
 }
 
 // VGSArgv reports the VG's size and free space.
 func VGSArgv(vg string) []string {
-	return append(append([]string{"vgs"}, jsonReport...), "-o", VGSFields, vg)
+	return []string{"vgs", "--separator", ":", "--noheadings", "--units", "b", "--unbuffered", "--nosuffix", "--options", VGSFields, vg}
 }
 
 // LVCreateArgv creates vol in the pool as libvirt does: a plain LV of

@@ -1,7 +1,8 @@
 // Package logical is the "logical" pool backend: a pool is an LVM volume
 // group, its volumes are the group's logical volumes. Every LVM command runs
 // through a ports.CommandRunner; the command lines come from the pure
-// builders in argv.go and the JSON reports are read by report.go.
+// builders in argv.go (libvirt's own where libvirt has the operation) and
+// their reports are read by report.go.
 //
 // Beyond libvirt, a pool whose source name is "VG/THINPOOL" serves the thin
 // LVs of one LVM thin pool (docs/logical-thin.md): volumes are created thin,
@@ -378,7 +379,7 @@ func GroupSources(pvs []PV) []domain.PoolSource {
 // pool's row for a thin pool).
 func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
 	src := ParseSource(def)
-	rows, err := b.listLVs(ctx, src.VG)
+	rows, err := b.listLVs(ctx, src)
 	if err != nil {
 		return domain.PoolStats{}, nil, err
 	}
@@ -394,20 +395,17 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 	if err != nil {
 		return domain.PoolStats{}, nil, err
 	}
-	vgs, err := ParseVGS(out)
+	vg, err := ParseVGS(out)
 	if err != nil {
 		return domain.PoolStats{}, nil, domain.Errorf(domain.KindInternal, "%s", err.Error())
 	}
-	for _, vg := range vgs {
-		if vg.Name == src.VG {
-			return domain.PoolStats{Capacity: vg.Size, Available: vg.Free, Allocation: vg.Size - vg.Free}, vols, nil
-		}
-	}
-	return domain.PoolStats{}, nil, domain.Errorf(domain.KindConfigUnsupported, "cannot find logical volume group name '%s'", src.VG)
+	// Allocation counts every extent in use, inactive LVs' included, as in
+	// libvirt.
+	return domain.PoolStats{Capacity: vg.Size, Available: vg.Free, Allocation: vg.Size - vg.Free}, vols, nil
 }
 
-func (b *Backend) listLVs(ctx context.Context, vg string) ([]LV, error) {
-	out, err := b.run(ctx, LVSArgv(vg))
+func (b *Backend) listLVs(ctx context.Context, src Source) ([]LV, error) {
+	out, err := b.run(ctx, LVSArgv(src))
 	if err != nil {
 		return nil, err
 	}
@@ -431,12 +429,13 @@ func fillPerms(v *domain.VolDef) {
 }
 
 // ThinPoolStats gives a thin pool's figures: its data size, the part of it
-// used, and the rest.
+// used, and the rest; marked thin so that the pool XML also shows what its
+// volumes provision.
 func ThinPoolStats(src Source, rows []LV) (domain.PoolStats, error) {
 	for _, r := range rows {
 		if r.Name == src.ThinPool && isThinPool(r) {
 			used := percentOf(r.Size, r.DataPercent)
-			return domain.PoolStats{Capacity: r.Size, Allocation: used, Available: r.Size - used}, nil
+			return domain.PoolStats{Capacity: r.Size, Allocation: used, Available: r.Size - used, Thin: true}, nil
 		}
 	}
 	return domain.PoolStats{}, domain.Errorf(domain.KindConfigUnsupported, "cannot find thin pool '%s' in logical volume group '%s'", src.ThinPool, src.VG)
@@ -490,11 +489,15 @@ func Volumes(def *domain.PoolDef, rows []LV) []*domain.VolDef {
 		v.Target.Path = volPath(def, r.Name)
 		v.Target.Perms = domain.UnsetPerms()
 		switch {
-		case thin:
+		case thin && src.ThinPool != "":
+			// Only a thin pool's listing asks how full each thin LV is; a
+			// plain pool shows them like any LV, as libvirt does.
 			v.Allocation = percentOf(r.Size, r.DataPercent)
 		case r.Origin != "":
 			// A snapshot's device is as big as its origin; lvs sizes the COW.
-			if o, ok := byName[r.Origin]; ok {
+			// Some lvm versions print a sparse LV's hidden virtual origin in
+			// brackets; it has no devices, so it is never a backing store.
+			if o, ok := byName[strings.Trim(r.Origin, "[]")]; ok {
 				v.Capacity = o.Size
 				if len(o.Devices) > 0 || o.SegType == "thin" {
 					v.Backing = &domain.BackingStore{Path: volPath(def, r.Origin), Perms: domain.UnsetPerms()}
@@ -625,7 +628,7 @@ func (b *Backend) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *d
 
 // findLV returns the first lvs row of the volume's LV.
 func (b *Backend) findLV(ctx context.Context, pool *domain.PoolDef, name string) ([]LV, LV, error) {
-	rows, err := b.listLVs(ctx, ParseSource(pool).VG)
+	rows, err := b.listLVs(ctx, ParseSource(pool))
 	if err != nil {
 		return nil, LV{}, err
 	}

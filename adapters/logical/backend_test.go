@@ -149,7 +149,7 @@ func allZero(b []byte) bool {
 func TestStartCheckStop(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pvs := string(readTestdata(t, "pvs-orphan.json"))
+	pvs := string(readTestdata(t, "pvs-orphan.txt"))
 	scan := func() []testkit.FakeCall {
 		return []testkit.FakeCall{{Argv: logical.VGScanArgv()}, {Argv: logical.PVSArgv(), Stdout: pvs}}
 	}
@@ -195,11 +195,11 @@ func TestStartCheckStop(t *testing.T) {
 func TestRefreshPool(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	lvs := string(readTestdata(t, "lvs-mixed.json"))
+	lvs := string(readTestdata(t, "lvs-mixed.txt"))
 	t.Run("VG", func(t *testing.T) {
 		f := testkit.NewFakeRunner(t,
-			testkit.FakeCall{Argv: logical.LVSArgv("capvg"), Stdout: lvs},
-			testkit.FakeCall{Argv: logical.VGSArgv("capvg"), Stdout: string(readTestdata(t, "vgs.json"))},
+			testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Stdout: lvs},
+			testkit.FakeCall{Argv: logical.VGSArgv("capvg"), Stdout: string(readTestdata(t, "vgs.txt"))},
 		)
 		stats, vols, err := logical.New(f, nil).RefreshPool(ctx, capvgPool())
 		if err != nil {
@@ -215,12 +215,12 @@ func TestRefreshPool(t *testing.T) {
 	t.Run("thin pool", func(t *testing.T) {
 		def := capvgPool()
 		def.Source.Name = "capvg/tpool"
-		f := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: logical.LVSArgv("capvg"), Stdout: lvs})
+		f := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg", ThinPool: "tpool"}), Stdout: string(readTestdata(t, "lvs-mixed-thin.txt"))})
 		stats, vols, err := logical.New(f, nil).RefreshPool(ctx, def)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (domain.PoolStats{Capacity: 16 << 20, Available: 16 << 20}); stats != want {
+		if want := (domain.PoolStats{Capacity: 16 << 20, Available: 16 << 20, Thin: true}); stats != want {
 			t.Errorf("stats = %+v, want %+v", stats, want)
 		}
 		if len(vols) != 2 || vols[0].Target.Path != "/dev/capvg/thin1" {
@@ -228,7 +228,7 @@ func TestRefreshPool(t *testing.T) {
 		}
 	})
 	t.Run("missing VG", func(t *testing.T) {
-		f := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: logical.LVSArgv("capvg"), Exit: 5, Stdout: string(readTestdata(t, "vgs-missing.json")), Stderr: string(readTestdata(t, "vgs-missing.stderr"))})
+		f := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Exit: 5, Stderr: string(readTestdata(t, "vgs-missing.stderr"))})
 		_, _, err := logical.New(f, nil).RefreshPool(ctx, capvgPool())
 		wantErr(t, err, domain.KindOperationFailed, `Volume group "nosuchvg" not found`)
 	})
@@ -237,7 +237,7 @@ func TestRefreshPool(t *testing.T) {
 func TestVolumeLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	lvs := string(readTestdata(t, "lvs-mixed.json"))
+	lvs := string(readTestdata(t, "lvs-mixed.txt"))
 	b := func(t *testing.T, calls ...testkit.FakeCall) *logical.Backend {
 		return logical.New(testkit.NewFakeRunner(t, calls...), nil)
 	}
@@ -280,7 +280,7 @@ func TestVolumeLifecycle(t *testing.T) {
 		v.Target.Perms = domain.UnsetPerms()
 		be := b(t,
 			testkit.FakeCall{Argv: logical.LVCreateArgv(logical.Source{VG: "capvg"}, v)},
-			testkit.FakeCall{Argv: logical.LVSArgv("capvg"), Stdout: lvs},
+			testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Stdout: lvs},
 		)
 		if err := be.PrepareVol(pool, v); err != nil {
 			t.Fatal(err)
@@ -357,7 +357,7 @@ func TestVolumeLifecycle(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				calls := []testkit.FakeCall{{Argv: logical.LVSArgv("capvg"), Stdout: lvs}}
+				calls := []testkit.FakeCall{{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Stdout: lvs}}
 				if tt.wantResz != nil {
 					calls = append(calls, testkit.FakeCall{Argv: tt.wantResz})
 				}
@@ -374,7 +374,7 @@ func TestVolumeLifecycle(t *testing.T) {
 
 	t.Run("wipe refuses sparse LVs", func(t *testing.T) {
 		v := &domain.VolDef{Name: "sparse1", Target: domain.VolTarget{Path: "/dev/capvg/sparse1"}}
-		err := b(t, testkit.FakeCall{Argv: logical.LVSArgv("capvg"), Stdout: lvs}).WipeVol(ctx, capvgPool(), v, domain.WipeZero, 0)
+		err := b(t, testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Stdout: lvs}).WipeVol(ctx, capvgPool(), v, domain.WipeZero, 0)
 		wantErr(t, err, domain.KindNoSupport, "logical volume '/dev/capvg/sparse1' is sparse, volume wipe not supported")
 	})
 
@@ -382,7 +382,7 @@ func TestVolumeLifecycle(t *testing.T) {
 		dev := fakeDevice(t, 4096)
 		v := &domain.VolDef{Name: "lv1", Target: domain.VolTarget{Path: dev}}
 		be := b(t,
-			testkit.FakeCall{Argv: logical.LVSArgv("capvg"), Stdout: lvs},
+			testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Stdout: lvs},
 			testkit.FakeCall{Argv: []string{"scrub", "-f", "-p", "dod", dev}},
 		)
 		if err := be.WipeVol(ctx, capvgPool(), v, domain.WipeDOD, 0); err != nil {
@@ -425,7 +425,7 @@ func TestDeletePoolAndFindSources(t *testing.T) {
 	t.Run("find sources", func(t *testing.T) {
 		f := testkit.NewFakeRunner(t,
 			testkit.FakeCall{Argv: logical.VGScanArgv()},
-			testkit.FakeCall{Argv: logical.PVSArgv(), Stdout: string(readTestdata(t, "pvs.json"))},
+			testkit.FakeCall{Argv: logical.PVSArgv(), Stdout: string(readTestdata(t, "pvs.txt"))},
 		)
 		srcs, err := logical.New(f, nil).FindPoolSources(ctx, &domain.PoolSource{}, 0)
 		if err != nil {

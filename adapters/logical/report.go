@@ -3,24 +3,23 @@ package logical
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 )
 
-// LV is one row of `lvs --reportformat json`: a logical volume, or one
-// segment of it when the LV has several (lvs prints a row per segment as soon
-// as a segment field such as seg_size is asked for).
+// LV is one row of LVSArgv's report: a logical volume, or one segment of it
+// when the LV has several (lvs prints a row per segment as soon as a segment
+// field such as seg_size is asked for).
 type LV struct {
 	Name        string
 	UUID        string
 	Attr        string
 	Size        uint64
 	Origin      string
-	PoolLV      string
-	DataPercent float64 // thin LVs and thin pools; 0 when unknown (inactive)
+	PoolLV      string  // thin fields only
+	DataPercent float64 // thin fields only; 0 when unknown (inactive)
 	SegType     string
 	Stripes     uint64
 	SegSize     uint64
@@ -35,45 +34,36 @@ type Stripe struct {
 	StartPE uint64
 }
 
-// VG is one row of `vgs --reportformat json`.
+// VG is VGSArgv's report of one VG.
 type VG struct {
-	Name       string
-	UUID       string
-	Size       uint64
-	Free       uint64
-	ExtentSize uint64
+	Size uint64
+	Free uint64
 }
 
-// PV is one row of `pvs --reportformat json`; VGName is empty for a PV in no VG.
+// PV is one row of PVSArgv's report; VGName is empty for a PV in no VG.
 type PV struct {
 	Name   string
 	VGName string
-	UUID   string
 }
 
-// report is the JSON shape of every LVM reporting command: a list of reports,
-// each a map from the object kind ("lv", "vg", "pv") to its rows. Every value is
-// a string, numbers included.
-type report struct {
-	Report []map[string][]map[string]string `json:"report"`
-}
-
-func parseReport(out []byte, kind string) ([]map[string]string, error) {
-	var r report
-	if err := json.Unmarshal(out, &r); err != nil {
-		return nil, fmt.Errorf("logical: cannot parse %ss report: %w", kind, err)
+// reportLines returns the non-blank lines of a --noheadings report, without
+// the indentation LVM puts before each row.
+func reportLines(out []byte) ([]string, error) {
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
+			lines = append(lines, line)
+		}
 	}
-	var rows []map[string]string
-	for _, part := range r.Report {
-		rows = append(rows, part[kind]...)
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("logical: reading the report: %w", err)
 	}
-	return rows, nil
+	return lines, nil
 }
 
-// parseBytes reads a size printed with --units b --nosuffix; an empty field
-// (a figure that does not apply to the row) is 0.
-func parseBytes(row map[string]string, field string) (uint64, error) {
-	s := strings.TrimSpace(row[field])
+func parseUint(field, s string) (uint64, error) {
 	if s == "" {
 		return 0, nil
 	}
@@ -84,42 +74,53 @@ func parseBytes(row map[string]string, field string) (uint64, error) {
 	return n, nil
 }
 
-// ParseLVS parses `lvs --reportformat json --units b --nosuffix -o` LVSFields.
+var (
+	nLVSFields     = strings.Count(LVSFields, ",") + 1
+	nLVSThinFields = strings.Count(LVSThinFields, ",") + 1
+)
+
+// ParseLVS parses the '#'-separated report of LVSArgv, with either field
+// list. Some lvs builds end each row with the separator (libvirt's regex
+// allows it too), so one empty trailing field is dropped.
 func ParseLVS(out []byte) ([]LV, error) {
-	rows, err := parseReport(out, "lv")
+	lines, err := reportLines(out)
 	if err != nil {
 		return nil, err
 	}
-	lvs := make([]LV, 0, len(rows))
-	for _, row := range rows {
-		lv := LV{
-			Name:    row["lv_name"],
-			UUID:    row["lv_uuid"],
-			Attr:    row["lv_attr"],
-			Origin:  row["origin"],
-			PoolLV:  row["pool_lv"],
-			SegType: row["segtype"],
+	lvs := make([]LV, 0, len(lines))
+	for _, line := range lines {
+		f := strings.Split(line, "#")
+		if (len(f) == nLVSFields+1 || len(f) == nLVSThinFields+1) && f[len(f)-1] == "" {
+			f = f[:len(f)-1]
 		}
-		if lv.Name == "" {
-			return nil, fmt.Errorf("logical: lvs row without lv_name")
+		if len(f) != nLVSFields && len(f) != nLVSThinFields {
+			return nil, fmt.Errorf("logical: malformed lvs row %q: %d fields", line, len(f))
 		}
-		for _, f := range []struct {
+		lv := LV{Name: f[0], Origin: f[1], UUID: f[2], SegType: f[4], Attr: f[9]}
+		if lv.Name == "" || lv.UUID == "" || lv.Attr == "" {
+			return nil, fmt.Errorf("logical: malformed lvs row %q: no name, uuid or attributes", line)
+		}
+		for _, n := range []struct {
 			name string
+			s    string
 			dst  *uint64
-		}{{"lv_size", &lv.Size}, {"stripes", &lv.Stripes}, {"seg_size", &lv.SegSize}, {"vg_extent_size", &lv.ExtentSize}} {
-			if *f.dst, err = parseBytes(row, f.name); err != nil {
+		}{{"stripes", f[5], &lv.Stripes}, {"seg_size", f[6], &lv.SegSize}, {"vg_extent_size", f[7], &lv.ExtentSize}, {"size", f[8], &lv.Size}} {
+			if *n.dst, err = parseUint(n.name, n.s); err != nil {
 				return nil, err
 			}
 		}
-		if s := strings.TrimSpace(row["data_percent"]); s != "" {
-			p, err := strconv.ParseFloat(s, 64)
-			if err != nil || p < 0 || p > 100 || math.IsNaN(p) {
-				return nil, fmt.Errorf("logical: malformed data_percent %q", s)
-			}
-			lv.DataPercent = p
-		}
-		if lv.Devices, err = parseDevices(row["devices"]); err != nil {
+		if lv.Devices, err = parseDevices(f[3]); err != nil {
 			return nil, err
+		}
+		if len(f) == nLVSThinFields {
+			lv.PoolLV = f[10]
+			if s := f[11]; s != "" {
+				p, err := strconv.ParseFloat(s, 64)
+				if err != nil || p < 0 || p > 100 || math.IsNaN(p) {
+					return nil, fmt.Errorf("logical: malformed data_percent %q", s)
+				}
+				lv.DataPercent = p
+			}
 		}
 		lvs = append(lvs, lv)
 	}
@@ -129,7 +130,6 @@ func ParseLVS(out []byte) ([]LV, error) {
 // parseDevices splits "/dev/loop0(2),/dev/loop1(0)". The device part is taken
 // up to the last '(' so that a path holding parentheses still parses.
 func parseDevices(s string) ([]Stripe, error) {
-	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
@@ -148,47 +148,48 @@ func parseDevices(s string) ([]Stripe, error) {
 	return out, nil
 }
 
-// ParseVGS parses `vgs --reportformat json --units b --nosuffix -o` VGSFields.
-func ParseVGS(out []byte) ([]VG, error) {
-	rows, err := parseReport(out, "vg")
+// ParseVGS parses VGSArgv's report, one "SIZE:FREE" row for the one VG asked.
+func ParseVGS(out []byte) (VG, error) {
+	lines, err := reportLines(out)
 	if err != nil {
-		return nil, err
+		return VG{}, err
 	}
-	vgs := make([]VG, 0, len(rows))
-	for _, row := range rows {
-		vg := VG{Name: row["vg_name"], UUID: row["vg_uuid"]}
-		if vg.Name == "" {
-			return nil, fmt.Errorf("logical: vgs row without vg_name")
-		}
-		for _, f := range []struct {
-			name string
-			dst  *uint64
-		}{{"vg_size", &vg.Size}, {"vg_free", &vg.Free}, {"vg_extent_size", &vg.ExtentSize}} {
-			if *f.dst, err = parseBytes(row, f.name); err != nil {
-				return nil, err
-			}
-		}
-		if vg.Free > vg.Size {
-			return nil, fmt.Errorf("logical: vg %s has vg_free %d above vg_size %d", vg.Name, vg.Free, vg.Size)
-		}
-		vgs = append(vgs, vg)
+	if len(lines) != 1 {
+		return VG{}, fmt.Errorf("logical: vgs printed %d rows, want 1", len(lines))
 	}
-	return vgs, nil
+	size, free, ok := strings.Cut(lines[0], ":")
+	if !ok || strings.Contains(free, ":") {
+		return VG{}, fmt.Errorf("logical: malformed vgs row %q", lines[0])
+	}
+	var vg VG
+	if vg.Size, err = parseUint("vg_size", size); err != nil {
+		return VG{}, err
+	}
+	if vg.Free, err = parseUint("vg_free", free); err != nil {
+		return VG{}, err
+	}
+	if size == "" || free == "" || vg.Free > vg.Size {
+		return VG{}, fmt.Errorf("logical: malformed vgs row %q", lines[0])
+	}
+	return vg, nil
 }
 
-// ParsePVS parses `pvs --reportformat json -o` PVSFields.
+// ParsePVS parses PVSArgv's report: a device and its VG, blank-separated,
+// or the device alone for a PV in no VG. As libvirt's regex does, a line of
+// any other shape (a message that reached stdout) is skipped.
 func ParsePVS(out []byte) ([]PV, error) {
-	rows, err := parseReport(out, "pv")
+	lines, err := reportLines(out)
 	if err != nil {
 		return nil, err
 	}
-	pvs := make([]PV, 0, len(rows))
-	for _, row := range rows {
-		pv := PV{Name: row["pv_name"], VGName: row["vg_name"], UUID: row["pv_uuid"]}
-		if pv.Name == "" {
-			return nil, fmt.Errorf("logical: pvs row without pv_name")
+	pvs := make([]PV, 0, len(lines))
+	for _, line := range lines {
+		switch f := strings.Fields(line); len(f) {
+		case 1:
+			pvs = append(pvs, PV{Name: f[0]})
+		case 2:
+			pvs = append(pvs, PV{Name: f[0], VGName: f[1]})
 		}
-		pvs = append(pvs, pv)
 	}
 	return pvs, nil
 }

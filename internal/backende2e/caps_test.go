@@ -37,3 +37,28 @@ func TestPoolCapabilitiesSupported(t *testing.T) {
 		t.Errorf("pool-capabilities lists %d pool types, want libvirt's 14", len(caps.Pools))
 	}
 }
+
+// TestConnectCapabilitiesTypes checks virConnectGetCapabilities of the
+// storage driver (`virsh capabilities`): libvirt 9.0 lists the backends it
+// registered, in registration order (dir, fs, netfs, logical, iscsi, scsi,
+// mpath, disk on the anchor); we list the ones we serve, in that order.
+func TestConnectCapabilitiesTypes(t *testing.T) {
+	d := startDaemon(t, testkit.DaemonOptions{})
+	out := virshOK(t, d, "capabilities")
+	var caps struct {
+		XMLName xml.Name `xml:"capabilities"`
+		Enums   []struct {
+			Name   string   `xml:"name,attr"`
+			Values []string `xml:"value"`
+		} `xml:"pool>enum"`
+	}
+	if err := xml.Unmarshal([]byte(out), &caps); err != nil {
+		t.Fatalf("capabilities: %v\n%s", err, out)
+	}
+	if len(caps.Enums) != 1 || caps.Enums[0].Name != "type" {
+		t.Fatalf("capabilities: want one <pool><enum name='type'>, got:\n%s", out)
+	}
+	if want := []string{"dir", "fs", "netfs", "logical", "mpath"}; !slices.Equal(caps.Enums[0].Values, want) {
+		t.Errorf("capabilities pool types = %v, want %v", caps.Enums[0].Values, want)
+	}
+}
