@@ -207,6 +207,11 @@ type PoolStats struct {
 	Capacity   uint64
 	Allocation uint64
 	Available  uint64
+	// Thin marks a thin-provisioned pool, whose volumes' capacities may add up
+	// to more than the pool holds: its XML then also shows Provisioned, the sum
+	// of those capacities, next to the used figure (Allocation).
+	Thin        bool
+	Provisioned uint64
 	// TargetPerms are the target directory's real mode and owner, which libvirt
 	// shows in the live pool XML after a refresh; nil when not measured.
 	TargetPerms *Perms

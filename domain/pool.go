@@ -302,6 +302,20 @@ func (p *Pool) HasJobs() bool {
 // Volumes returns the volumes in listing order.
 func (p *Pool) Volumes() []*Volume { return p.vols }
 
+// Stats returns the pool's figures as its XML shows them. A thin pool's
+// provisioned total is summed from its volumes here rather than kept in the
+// ledger, so that no create, delete or resize path can leave it stale.
+func (p *Pool) Stats() PoolStats {
+	st := p.Ledger.Stats()
+	if st.Thin {
+		st.Provisioned = 0
+		for _, v := range p.vols {
+			st.Provisioned += v.Def.Capacity
+		}
+	}
+	return st
+}
+
 // Volume returns the named volume, or nil.
 func (p *Pool) Volume(name string) *Volume { return p.byName[name] }
 

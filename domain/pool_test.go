@@ -252,3 +252,42 @@ func TestApplyRefreshSince(t *testing.T) {
 		t.Fatalf("quiet refresh not applied: %d", got)
 	}
 }
+
+// A thin pool's provisioned figure follows its volumes through creates and
+// deletes between refreshes; a thick pool has none.
+func TestPoolStatsProvisioned(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name            string
+		thin            bool
+		caps            []uint64
+		deleteFirst     bool
+		wantProvisioned uint64
+	}{
+		{name: "thin, empty", thin: true},
+		{name: "thin, overcommitted", thin: true, caps: []uint64{60, 70}, wantProvisioned: 130},
+		{name: "thin, after a delete", thin: true, caps: []uint64{60, 70}, deleteFirst: true, wantProvisioned: 70},
+		{name: "thick", caps: []uint64{60}, wantProvisioned: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := domain.NewPool(dirPool("p", 1, "/p"), true)
+			_ = p.BeginStart()
+			p.FinishStart(domain.PoolStats{Capacity: 100, Allocation: 0, Available: 100, Thin: tc.thin}, nil)
+			for i, c := range tc.caps {
+				name := string(rune('a' + i))
+				res, err := p.Ledger.ReserveVol("p", name, 0)
+				checkErr(t, err, "", 0)
+				v, err := p.AddBuilding(&domain.VolDef{Name: name, Capacity: c})
+				checkErr(t, err, "", 0)
+				p.VolumeCreated(v, &domain.VolDef{Name: name, Capacity: c}, res)
+			}
+			if tc.deleteFirst {
+				p.VolumeDeleted(p.Volume("a"))
+			}
+			st := p.Stats()
+			if st.Thin != tc.thin || st.Provisioned != tc.wantProvisioned {
+				t.Fatalf("stats = %+v, want thin %v provisioned %d", st, tc.thin, tc.wantProvisioned)
+			}
+		})
+	}
+}

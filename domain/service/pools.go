@@ -429,7 +429,7 @@ func (s *Service) PoolGetXMLDesc(ctx context.Context, h domain.PoolHandle, flags
 			return nil
 		}
 		if p.Active() {
-			st := p.Ledger.Stats()
+			st := p.Stats()
 			stats = &st
 		}
 		return nil
