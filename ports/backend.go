@@ -55,6 +55,21 @@ type Command struct {
 	Args  []string // arguments, without the program name
 	Stdin []byte
 	Env   []string // extra environment (LC_ALL=C is always set)
+	// Cred, when set, runs the program as another user: libvirt runs qemu-img
+	// as the volume's owner on netfs pools, where an NFS server squashing root
+	// would refuse the daemon. nil runs it as the daemon.
+	Cred *Credential
+	// Umask, when non-zero, is the program's umask, so that a file it creates
+	// is never more open than asked; zero leaves the daemon's (libvirt's
+	// virCommandSetUmask takes 0 the same way).
+	Umask uint32
+}
+
+// Credential is the identity a command runs with instead of the daemon's.
+type Credential struct {
+	UID, GID uint32
+	// Groups are the supplementary groups; empty leaves none.
+	Groups []uint32
 }
 
 // CommandRunner runs external commands. The one real implementation is

@@ -71,18 +71,27 @@ func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint
 	return nil
 }
 
-// MakeTargetDir creates a pool's target directory and its parents, as
-// libvirt's virStorageBackendBuildLocal: a new directory gets the pool's mode
-// (default 0711), an existing one keeps its mode unless one is given, and the
-// owner and group are applied when given.
-func MakeTargetDir(def *domain.PoolDef) error {
-	path := def.Target.Path
+// MakeTargetParent checks that a pool's target path is absolute and creates
+// the directories above it, with default ids and mode.
+func MakeTargetParent(path string) error {
 	if !filepath.IsAbs(path) {
 		return errnoErr(unix.ENOENT, "cannot create path '%s'", path)
 	}
 	parent := filepath.Dir(path)
 	if err := os.MkdirAll(parent, 0o777); err != nil {
 		return sysErr(err, "cannot create path '%s'", parent)
+	}
+	return nil
+}
+
+// MakeTargetDir creates a pool's target directory and its parents, as
+// libvirt's virStorageBackendBuildLocal: a new directory gets the pool's mode
+// (default 0711), an existing one keeps its mode unless one is given, and the
+// owner and group are applied when given.
+func MakeTargetDir(def *domain.PoolDef) error {
+	path := def.Target.Path
+	if err := MakeTargetParent(path); err != nil {
+		return err
 	}
 	perms := def.Target.Perms
 	mode := perms.Mode

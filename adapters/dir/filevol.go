@@ -43,6 +43,9 @@ type FileVolumes struct {
 	// QemuImgOnly turns off the native qcow2 writer, so that every non-raw image
 	// is made by qemu-img (argv tests, and a fallback switch).
 	QemuImgOnly bool
+	// Owner, when set, makes new volumes' files as their owner (netfs); nil
+	// makes them as the daemon and chowns them.
+	Owner VolOwner
 
 	watches *watchSet // incremental refresh state (watch.go), under watchSetsMu
 }
@@ -125,7 +128,7 @@ func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *d
 		if vol.Target.Encryption != "" {
 			return v.qemuImgCreate(ctx, vol, flags)
 		}
-		return createRaw(ctx, vol, nil, flags)
+		return v.createRaw(ctx, vol, nil, flags)
 	case "dir":
 		return createDir(vol, flags)
 	default:
@@ -148,7 +151,7 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 		vol.Capacity = src.Capacity
 	}
 	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw && vol.Target.Encryption == "" && src.Target.Encryption == "" {
-		return createRaw(ctx, vol, src, flags)
+		return v.createRaw(ctx, vol, src, flags)
 	}
 	return v.qemuImgConvert(ctx, vol, src, srcFormat, flags)
 }
@@ -232,7 +235,7 @@ func (v *FileVolumes) qemuImgCreate(ctx context.Context, vol *domain.VolDef, fla
 		capacity = 0
 	}
 	if native := nativeQcow2Options(capacity, backing, o); !v.QemuImgOnly && qcow2.Supported(native) {
-		err := createQcow2(vol, native)
+		err := v.createQcow2(vol, native)
 		var oe *qcow2.OptionError
 		if !errors.As(err, &oe) {
 			return err
@@ -266,19 +269,30 @@ func nativeQcow2Options(capacity uint64, backing string, o qemuImgOpts) qcow2.Cr
 
 // createQcow2 writes a qcow2 image in process: the common cases need no
 // qemu-img fork and exec, which is most of a create's cost. On failure the
-// half-made file is removed, as runImageTool does.
-func createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) error {
+// half-made file is removed, as runImageTool does. With an Owner the file is
+// created as the owner, with its mode, as the qemu-img it replaces would
+// have been run.
+func (v *FileVolumes) createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) error {
 	path := vol.Target.Path
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, DefaultVolMode)
-	if err != nil {
-		return sysErr(err, "cannot create file '%s'", path)
+	var f *os.File
+	if v.Owner != nil {
+		fd, err := v.createFile(path, volMode(vol.Target.Perms), vol.Target.Perms)
+		if err != nil {
+			return err
+		}
+		f = os.NewFile(uintptr(fd), path)
+	} else {
+		var err error
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, DefaultVolMode); err != nil {
+			return sysErr(err, "cannot create file '%s'", path)
+		}
 	}
-	err = qcow2.Create(f, o)
+	err := qcow2.Create(f, o)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		_ = os.Remove(path)
+		v.removeFile(path, vol.Target.Perms)
 		var oe *qcow2.OptionError
 		switch {
 		case errors.As(err, &oe):
@@ -287,6 +301,9 @@ func createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) error {
 			return domain.Errorf(domain.KindInternal, "inaccessible backing store volume %s: %v", o.BackingFile, err)
 		}
 		return sysErr(err, "cannot write qcow2 image '%s'", path)
+	}
+	if v.Owner != nil {
+		return nil // createFile applied the mode and owner
 	}
 	if err := setPerms(path, vol.Target.Perms); err != nil {
 		_ = os.Remove(path)
@@ -313,8 +330,8 @@ func (v *FileVolumes) qemuImgConvert(ctx context.Context, vol, src *domain.VolDe
 	}
 	if vol.Capacity > src.Capacity {
 		args := qemuImgResizeArgs(vol.Target.Path, vol.Capacity, false)
-		if _, err := v.Runner.Run(ctx, ports.Command{Path: qemuImg, Args: args}); err != nil {
-			_ = os.Remove(vol.Target.Path)
+		if err := v.runAsOwner(ctx, vol.Target.Perms, ports.Command{Path: qemuImg, Args: args}); err != nil {
+			v.removeFile(vol.Target.Path, vol.Target.Perms)
 			return commandError(err, append([]string{qemuImg}, args...))
 		}
 	}
@@ -323,14 +340,25 @@ func (v *FileVolumes) qemuImgConvert(ctx context.Context, vol, src *domain.VolDe
 
 // runImageTool runs qemu-img making vol's file, then applies the volume's
 // permissions; on failure the half-made file is removed (PrepareVol made sure
-// nothing was there before).
+// nothing was there before). With an Owner, qemu-img first runs as the
+// volume's owner (runImageToolAsOwner).
 func (v *FileVolumes) runImageTool(ctx context.Context, vol *domain.VolDef, args []string) error {
-	if _, err := v.Runner.Run(ctx, ports.Command{Path: qemuImg, Args: args}); err != nil {
-		_ = os.Remove(vol.Target.Path)
-		return commandError(err, append([]string{qemuImg}, args...))
+	cmd := ports.Command{Path: qemuImg, Args: args}
+	made := false
+	if v.Owner != nil {
+		var done bool
+		if made, done = v.runImageToolAsOwner(ctx, vol, cmd); done {
+			return nil
+		}
+	}
+	if !made {
+		if _, err := v.Runner.Run(ctx, cmd); err != nil {
+			v.removeFile(vol.Target.Path, vol.Target.Perms)
+			return commandError(err, append([]string{qemuImg}, args...))
+		}
 	}
 	if err := setPerms(vol.Target.Path, vol.Target.Perms); err != nil {
-		_ = os.Remove(vol.Target.Path)
+		v.removeFile(vol.Target.Path, vol.Target.Perms)
 		return err
 	}
 	return nil

@@ -18,10 +18,10 @@ const copyChunk = 64 << 20
 const rwBlock = 1 << 20
 
 // createRaw makes a raw file volume, empty or as a copy of src, as libvirt's
-// storageBackendCreateRaw: O_EXCL create with the volume's mode, ftruncate to
-// the capacity, fallocate of the asked allocation, copy, fsync. Any failure
-// removes the file.
-func createRaw(ctx context.Context, vol *domain.VolDef, src *domain.VolDef, flags uint32) (err error) {
+// storageBackendCreateRaw: O_EXCL create with the volume's mode and owner
+// (createFile: as the owner on netfs), ftruncate to the capacity, fallocate
+// of the asked allocation, copy, fsync. Any failure removes the file.
+func (v *FileVolumes) createRaw(ctx context.Context, vol *domain.VolDef, src *domain.VolDef, flags uint32) (err error) {
 	if flags&^(domain.VolCreatePreallocMetadata|domain.VolCreateReflink) != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateRaw")
 	}
@@ -33,29 +33,20 @@ func createRaw(ctx context.Context, vol *domain.VolDef, src *domain.VolDef, flag
 	}
 	reflink := flags&domain.VolCreateReflink != 0
 	path := vol.Target.Path
-	mode := uint32(DefaultVolMode)
-	if vol.Target.Perms.Mode >= 0 {
-		mode = uint32(vol.Target.Perms.Mode)
-	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, mode)
+	fd, err := v.createFile(path, volMode(vol.Target.Perms), vol.Target.Perms)
 	if err != nil {
-		return sysErr(err, "Failed to create file '%s'", path)
+		return err
 	}
 	defer func() {
 		unix.Close(fd)
 		if err != nil {
-			_ = unix.Unlink(path)
+			if v.Owner == nil {
+				_ = unix.Unlink(path)
+			} else {
+				v.removeFile(path, vol.Target.Perms)
+			}
 		}
 	}()
-	// The umask must not weaken or strengthen the mode asked for.
-	if err := unix.Fchmod(fd, mode); err != nil {
-		return sysErr(err, "cannot set mode of '%s' to %04o", path, mode)
-	}
-	if o, g := vol.Target.Perms.Owner, vol.Target.Perms.Group; o >= 0 || g >= 0 {
-		if err := unix.Fchown(fd, int(o), int(g)); err != nil {
-			return sysErr(err, "cannot chown '%s' to (%d, %d)", path, o, g)
-		}
-	}
 	if vol.Target.Nocow {
 		setNocow(fd)
 	}

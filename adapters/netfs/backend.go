@@ -47,7 +47,7 @@ type Backend struct {
 func New(runner ports.CommandRunner, mountinfoPath string, log *logrus.Entry) *Backend {
 	return &Backend{
 		// Other clients change an export without inotify events.
-		FileVolumes:      dir.FileVolumes{Runner: runner, Log: log, FullRefresh: true},
+		FileVolumes:      dir.FileVolumes{Runner: runner, Log: log, FullRefresh: true, Owner: owner{}},
 		MountTimeout:     fs.DefaultMountTimeout,
 		ShowmountTimeout: DefaultShowmountTimeout,
 		runner:           runner,
@@ -116,13 +116,30 @@ func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint
 	if err := domain.CheckBuildFlags(flags); err != nil {
 		return err
 	}
-	if err := dir.MakeTargetDir(def); err != nil {
+	if err := makeTargetDir(def); err != nil {
 		return err
 	}
 	if flags != 0 {
 		return domain.Errorf(domain.KindOperationInvalid, "No source device specified when formatting pool '%s'", def.Name)
 	}
 	return nil
+}
+
+// makeTargetDir is libvirt's virStorageBackendBuildLocal for a netfs pool:
+// the mode defaults to 0711 even for a directory already there, and a new
+// directory is made as the pool's owner (VIR_DIR_CREATE_AS_UID with
+// VIR_DIR_CREATE_ALLOW_EXIST), so that a mount point inside an export
+// squashing root can be made.
+func makeTargetDir(def *domain.PoolDef) error {
+	if err := dir.MakeTargetParent(def.Target.Path); err != nil {
+		return err
+	}
+	withMode := *def
+	if withMode.Target.Perms.Mode < 0 {
+		withMode.Target.Perms.Mode = dir.DefaultPoolMode
+	}
+	asDaemon := func() error { return dir.MakeTargetDir(&withMode) }
+	return createDirAs(def.Target.Path, uint32(withMode.Target.Perms.Mode), def.Target.Perms, true, asDaemon)
 }
 
 // StartPool mounts the export on the target unless it is already mounted.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -88,16 +89,27 @@ func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	// a half-made image as a volume. The signal follows the forking OS thread,
 	// so the goroutine stays on that thread until the child is reaped.
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if cr := cmd.Cred; cr != nil {
+		// An unprivileged daemon may not call setgroups at all; asking for it
+		// would make every such command fail to start instead of letting the
+		// kernel judge the uid and gid.
+		c.SysProcAttr.Credential = &syscall.Credential{Uid: cr.UID, Gid: cr.GID, Groups: cr.Groups, NoSetGroups: os.Geteuid() != 0}
+	}
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	if cmd.Stdin != nil {
 		c.Stdin = bytes.NewReader(cmd.Stdin)
 	}
 	var stdout, stderr bytes.Buffer
 	c.Stdout = &stdout
 	c.Stderr = &stderr
-	err := c.Run()
+	var err error
+	if cmd.Umask != 0 {
+		err = runWithUmask(c, cmd.Umask)
+	} else {
+		runtime.LockOSThread()
+		err = c.Run()
+		runtime.UnlockOSThread()
+	}
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
@@ -127,4 +139,30 @@ func ExitCode(err error) (code int, ok bool) {
 		return xe.Code, true
 	}
 	return 0, false
+}
+
+// runWithUmask runs c with the given umask. The umask belongs to the whole
+// process, and setting it around the fork would change the mode of files the
+// daemon's other threads create meanwhile. So a goroutine takes an OS thread
+// of its own, unshares its filesystem attributes (umask, cwd, root) from the
+// rest of the process, sets the umask there and forks from that thread: the
+// child copies that thread's attributes. The goroutine ends still locked, so
+// that the runtime destroys the thread instead of handing goroutines a thread
+// that no longer follows the process's umask and working directory; the old
+// umask is put back first for the one thread the runtime cannot destroy (the
+// main one, which it parks instead, and whose umask /proc reports).
+func runWithUmask(c *exec.Cmd, umask uint32) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			done <- fmt.Errorf("osexec: unshare(CLONE_FS) for the umask of %s: %w", c.Path, err)
+			return
+		}
+		old := unix.Umask(int(umask))
+		err := c.Run()
+		unix.Umask(old)
+		done <- err
+	}()
+	return <-done
 }

@@ -36,6 +36,17 @@ type FakeCall struct {
 	// Do runs before the answer, to give the call its side effects (create the
 	// file qemu-img would have created). Its error replaces the answer.
 	Do func(cmd ports.Command) error
+	// Cred and Umask are the identity and umask the command must run with:
+	// nil and 0, the default, match only a command run as the daemon, so
+	// that a test cannot miss a command that switched users.
+	Cred  *ports.Credential
+	Umask uint32
+}
+
+// As sets the credential and umask the call expects and returns the call.
+func (c *FakeCall) As(cred *ports.Credential, umask uint32) *FakeCall {
+	c.Cred, c.Umask = cred, umask
+	return c
 }
 
 // FakeRunner is a scripted ports.CommandRunner for tests, after k8s FakeExec:
@@ -65,7 +76,7 @@ func NewFakeRunner(t testing.TB, calls ...FakeCall) *FakeRunner {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		for _, c := range f.script {
-			t.Errorf("testkit: expected command never ran: %s", FormatArgv(c.Argv))
+			t.Errorf("testkit: expected command never ran: %s%s", formatIdentity(c.Cred, c.Umask), FormatArgv(c.Argv))
 		}
 	})
 	return f
@@ -89,7 +100,7 @@ func (f *FakeRunner) Run(ctx context.Context, cmd ports.Command) ([]byte, error)
 	f.cmds = append(f.cmds, cmd)
 	idx := -1
 	for i, c := range f.script {
-		if argvMatch(c.Argv, argv) {
+		if argvMatch(c.Argv, argv) && credMatch(c, cmd) {
 			idx = i
 			break
 		}
@@ -100,11 +111,12 @@ func (f *FakeRunner) Run(ctx context.Context, cmd ports.Command) ([]byte, error)
 	if idx < 0 {
 		want := "nothing"
 		if len(f.script) > 0 {
-			want = FormatArgv(f.script[0].Argv)
+			want = formatIdentity(f.script[0].Cred, f.script[0].Umask) + FormatArgv(f.script[0].Argv)
 		}
 		f.mu.Unlock()
-		f.t.Errorf("testkit: unexpected command %s (next expected: %s)", FormatArgv(argv), want)
-		return nil, fmt.Errorf("testkit: unexpected command %s", FormatArgv(argv))
+		got := formatIdentity(cmd.Cred, cmd.Umask) + FormatArgv(argv)
+		f.t.Errorf("testkit: unexpected command %s (next expected: %s)", got, want)
+		return nil, fmt.Errorf("testkit: unexpected command %s", got)
 	}
 	c := f.script[idx]
 	f.script = slices.Delete(f.script, idx, idx+1)
@@ -165,6 +177,29 @@ func FormatArgv(argv []string) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+func credMatch(c *FakeCall, cmd ports.Command) bool {
+	if c.Umask != cmd.Umask || (c.Cred == nil) != (cmd.Cred == nil) {
+		return false
+	}
+	if c.Cred == nil {
+		return true
+	}
+	return c.Cred.UID == cmd.Cred.UID && c.Cred.GID == cmd.Cred.GID && slices.Equal(c.Cred.Groups, cmd.Cred.Groups)
+}
+
+// formatIdentity renders who a command runs as, for failure messages; the
+// daemon's own identity renders as nothing.
+func formatIdentity(cred *ports.Credential, umask uint32) string {
+	var s string
+	if cred != nil {
+		s = fmt.Sprintf("[uid=%d gid=%d groups=%v] ", cred.UID, cred.GID, cred.Groups)
+	}
+	if umask != 0 {
+		s += fmt.Sprintf("[umask=%04o] ", umask)
+	}
+	return s
 }
 
 func argvMatch(want, got []string) bool {

@@ -136,3 +136,36 @@ func TestFormatArgv(t *testing.T) {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }
+
+// A call expecting a credential takes only a command run with it, and a
+// plain call only a command run as the daemon.
+func TestFakeRunnerCredential(t *testing.T) {
+	t.Parallel()
+	owner := &ports.Credential{UID: 107, GID: 107, Groups: []uint32{107}}
+	tests := []struct {
+		name         string
+		giveCred     *ports.Credential
+		giveUmask    uint32
+		wantFailures int
+	}{
+		{name: "same identity", giveCred: owner, giveUmask: 0o177},
+		{name: "as the daemon", wantFailures: 1},
+		{name: "other groups", giveCred: &ports.Credential{UID: 107, GID: 107}, giveUmask: 0o177, wantFailures: 1},
+		{name: "other umask", giveCred: owner, giveUmask: 0o077, wantFailures: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := &recorder{TB: t}
+			f := testkit.NewFakeRunner(rec)
+			f.Expect("qemu-img", "create").As(owner, 0o177)
+			_, err := f.Run(context.Background(), ports.Command{Path: "qemu-img", Args: []string{"create"}, Cred: tt.giveCred, Umask: tt.giveUmask})
+			if len(rec.errs) != tt.wantFailures || (err != nil) != (tt.wantFailures > 0) {
+				t.Errorf("failures = %v, err = %v, want %d failures", rec.errs, err, tt.wantFailures)
+			}
+			if got := f.Commands(); len(got) != 1 || got[0].Cred != tt.giveCred || got[0].Umask != tt.giveUmask {
+				t.Errorf("recorded %+v", got)
+			}
+		})
+	}
+}
