@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,11 +22,12 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
-// Knobs for longer crash runs: VS_CRASH_ITERATIONS (default 40),
-// VS_CRASH_BUDGET (a duration, default 60s: the loop stops early when spent)
+// Knobs for longer crash runs: VS_CRASH_ITERATIONS (default 90: ten kills in
+// each operation), VS_CRASH_BUDGET (a duration, default 90s: the loop stops
+// early when spent)
 // and VS_CRASH_SEED (to replay a run; the seed is logged).
 func crashKnobs(t *testing.T) (iters int, budget time.Duration, seed uint64) {
-	iters, budget = 40, 60*time.Second
+	iters, budget = 10*len(crashOps), 90*time.Second
 	if s := os.Getenv("VS_CRASH_ITERATIONS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -261,14 +263,21 @@ func TestCrashDuringOperations(t *testing.T) {
 	c.virsh("pool-list", "--all")
 	calib := time.Since(t0)
 	began := time.Now()
-	counts := map[string]int{}
+	counts, cut := map[string]int{}, map[string]int{}
 	completed := 0
+	// Rounds of every operation in a random order: each gets its share of
+	// kills, however few iterations are run.
+	var order []int
 	for c.n = 0; c.n < iters; c.n++ {
 		if time.Since(began) > budget {
 			t.Logf("crash harness: budget spent after %d iterations", c.n)
 			break
 		}
-		op := crashOps[c.rng.IntN(len(crashOps))]
+		if len(order) == 0 {
+			order = c.rng.Perm(len(crashOps))
+		}
+		op := crashOps[order[0]]
+		order = order[1:]
 		counts[op.name]++
 		c.connect()
 		pool, args, call := op.prepare(c)
@@ -283,7 +292,10 @@ func TestCrashDuringOperations(t *testing.T) {
 				done <- code == 0
 			}()
 		} else {
-			delay = time.Duration(c.rng.Int64N(int64(30 * time.Millisecond)))
+			// Log-uniform from 20µs to 30ms: most of these operations
+			// take a millisecond or two, and a uniform draw would land
+			// nearly every kill after the answer.
+			delay = time.Duration(float64(20*time.Microsecond) * math.Pow(1500, c.rng.Float64()))
 			go func() { done <- call(c.l) == nil }()
 		}
 		time.Sleep(delay)
@@ -291,6 +303,8 @@ func TestCrashDuringOperations(t *testing.T) {
 		c.d.Kill()
 		if <-done {
 			completed++
+		} else {
+			cut[op.name]++
 		}
 		_ = c.l.Disconnect()
 		t1 := time.Now()
@@ -305,7 +319,11 @@ func TestCrashDuringOperations(t *testing.T) {
 			t.Fatalf("iteration %d (%s, virsh %v, killed after %s) left an inconsistent state; replay with VS_CRASH_SEED=%d", c.n, op.name, viaVirsh, delay, seed)
 		}
 	}
-	t.Logf("crash harness: operations run: %v; %d of %d finished before the kill", counts, completed, c.n)
+	t.Logf("crash harness: operations run: %v; %d of %d finished before the kill; killed before their answer: %v", counts, completed, c.n, cut)
+	if completed == c.n {
+		// Every kill came after the answer: the harness tested only restarts.
+		t.Errorf("no operation of %d was interrupted by the kill", c.n)
+	}
 }
 
 // states maps every pool to whether it is active.

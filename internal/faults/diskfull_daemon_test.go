@@ -13,13 +13,20 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
-// TestDiskFullThroughVirsh runs out of space on a 16 MiB tmpfs through the
-// real daemon and virsh: create, clone, resize --allocate and upload, each
-// failing with a clear error, leaving no partial file, and pool-info and
-// vol-list agreeing with statvfs and ls after a pool-refresh.
+// TestDiskFullThroughVirsh runs out of space on a 16 MiB tmpfs and a 16 MiB
+// loop-mounted ext4 through the real daemon and virsh: create, clone, resize
+// --allocate and upload, each failing with a clear error, leaving no partial
+// file, and pool-info and vol-list agreeing with statvfs and ls after a
+// pool-refresh.
 func TestDiskFullThroughVirsh(t *testing.T) {
+	for _, kind := range smallFS {
+		t.Run(kind, func(t *testing.T) { diskFullThroughVirsh(t, kind) })
+	}
+}
+
+func diskFullThroughVirsh(t *testing.T, kind string) {
 	if os.Geteuid() != 0 {
-		t.Skip("faults: disk-full tests mount a tmpfs and need root (CI runs as root)")
+		t.Skip("faults: disk-full tests mount a filesystem and need root (CI runs as root)")
 	}
 	testkit.RequireTool(t, "virsh")
 	d := testkit.StartDaemon(t, testkit.DaemonOptions{})
@@ -27,11 +34,9 @@ func TestDiskFullThroughVirsh(t *testing.T) {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=16m"); err != nil {
-		t.Skipf("faults: cannot mount a tmpfs (%v): no disk-full test here", err)
-	}
-	// Registered after StartDaemon's: runs first, before the root is removed.
-	t.Cleanup(func() { _ = unix.Unmount(mnt, unix.MNT_DETACH) })
+	// Its unmount is registered after StartDaemon's cleanup: it runs first,
+	// before the root is removed.
+	mountSmallFS(t, kind, mnt)
 	pool := filepath.Join(mnt, "pool")
 	virsh := func(args ...string) string {
 		t.Helper()

@@ -461,8 +461,11 @@ func TestLogicalBuildHangUpRollsBack(t *testing.T) {
 }
 
 // TestLogicalVolCreateHangUpRemovesLV cancels a volume create's context
-// right after lvcreate succeeded: the create fails, so the LV must not stay
-// behind (it would appear as a volume nobody created at the next refresh).
+// right after lvcreate succeeded, as a client hanging up does. The service
+// finishes a create whose volume exists (its refresh runs without the
+// client's context), so the create either succeeds, and the LV is a volume
+// of the pool, or fails, and the LV is gone: never an LV that the pool does
+// not list, nor a listed volume without an LV.
 func TestLogicalVolCreateHangUpRemovesLV(t *testing.T) {
 	lr := startedLVMRig(t)
 	ctx, cancel := context.WithCancel(lr.ctx)
@@ -474,11 +477,15 @@ func TestLogicalVolCreateHangUpRemovesLV(t *testing.T) {
 	}
 	_, err := lr.svc.VolCreateXML(ctx, lr.pool, lvXML, 0)
 	lr.sim.AfterRun = nil
-	if err == nil {
-		t.Skip("faults: the create finished before it noticed the hang-up")
+	want := []string{"lv1"}
+	if err != nil {
+		want = []string{}
 	}
-	lr.refresh(lr.pool)
-	if got := lr.vols(lr.pool); len(got) != 0 {
-		t.Errorf("the create failed (%v) but left volumes %v; commands:\n%s", err, got, lr.inj.RunLogString())
+	if got := lr.vols(lr.pool); !slices.Equal(got, want) {
+		t.Errorf("create after a hang-up returned %v; vol-list = %v, want %v; commands:\n%s", err, got, want, lr.inj.RunLogString())
+	}
+	lr.checkConsistent()
+	if got := lr.vols(lr.pool); !slices.Equal(got, want) {
+		t.Errorf("create after a hang-up returned %v; vol-list after a refresh = %v, want %v", err, got, want)
 	}
 }

@@ -55,7 +55,13 @@ type target struct {
 // limited to 108 bytes and t.TempDir embeds the test name.
 func shortDir(t testing.TB, prefix string) string {
 	t.Helper()
-	d, err := os.MkdirTemp("", prefix)
+	return shortDirIn(t, "", prefix)
+}
+
+// shortDirIn is shortDir under parent ("": the default temporary directory).
+func shortDirIn(t testing.TB, parent, prefix string) string {
+	t.Helper()
+	d, err := os.MkdirTemp(parent, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,7 @@ func TestHostileClients(t *testing.T) {
 	}{
 		{"trickle", scenarioTrickle},
 		{"max-size frames", scenarioMaxFrames},
+		{"max-size frames announced, then stalled", scenarioAnnouncedFrames},
 		{"never reads", scenarioNeverReads},
 		{"connection storm", scenarioStorm},
 		{"streams cut", scenarioStreamsCut},
@@ -227,6 +228,44 @@ func scenarioMaxFrames(t *testing.T, env *hostileEnv) {
 		if rss > 1<<20 {
 			t.Errorf("daemon RSS after maximum-size frames: %d KiB, over 1 GiB", rss)
 		}
+	}
+}
+
+// scenarioAnnouncedFrames: waves of clients that each announce a frame of
+// the largest legal length, send a little of it and stall. Memory must follow
+// what they sent, not what they announced: 3 × 200 × 32 MiB would be 19 GiB.
+// (The daemon used to allocate the announced length at once: 150 such clients
+// took it to 2 GiB.)
+func scenarioAnnouncedFrames(t *testing.T, env *hostileEnv) {
+	const rounds, clients, sent = 3, 200, 1000
+	head := binary.BigEndian.AppendUint32(nil, xdr.MaxFrameLen)
+	head = append(head, bytes.Repeat([]byte{0x01}, sent)...)
+	before := readProc(t, env.tg.pid)
+	peak := before
+	for range rounds {
+		conns := make([]net.Conn, 0, clients)
+		for range clients {
+			nc := rawConn(t, env.tg.rw)
+			conns = append(conns, nc)
+			_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := nc.Write(head); err != nil {
+				t.Errorf("announcing a frame: %v", err)
+			}
+		}
+		// Give the daemon's readers time to take the bytes in.
+		time.Sleep(500 * time.Millisecond)
+		if s := readProc(t, env.tg.pid); s.rssKB > peak.rssKB {
+			peak = s
+		}
+		measureDuring(t, env, "stalled max-size frames")
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}
+	t.Logf("announced frames: %d × %d clients each announced %d bytes and sent %d; RSS %d KiB before, peak %d KiB",
+		rounds, clients, xdr.MaxFrameLen, sent, before.rssKB, peak.rssKB)
+	if !env.tg.inproc && peak.rssKB-before.rssKB > 256<<10 {
+		t.Errorf("daemon RSS grew by %d KiB for %d clients that sent %d bytes each", peak.rssKB-before.rssKB, clients, sent)
 	}
 }
 

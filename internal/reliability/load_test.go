@@ -1,35 +1,42 @@
 package reliability_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
-// Knobs of the load and soak runs. The defaults keep `make test` around a
-// minute; `make soak` sets the issue's full figures.
+// Knobs of the load and soak runs. The defaults are the issue's figures:
+// 200 clients × 10,000 calls in `make test`; `make soak` adds the soak.
 const (
-	envClients  = "VIRTSTORAGED_LOAD_CLIENTS" // concurrent clients, default 200
-	envCalls    = "VIRTSTORAGED_LOAD_CALLS"   // calls per client, default 250
-	envSoak     = "VIRTSTORAGED_SOAK"         // soak duration (e.g. 10m); unset skips the soak
-	envSoakCli  = "VIRTSTORAGED_SOAK_CLIENTS" // soak clients, default 50
-	envMaxRSSMB = "VIRTSTORAGED_LOAD_MAX_RSS" // RSS bound in MiB, default 200
-	loadPools   = 4                           // pools the load spreads over
-	loadVols    = 8                           // volumes per pool for lookups
-	streamBytes = 256 << 10                   // upload/download size in the soak
-	statsPeriod = 30 * time.Second            // soak report interval
+	envClients   = "VIRTSTORAGED_LOAD_CLIENTS" // concurrent clients, default 200
+	envCalls     = "VIRTSTORAGED_LOAD_CALLS"   // RPCs per client, default 10,000
+	envSoak      = "VIRTSTORAGED_SOAK"         // soak duration (e.g. 10m); unset skips the soak
+	envSoakCli   = "VIRTSTORAGED_SOAK_CLIENTS" // soak clients, default 50
+	envMaxRSSMB  = "VIRTSTORAGED_LOAD_MAX_RSS" // RSS bound in MiB, default 200
+	envLoadgen   = "VIRTSTORAGED_LOADGEN_BIN"  // a prebuilt ./internal/reliability/loadgen
+	envLoadDir   = "VIRTSTORAGED_LOAD_DIR"     // where the pools go, default /dev/shm when there is one
+	loadPools    = 4                           // pools the load spreads over
+	loadVols     = 8                           // volumes per pool for lookups
+	statsPeriod  = 30 * time.Second            // soak report interval
+	loadReportIn = 15 * time.Second            // progress lines of the load run
 )
 
 func envInt(t testing.TB, name string, def int) int {
@@ -45,141 +52,131 @@ func envInt(t testing.TB, name string, def int) int {
 	return n
 }
 
-// recorder collects latencies and errors of many clients.
-type recorder struct {
-	mu     sync.Mutex
-	lat    []time.Duration
-	errs   []string
-	nerr   atomic.Int64
-	ncalls atomic.Int64
-}
+var (
+	loadgenOnce sync.Once
+	loadgenPath string
+	loadgenErr  error
+)
 
-func (r *recorder) add(lat []time.Duration) {
-	r.mu.Lock()
-	r.lat = append(r.lat, lat...)
-	r.mu.Unlock()
-}
-
-func (r *recorder) fail(format string, args ...any) {
-	if r.nerr.Add(1) <= 10 {
-		r.mu.Lock()
-		r.errs = append(r.errs, fmt.Sprintf(format, args...))
-		r.mu.Unlock()
-	}
-}
-
-// take returns the latencies gathered since the last take, sorted.
-func (r *recorder) take() []time.Duration {
-	r.mu.Lock()
-	lat := r.lat
-	r.lat = nil
-	r.mu.Unlock()
-	slices.Sort(lat)
-	return lat
-}
-
-// workload is the mixed call pattern of the load and soak runs, over several
-// pools of the same daemon.
-type workload struct {
-	tg      *target
-	pools   []remote.StoragePool
-	vols    [][]remote.StorageVol
-	streams bool // add uploads and downloads (soak)
-}
-
-func newWorkload(t testing.TB, tg *target, streams bool) *workload {
+// loadgen returns the load generator, built once per test binary without the
+// race detector: under -race the Go client, not the daemon, would be what the
+// load measures (2,400 instead of 12,000 calls/s on two cores).
+func loadgen(t testing.TB) string {
 	t.Helper()
-	c := dial(t, tg.rw, 0)
-	base := shortDir(t, "vsl")
-	w := &workload{tg: tg, streams: streams}
-	for p := range loadPools {
-		pool := createPool(t, c, fmt.Sprintf("load%d", p), base)
-		var vols []remote.StorageVol
-		for v := range loadVols {
-			vols = append(vols, createVol(t, c, pool, fmt.Sprintf("v%d.img", v), 1<<20))
-		}
-		w.pools = append(w.pools, pool)
-		w.vols = append(w.vols, vols)
-	}
-	return w
-}
-
-// run drives one client: calls operations (a create+delete or an
-// upload+download counts as one) until it made calls of them or until ends,
-// whichever first; calls <= 0 means no count limit.
-func (w *workload) run(ctx context.Context, id, calls int, until time.Time, rec *recorder) {
-	c, err := tryDial(w.tg.rw, 0)
-	if err != nil {
-		rec.fail("client %d: dial: %v", id, err)
-		return
-	}
-	defer c.conn.Close()
-	var own remote.StorageVol
-	payload := bytes.Repeat([]byte{byte(id)}, streamBytes)
-	if w.streams {
-		own, err = tryCreateVol(ctx, c, w.pools[id%loadPools], fmt.Sprintf("s%d.img", id), streamBytes)
-		if err != nil {
-			rec.fail("client %d: create its stream volume: %v", id, err)
+	loadgenOnce.Do(func() {
+		if bin := os.Getenv(envLoadgen); bin != "" {
+			loadgenPath = bin
 			return
 		}
-		defer func() {
-			if err := c.StorageVolDelete(ctx, &remote.StorageVolDeleteArgs{Vol: own}); err != nil {
-				rec.fail("client %d: delete its stream volume: %v", id, err)
-			}
-		}()
-	}
-	ops := 7
-	if w.streams {
-		ops = 8
-	}
-	lat := make([]time.Duration, 0, 256)
-	for i := 0; (calls <= 0 || i < calls) && time.Now().Before(until) && ctx.Err() == nil; i++ {
-		p := (id + i) % loadPools
-		pool, vol := w.pools[p], w.vols[p][i%loadVols]
-		start := time.Now()
-		var err error
-		switch op := (id + i) % ops; op {
-		case 0:
-			_, err = c.StoragePoolLookupByName(ctx, &remote.StoragePoolLookupByNameArgs{Name: pool.Name})
-		case 1:
-			_, err = c.StoragePoolGetInfo(ctx, &remote.StoragePoolGetInfoArgs{Pool: pool})
-		case 2:
-			_, err = c.StorageVolLookupByName(ctx, &remote.StorageVolLookupByNameArgs{Pool: pool, Name: vol.Name})
-		case 3:
-			_, err = c.StorageVolGetInfo(ctx, &remote.StorageVolGetInfoArgs{Vol: vol})
-		case 4:
-			var r *remote.StoragePoolListAllVolumesRet
-			r, err = c.StoragePoolListAllVolumes(ctx, &remote.StoragePoolListAllVolumesArgs{Pool: pool, NeedResults: 1})
-			if err == nil && len(r.Vols) < loadVols {
-				err = fmt.Errorf("pool %s lists %d volumes, want at least %d", pool.Name, len(r.Vols), loadVols)
-			}
-		case 5:
-			var r *remote.ConnectListAllStoragePoolsRet
-			r, err = c.ConnectListAllStoragePools(ctx, &remote.ConnectListAllStoragePoolsArgs{NeedResults: 1})
-			if err == nil && len(r.Pools) < loadPools {
-				err = fmt.Errorf("%d pools listed, want at least %d", len(r.Pools), loadPools)
-			}
-		case 6:
-			var v remote.StorageVol
-			v, err = tryCreateVol(ctx, c, pool, fmt.Sprintf("c%d-%d.img", id, i), 64<<10)
-			if err == nil {
-				err = c.StorageVolDelete(ctx, &remote.StorageVolDeleteArgs{Vol: v})
-			}
-		case 7:
-			err = roundTrip(ctx, c, own, payload, true)
-		}
+		dir, err := os.MkdirTemp("", "vsloadgen")
 		if err != nil {
-			rec.fail("client %d call %d: %s", id, i, errText(err))
+			loadgenErr = err
+			return
+		}
+		bin := filepath.Join(dir, "loadgen")
+		cmd := exec.Command("go", "build", "-o", bin, "./loadgen")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			_ = os.RemoveAll(dir)
+			loadgenErr = fmt.Errorf("go build ./internal/reliability/loadgen: %v\n%s", err, out)
+			return
+		}
+		loadgenPath = bin
+	})
+	if loadgenErr != nil {
+		t.Fatal(loadgenErr)
+	}
+	return loadgenPath
+}
+
+// loadReport is a line of loadgen's output (its type Report).
+type loadReport struct {
+	Final       bool     `json:"final"`
+	Calls       int64    `json:"calls"`
+	Errors      int64    `json:"errors"`
+	FirstErrors []string `json:"first_errors"`
+	ElapsedNS   int64    `json:"elapsed_ns"`
+	P50NS       int64    `json:"p50_ns"`
+	P99NS       int64    `json:"p99_ns"`
+	MaxNS       int64    `json:"max_ns"`
+}
+
+func (r loadReport) latencies() string {
+	return fmt.Sprintf("p50=%v p99=%v max=%v", time.Duration(r.P50NS), time.Duration(r.P99NS), time.Duration(r.MaxNS))
+}
+
+// loadPoolsOn creates the pools of the load on tg, each holding the same
+// loadVols volumes, and returns loadgen's -pools and -vols arguments.
+func loadPoolsOn(t testing.TB, tg *target) (pools, vols string) {
+	t.Helper()
+	c := dial(t, tg.rw, 0)
+	base := shortDirIn(t, loadDir(), "vsl")
+	var pn, vn []string
+	for v := range loadVols {
+		vn = append(vn, fmt.Sprintf("v%d.img", v))
+	}
+	for p := range loadPools {
+		pool := createPool(t, c, fmt.Sprintf("load%d", p), base)
+		pn = append(pn, pool.Name)
+		for _, v := range vn {
+			createVol(t, c, pool, v, 1<<20)
+		}
+	}
+	return strings.Join(pn, ","), strings.Join(vn, ",")
+}
+
+// loadDir is where the load's pools live: a tmpfs when the machine has one.
+// The load is about the daemon, and every create fsyncs: on a disk shared with
+// other jobs, journal stalls of seconds would make its latencies and its run
+// time those of the disk.
+func loadDir() string {
+	if d := os.Getenv(envLoadDir); d != "" {
+		return d
+	}
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() && unix.Access("/dev/shm", unix.W_OK) == nil {
+		return "/dev/shm"
+	}
+	return ""
+}
+
+// runLoadgen starts loadgen against tg with args and calls each for every
+// report line until the final one, which it returns. The process is killed if
+// it outlives timeout, so a stuck daemon cannot hang the test binary.
+func runLoadgen(t testing.TB, tg *target, timeout time.Duration, each func(loadReport), args ...string) loadReport {
+	t.Helper()
+	pools, vols := loadPoolsOn(t, tg)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, loadgen(t), append([]string{"-socket", tg.rw, "-pools", pools, "-vols", vols}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var final *loadReport
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		var r loadReport
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Errorf("loadgen printed %q: %v", sc.Text(), err)
 			continue
 		}
-		lat = append(lat, time.Since(start))
-		rec.ncalls.Add(1)
-		if len(lat) == cap(lat) {
-			rec.add(lat)
-			lat = lat[:0]
+		if r.Final {
+			final = &r
+			continue
 		}
+		each(r)
 	}
-	rec.add(lat)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("loadgen: %v (timeout %v)\n%s", err, timeout, stderr.String())
+	}
+	if final == nil {
+		t.Fatalf("loadgen printed no final report\n%s", stderr.String())
+	}
+	return *final
 }
 
 // roundTrip uploads payload to vol and downloads it back; verify compares the
@@ -261,56 +258,49 @@ func (m *rssMonitor) halt() procStats {
 	return m.peak
 }
 
-// TestLoad runs 200 concurrent clients × 250 mixed calls (knobs: envClients,
-// envCalls) against the daemon process over several pools: no call may fail
-// and the daemon's RSS stays bounded. Latencies are reported, not asserted.
+// TestLoad runs 200 concurrent clients × 10,000 mixed RPCs each (knobs:
+// envClients, envCalls) against the daemon process over several pools: pool
+// and volume lookups, info, lists, and volume create+delete. No call may fail
+// and the daemon's RSS stays bounded; throughput and latency are reported,
+// not asserted. The clients run in loadgen, a process built without the race
+// detector.
 func TestLoad(t *testing.T) {
 	clients := envInt(t, envClients, 200)
-	calls := envInt(t, envCalls, 250)
+	calls := envInt(t, envCalls, 10000)
 	maxRSS := int64(envInt(t, envMaxRSSMB, 200)) << 10
+	loadgen(t) // built before the daemon starts, so the build is not timed
 	tg := startProcess(t, testkit.DaemonOptions{})
-	w := newWorkload(t, tg, false)
 	before := readProc(t, tg.pid)
-	// At least 200 calls a second must go through, or the run is a failure
+	// At least 500 calls a second must go through, or the run is a failure
 	// anyway; the bound keeps a stuck daemon from hanging the test binary.
-	budget := 2*time.Minute + time.Duration(clients*calls/200)*time.Second
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
-	defer cancel()
-	until := time.Now().Add(budget)
+	budget := 2*time.Minute + time.Duration(clients*calls/500)*time.Second
 	mon := watchProc(t, tg.pid, 250*time.Millisecond)
-	rec := &recorder{}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for id := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run(ctx, id, calls, until, rec)
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	final := runLoadgen(t, tg, budget, func(r loadReport) {
+		t.Logf("load: %v: %d calls, %d errors; last %v: %s; daemon %s", time.Duration(r.ElapsedNS).Round(time.Second),
+			r.Calls, r.Errors, loadReportIn, r.latencies(), readProc(t, tg.pid))
+	}, "-clients", strconv.Itoa(clients), "-calls", strconv.Itoa(calls), "-report", loadReportIn.String())
 	peak := mon.halt()
 	after := readProc(t, tg.pid)
-	lat := rec.take()
-	t.Logf("load: %d clients × %d calls: %d ok, %d errors in %v (%.0f calls/s); latency p50=%v p99=%v max=%v",
-		clients, calls, rec.ncalls.Load(), rec.nerr.Load(), elapsed.Round(time.Millisecond),
-		float64(rec.ncalls.Load())/elapsed.Seconds(), pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1))
+	elapsed := time.Duration(final.ElapsedNS)
+	t.Logf("load: %d clients × %d calls: %d ok, %d errors in %v (%.0f calls/s); latency %s",
+		clients, calls, final.Calls, final.Errors, elapsed.Round(time.Millisecond),
+		float64(final.Calls)/elapsed.Seconds(), final.latencies())
 	t.Logf("load: daemon before %s, peak %s, after %s", before, peak, after)
-	if n := rec.nerr.Load(); n > 0 {
-		t.Errorf("%d calls failed; first ones:\n%v", n, rec.errs)
+	if final.Errors > 0 {
+		t.Errorf("%d calls failed; first ones:\n%s", final.Errors, strings.Join(final.FirstErrors, "\n"))
 	}
-	if want := int64(clients * calls); rec.ncalls.Load() != want {
-		t.Errorf("%d calls done, want %d (budget %v)", rec.ncalls.Load(), want, budget)
+	if want := int64(clients * calls); final.Calls != want {
+		t.Errorf("%d calls done, want %d", final.Calls, want)
 	}
 	if peak.rssKB > maxRSS {
 		t.Errorf("daemon peak RSS %d KiB, over the %d KiB bound", peak.rssKB, maxRSS)
 	}
-	if after.fds > before.fds+settleSlack {
-		// Clients are gone: their fds must be too (allow the daemon a moment).
-		if !waitUntil(10*time.Second, func() bool { return readProc(t, tg.pid).fds <= before.fds+settleSlack }) {
-			t.Errorf("daemon fds %d after the load, %d before", readProc(t, tg.pid).fds, before.fds)
-		}
+	if peak.rssKB == 0 {
+		t.Errorf("no RSS sample of the daemon was taken during the load")
+	}
+	// Clients are gone: their fds must be too (allow the daemon a moment).
+	if !waitUntil(10*time.Second, func() bool { return readProc(t, tg.pid).fds <= before.fds+settleSlack }) {
+		t.Errorf("daemon fds %d after the load, %d before", readProc(t, tg.pid).fds, before.fds)
 	}
 }
 
@@ -328,52 +318,31 @@ func TestSoak(t *testing.T) {
 	}
 	clients := envInt(t, envSoakCli, 50)
 	maxRSS := int64(envInt(t, envMaxRSSMB, 200)) << 10
+	loadgen(t)
 	tg := startProcess(t, testkit.DaemonOptions{})
-	w := newWorkload(t, tg, true)
-	ctx, cancel := context.WithTimeout(context.Background(), duration+2*time.Minute)
-	defer cancel()
-	until := time.Now().Add(duration)
-	rec := &recorder{}
-	var wg sync.WaitGroup
-	for id := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run(ctx, id, 0, until, rec)
-		}()
-	}
+	period := min(statsPeriod, duration/2)
 	var samples []procStats
-	tick := time.NewTicker(min(statsPeriod, duration/2))
-	defer tick.Stop()
-	end := time.NewTimer(time.Until(until))
-	defer end.Stop()
-	last := int64(0)
-	for running := true; running; {
-		select {
-		case <-tick.C:
-		case <-end.C:
-			running = false
-			wg.Wait()
-		case <-tg.daemon.Done():
-			cancel()
-			wg.Wait()
-			t.Fatalf("the daemon exited during the soak: %v", tg.daemon.ExitErr())
-		}
+	final := runLoadgen(t, tg, duration+2*time.Minute, func(r loadReport) {
 		s := readProc(t, tg.pid)
 		samples = append(samples, s)
-		lat := rec.take()
-		n := rec.ncalls.Load()
-		t.Logf("soak %v left: %s; %d calls (+%d), %d errors; latency p50=%v p99=%v max=%v",
-			max(0, time.Until(until)).Round(time.Second), s, n, n-last, rec.nerr.Load(), pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1))
-		last = n
+		t.Logf("soak %v left: %s; %d calls, %d errors; latency %s",
+			max(0, duration-time.Duration(r.ElapsedNS)).Round(time.Second), s, r.Calls, r.Errors, r.latencies())
 		if s.rssKB > maxRSS {
 			t.Errorf("daemon RSS %d KiB, over the %d KiB bound", s.rssKB, maxRSS)
 		}
+	}, "-clients", strconv.Itoa(clients), "-calls", "0", "-duration", duration.String(), "-streams", "-report", period.String())
+	select {
+	case <-tg.daemon.Done():
+		t.Fatalf("the daemon exited during the soak: %v", tg.daemon.ExitErr())
+	default:
 	}
-	if n := rec.nerr.Load(); n > 0 {
-		t.Errorf("%d calls failed; first ones:\n%v", n, rec.errs)
+	samples = append(samples, readProc(t, tg.pid))
+	t.Logf("soak: %d calls, %d errors in %v; latency %s; daemon %s", final.Calls, final.Errors,
+		time.Duration(final.ElapsedNS).Round(time.Second), final.latencies(), samples[len(samples)-1])
+	if final.Errors > 0 {
+		t.Errorf("%d calls failed; first ones:\n%s", final.Errors, strings.Join(final.FirstErrors, "\n"))
 	}
-	if rec.ncalls.Load() == 0 {
+	if final.Calls == 0 {
 		t.Errorf("no call succeeded")
 	}
 	rss := func(s procStats) int64 { return s.rssKB }
