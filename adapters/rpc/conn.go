@@ -375,7 +375,7 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 
 // sendInline writes an inline call's reply from the reader itself when the
 // writer has nothing queued, and queues it otherwise. Inline calls never carry
-// a stream nor close the connection (CONNECT_CLOSE is not read-only priority),
+// a stream nor close the connection (CONNECT_CLOSE is never inlined),
 // so their reply needs no completion beyond freeing the request slot.
 func (c *conn) sendInline(frame []byte, release func()) {
 	if !c.out.claim() {

@@ -29,8 +29,10 @@ const watchdogIdleTicks = 200
 
 // inlineable reports whether a call may run on the reader. Read-only priority
 // procedures answer from memory (or a stat at most) and never wait on a job.
+// CONNECT_CLOSE is one too, but its reply must close the connection, which
+// only the queued path does.
 func inlineable(info *xdr.ProcInfo) bool {
-	return info.ReadOnly && info.Priority && info.Stream == xdr.StreamNone
+	return info.ReadOnly && info.Priority && info.Stream == xdr.StreamNone && info.Proc != procConnectClose
 }
 
 // beginInline marks an inline call as running and returns its token.

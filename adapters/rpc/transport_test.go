@@ -353,6 +353,17 @@ func TestPriorityWorkers(t *testing.T) {
 	if h, _ := r.recv(); h.Serial != 2 {
 		t.Fatalf("priority call blocked: got serial %d", h.Serial)
 	}
+	// A new client can still connect and hang up, as with libvirt, whose
+	// CONNECT_OPEN and CONNECT_CLOSE are priority calls too.
+	other := dialRaw(t, d.rw)
+	other.open(0)
+	other.call(int32(remote.ProcConnectClose), 2, nil)
+	if h, _, err := other.tryRecv(2 * time.Second); err != nil || h.Serial != 2 || h.Status != virnet.MessageStatusOk {
+		t.Fatalf("CONNECT_CLOSE while the workers are busy: %+v %v", h, err)
+	}
+	if _, _, err := other.tryRecv(2 * time.Second); err == nil {
+		t.Fatalf("the connection stayed open after CONNECT_CLOSE")
+	}
 	// An ordinary call waits for the worker.
 	r.call(int32(remote.ProcStoragePoolRefresh), 3, &remote.StoragePoolRefreshArgs{Pool: remote.StoragePool{Name: "default", UUID: remote.UUID{15: 1}}})
 	r.expectSilence(200 * time.Millisecond)

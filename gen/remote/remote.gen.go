@@ -3376,12 +3376,12 @@ func (s *StoragePoolLookupByTargetPathRet) Decode(d *xdr.Decoder) error {
 // Procedures is the dispatch table of the program, in .x order.
 var Procedures = []xdr.ProcInfo{
 	{
-		Program: Program, Version: ProtocolVersion, Proc: int32(ProcConnectOpen), Name: "REMOTE_PROC_CONNECT_OPEN", API: "virConnectOpen", ReadOnly: true,
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcConnectOpen), Name: "REMOTE_PROC_CONNECT_OPEN", API: "virConnectOpen", ReadOnly: true, Priority: true,
 		Stream:  xdr.StreamNone,
 		NewArgs: func() xdr.Message { return new(ConnectOpenArgs) },
 	},
 	{
-		Program: Program, Version: ProtocolVersion, Proc: int32(ProcConnectClose), Name: "REMOTE_PROC_CONNECT_CLOSE", API: "virConnectClose", ReadOnly: true,
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcConnectClose), Name: "REMOTE_PROC_CONNECT_CLOSE", API: "virConnectClose", ReadOnly: true, Priority: true,
 		Stream: xdr.StreamNone,
 	},
 	{
