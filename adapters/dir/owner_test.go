@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -64,32 +63,6 @@ func asOwner(fn func() error) error {
 	return fn()
 }
 
-func requireRootForOwner(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("taking another uid needs root (CI runs as root): skipping a create-as-owner test")
-	}
-}
-
-// ownedDir returns a 0700 directory of uid's, reachable by anyone.
-func ownedDir(t *testing.T, uid int) string {
-	t.Helper()
-	tmp := t.TempDir()
-	for _, d := range []string{filepath.Dir(tmp), tmp} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d := filepath.Join(tmp, "pool")
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(d, uid, uid); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func ownerPerms(mode int64) domain.Perms {
 	p := domain.UnsetPerms()
 	p.Owner, p.Group, p.Mode = testOwner, testOwner, mode
@@ -108,11 +81,11 @@ func wantOwnedFile(t *testing.T, path string, wantMode uint32) {
 }
 
 func TestOwnerMakesFiles(t *testing.T) {
-	requireRootForOwner(t)
+	testkit.RequireRoot(t)
 	ctx := context.Background()
 	// The source sits where only root reads: a clone must read it as the
 	// daemon, only the new file is the owner's.
-	srcPool := &domain.PoolDef{Type: domain.PoolDir, Name: "src", Target: domain.PoolTarget{Path: ownedDir(t, 0), Perms: domain.UnsetPerms()}}
+	srcPool := &domain.PoolDef{Type: domain.PoolDir, Name: "src", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, 0), Perms: domain.UnsetPerms()}}
 	plain := dir.New(nil, quietLog())
 	src := newVol(t, plain, srcPool, "src.img", "raw", 1<<20, nil)
 	if err := plain.BuildVol(ctx, srcPool, src, 0); err != nil {
@@ -144,7 +117,7 @@ func TestOwnerMakesFiles(t *testing.T) {
 			owner := &fsOwner{}
 			b := dir.New(nil, quietLog())
 			b.Owner = owner
-			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: ownedDir(t, tt.giveDir), Perms: domain.UnsetPerms()}}
+			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, tt.giveDir), Perms: domain.UnsetPerms()}}
 			vol := newVol(t, b, pool, "v.img", tt.giveFormat, 64<<10, func(v *domain.VolDef) { v.Target.Perms = ownerPerms(0o640) })
 			var err error
 			if tt.giveSrc != nil {
@@ -180,7 +153,7 @@ func TestOwnerMakesFiles(t *testing.T) {
 // asks for umask 0137), and its side effects create the file as whoever the
 // command would have run as.
 func TestOwnerRunsQemuImg(t *testing.T) {
-	requireRootForOwner(t)
+	testkit.RequireRoot(t)
 	cred := &ports.Credential{UID: testOwner, GID: testOwner, Groups: []uint32{testOwner}}
 	// qemu-img creates 0644 whatever its umask.
 	createAsOwner := func(cmd ports.Command) error { return asOwner(func() error { return touchLastArg(cmd) }) }
@@ -225,7 +198,7 @@ func TestOwnerRunsQemuImg(t *testing.T) {
 			b.QemuImgOnly = true
 			owner := &fsOwner{cred: tt.giveCred}
 			b.Owner = owner
-			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: ownedDir(t, testOwner), Perms: domain.UnsetPerms()}}
+			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, testOwner), Perms: domain.UnsetPerms()}}
 			vol := newVol(t, b, pool, "v.qcow2", "qcow2", 64<<10, func(v *domain.VolDef) { v.Target.Perms = ownerPerms(0o640) })
 			tt.script(f, vol.Target.Path)
 			if err := b.BuildVol(context.Background(), pool, vol, 0); err != nil {
@@ -241,12 +214,12 @@ func TestOwnerRunsQemuImg(t *testing.T) {
 
 // A clone grown past its source is resized by its owner too.
 func TestOwnerResizesConvertedClone(t *testing.T) {
-	requireRootForOwner(t)
+	testkit.RequireRoot(t)
 	cred := &ports.Credential{UID: testOwner, GID: testOwner, Groups: []uint32{testOwner}}
 	f := testkit.NewFakeRunner(t)
 	b := dir.New(f, quietLog())
 	b.Owner = &fsOwner{cred: cred}
-	pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: ownedDir(t, testOwner), Perms: domain.UnsetPerms()}}
+	pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, testOwner), Perms: domain.UnsetPerms()}}
 	src := &domain.VolDef{Name: "src", Type: domain.VolFile, Capacity: 1 << 20, Target: domain.VolTarget{Path: "/src.img", Format: "raw", Perms: domain.UnsetPerms()}}
 	vol := newVol(t, b, pool, "v.qcow2", "qcow2", 2<<20, func(v *domain.VolDef) { v.Target.Perms = ownerPerms(0o600) })
 	f.Expect("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10", "/src.img", vol.Target.Path).As(cred, 0o177).Do =
@@ -284,7 +257,7 @@ func (r *recordingRunner) Run(ctx context.Context, cmd ports.Command) ([]byte, e
 // owner, makes the image; in a root-only one the owner is refused and the
 // daemon's run makes it, chowned afterwards.
 func TestOwnerRunsRealQemuImg(t *testing.T) {
-	requireRootForOwner(t)
+	testkit.RequireRoot(t)
 	requireQemuImg(t)
 	cred := &ports.Credential{UID: testOwner, GID: testOwner, Groups: []uint32{testOwner}}
 	tests := []struct {
@@ -301,7 +274,7 @@ func TestOwnerRunsRealQemuImg(t *testing.T) {
 			b := dir.New(r, quietLog())
 			b.QemuImgOnly = true
 			b.Owner = &fsOwner{cred: cred}
-			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: ownedDir(t, tt.giveDir), Perms: domain.UnsetPerms()}}
+			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, tt.giveDir), Perms: domain.UnsetPerms()}}
 			vol := newVol(t, b, pool, "v.qcow2", "qcow2", 1<<20, func(v *domain.VolDef) { v.Target.Perms = ownerPerms(0o660) })
 			if err := b.BuildVol(context.Background(), pool, vol, 0); err != nil {
 				t.Fatal(err)

@@ -89,35 +89,6 @@ func TestBuildVolAsOwner(t *testing.T) {
 	}
 }
 
-// ownedDir returns a 0700 directory of uid's, reachable by anyone through
-// its parents. A create the owner must do fails in a root-only one (uid 0):
-// leaving fsuid 0, or setuid in a child, also drops CAP_DAC_OVERRIDE, so the
-// owner gets no more than the owner's rights while root could create there.
-func ownedDir(t *testing.T, uid int) string {
-	t.Helper()
-	tmp := t.TempDir()
-	for _, d := range []string{filepath.Dir(tmp), tmp} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d := filepath.Join(tmp, "d")
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(d, uid, uid); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("taking another uid needs root (CI runs as root): skipping a create-as-owner test")
-	}
-}
-
 func statOwner(t *testing.T, path string) (uid, gid, mode uint32) {
 	t.Helper()
 	var st unix.Stat_t
@@ -130,10 +101,10 @@ func statOwner(t *testing.T, path string) (uid, gid, mode uint32) {
 // A raw clone is created as its owner, while the source is read by the
 // daemon: here only root may read it, so reading it as the owner would fail.
 func TestBuildVolFromAsOwner(t *testing.T) {
-	requireRoot(t)
+	testkit.RequireRoot(t)
 	const owner = 4321
 	ctx := context.Background()
-	srcPool := netfsPool("h", "/e", "nfs", ownedDir(t, 0), nil)
+	srcPool := netfsPool("h", "/e", "nfs", testkit.OwnedDir(t, 0), nil)
 	b0 := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
 	src := &domain.VolDef{Name: "src", Capacity: 1 << 16, HasCapacity: true, Target: domain.VolTarget{Format: "raw", Perms: domain.UnsetPerms()}}
 	if err := b0.PrepareVol(srcPool, src); err != nil {
@@ -152,7 +123,7 @@ func TestBuildVolFromAsOwner(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
-			pool := netfsPool("h", "/e", "nfs", ownedDir(t, tt.giveDirUID), nil)
+			pool := netfsPool("h", "/e", "nfs", testkit.OwnedDir(t, tt.giveDirUID), nil)
 			perms := domain.Perms{Mode: 0o640, Owner: owner, Group: owner}
 			vol := &domain.VolDef{Name: "clone", Target: domain.VolTarget{Format: "raw", Perms: perms}}
 			if err := b.PrepareVol(pool, vol); err != nil {
@@ -181,7 +152,7 @@ func TestBuildVolFromAsOwner(t *testing.T) {
 // volume's owner is not root, or its group is not the daemon's. Otherwise
 // the daemon runs it.
 func TestQemuImgAsOwner(t *testing.T) {
-	requireRoot(t)
+	testkit.RequireRoot(t)
 	const owner, group = 4321, 4322
 	// The fake makes the file as qemu-img run with the command's ids would.
 	made := func(cmd ports.Command) error {
@@ -226,7 +197,7 @@ func TestQemuImgAsOwner(t *testing.T) {
 			f := testkit.NewFakeRunner(t)
 			b := netfs.New(f, "", quietLog())
 			b.QemuImgOnly = true
-			pool := netfsPool("h", "/e", "nfs", ownedDir(t, owner), nil)
+			pool := netfsPool("h", "/e", "nfs", testkit.OwnedDir(t, owner), nil)
 			perms := domain.Perms{Mode: 0o600, Owner: tt.giveOwner, Group: tt.giveGroup}
 			vol := &domain.VolDef{Name: "v", Capacity: 1 << 20, HasCapacity: true, Target: domain.VolTarget{Format: "qcow2", Perms: perms}}
 			if err := b.PrepareVol(pool, vol); err != nil {
@@ -254,10 +225,10 @@ func TestQemuImgAsOwner(t *testing.T) {
 // The pool's target is made as the pool's owner, mode 0711 unless asked;
 // an existing one gets that mode too (libvirt's netfs rule).
 func TestBuildPoolAsOwner(t *testing.T) {
-	requireRoot(t)
+	testkit.RequireRoot(t)
 	const owner = 4321
 	b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
-	target := filepath.Join(ownedDir(t, owner), "pool")
+	target := filepath.Join(testkit.OwnedDir(t, owner), "pool")
 	def := netfsPool("h", "/e", "nfs", target, func(d *domain.PoolDef) {
 		d.Target.Perms.Owner, d.Target.Perms.Group = owner, owner
 	})

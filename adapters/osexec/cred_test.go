@@ -10,28 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
-
-// ownedDir returns a directory only uid may write in (mode 0700), reachable
-// by anyone through its parents.
-func ownedDir(t *testing.T, uid int) string {
-	t.Helper()
-	tmp := t.TempDir()
-	for _, d := range []string{filepath.Dir(tmp), tmp} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	d := filepath.Join(tmp, "d")
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(d, uid, uid); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 // procUmask reads the process umask without changing it.
 func procUmask(t *testing.T) string {
@@ -62,7 +43,7 @@ func TestRunWithCredential(t *testing.T) {
 	ctx := context.Background()
 	before := procUmask(t)
 
-	owned := filepath.Join(ownedDir(t, uid), "f")
+	owned := filepath.Join(testkit.OwnedDir(t, uid), "f")
 	if _, err := r.Run(ctx, ports.Command{Path: "touch", Args: []string{owned}, Cred: cred, Umask: 0o077}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +55,7 @@ func TestRunWithCredential(t *testing.T) {
 		t.Errorf("made %d:%d %04o, want %d:%d 0600", st.Uid, st.Gid, st.Mode&0o777, uid, uid)
 	}
 
-	rootOnly := filepath.Join(ownedDir(t, 0), "f")
+	rootOnly := filepath.Join(testkit.OwnedDir(t, 0), "f")
 	_, err := r.Run(ctx, ports.Command{Path: "touch", Args: []string{rootOnly}, Cred: cred})
 	if code, ok := osexec.ExitCode(err); !ok || code == 0 {
 		t.Errorf("touch in a root-only directory as %d: %v, want a failure", uid, err)

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,19 +194,9 @@ func roundTrip(ctx context.Context, c *client, vol remote.StorageVol, payload []
 	if err != nil {
 		return fmt.Errorf("download: %w", err)
 	}
-	var got []byte
-	for {
-		data, _, err := down.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("download recv: %w", err)
-		}
-		got = append(got, data...)
-	}
-	if err := down.Finish(); err != nil {
-		return fmt.Errorf("download finish: %w", err)
+	got, err := down.ReadAll()
+	if err != nil {
+		return err
 	}
 	if verify && !bytes.Equal(got, payload) {
 		return fmt.Errorf("downloaded %d bytes differ from the %d uploaded", len(got), len(payload))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -279,6 +280,68 @@ func TestDownloadStream(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDownloadReadAll checks that ReadAll fills holes with zeros, finishes
+// the stream, and reports a server's stream error as the recv step's.
+func TestDownloadReadAll(t *testing.T) {
+	t.Run("data and hole", func(t *testing.T) {
+		c, p := newPair(t)
+		type result struct {
+			data []byte
+			err  error
+		}
+		res := make(chan result, 1)
+		go func() {
+			st, err := remote.NewClient(c).StorageVolDownload(context.Background(), &remote.StorageVolDownloadArgs{})
+			if err != nil {
+				res <- result{err: err}
+				return
+			}
+			data, err := st.ReadAll()
+			res <- result{data, err}
+		}()
+		call := p.read()
+		p.reply(call, virnet.MessageStatusOk, nil)
+		h := call.hdr
+		h.Type, h.Status = virnet.MessageTypeStream, virnet.MessageStatusContinue
+		p.send(h, nil, []byte("ab"))
+		hh := h
+		hh.Type = virnet.MessageTypeStreamHole
+		p.send(hh, &virnet.StreamHole{Length: 3}, nil)
+		p.send(h, nil, []byte("c"))
+		p.send(h, nil, nil)
+		if fin := p.read(); fin.hdr.Type != virnet.MessageTypeStream || fin.hdr.Status != virnet.MessageStatusOk {
+			t.Fatalf("finish %+v", fin.hdr)
+		}
+		h.Status = virnet.MessageStatusOk
+		p.send(h, nil, nil)
+		r := <-res
+		if r.err != nil || string(r.data) != "ab\x00\x00\x00c" {
+			t.Fatalf("ReadAll = %q, %v", r.data, r.err)
+		}
+	})
+	t.Run("stream error", func(t *testing.T) {
+		c, p := newPair(t)
+		errc := make(chan error, 1)
+		go func() {
+			st, err := remote.NewClient(c).StorageVolDownload(context.Background(), &remote.StorageVolDownloadArgs{})
+			if err == nil {
+				_, err = st.ReadAll()
+			}
+			errc <- err
+		}()
+		call := p.read()
+		p.reply(call, virnet.MessageStatusOk, nil)
+		h := call.hdr
+		h.Type, h.Status = virnet.MessageTypeStream, virnet.MessageStatusError
+		p.send(h, &virnet.Error{Code: 1, Domain: 18, Message: virnet.OptString{"boom"}, Level: 2}, nil)
+		err := <-errc
+		var ve *virnet.Error
+		if !errors.As(err, &ve) || !strings.HasPrefix(err.Error(), "download recv: ") {
+			t.Fatalf("ReadAll error = %v", err)
+		}
+	})
 }
 
 // TestDownloadRecycle checks that buffers given back with Recycle are reused

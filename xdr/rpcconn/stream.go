@@ -1,6 +1,8 @@
 package rpcconn
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 
@@ -109,6 +111,32 @@ func (s *Stream) Recv() (data []byte, hole int64, err error) {
 	}
 	s.last = p.frame
 	return p.data, p.hole, nil
+}
+
+// ReadAll receives the rest of a download and finishes the stream: the data
+// with holes filled by zeros, as a non-sparse reader sees the volume. Errors of
+// the stream and of its finish come back wrapped with which step failed.
+func (s *Stream) ReadAll() ([]byte, error) {
+	var all []byte
+	for {
+		data, hole, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return all, fmt.Errorf("download recv: %w", err)
+		}
+		if data == nil && hole > 0 {
+			all = append(all, make([]byte, hole)...)
+			continue
+		}
+		all = append(all, data...)
+		s.Recycle()
+	}
+	if err := s.Finish(); err != nil {
+		return all, fmt.Errorf("download finish: %w", err)
+	}
+	return all, nil
 }
 
 // Recycle gives back the buffer of the data the last Recv returned, which the

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"strings"
@@ -316,18 +315,8 @@ func download(ctx context.Context, c *client, vol remote.StorageVol, want []byte
 	if err != nil {
 		return err
 	}
-	var got []byte
-	for {
-		data, _, err := down.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("recv: %w", err)
-		}
-		got = append(got, data...)
-	}
-	if err := down.Finish(); err != nil {
+	got, err := down.ReadAll()
+	if err != nil {
 		return err
 	}
 	if !bytes.Equal(got, want) {
