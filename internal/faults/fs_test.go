@@ -100,21 +100,24 @@ func newFSRig(t *testing.T) *fsRig {
 	return fr
 }
 
-// checkInactive checks the state of an fs pool whose start failed: inactive,
-// no status file, nothing mounted.
-func (fr *fsRig) checkInactive() {
-	t := fr.t
+// checkInactive checks the state of an fs pool whose start failed.
+func (fr *fsRig) checkInactive() { fr.checkStartFailed(fr.pool, fr.tools.mounted()) }
+
+// checkStartFailed checks a mounted pool whose start failed: inactive, no
+// status file, nothing left mounted, no temporary files.
+func (r *rig) checkStartFailed(pool domain.PoolHandle, mounts []string) {
+	t := r.t
 	t.Helper()
-	if fr.active(fr.pool) {
+	if r.active(pool) {
 		t.Error("pool active after the failure")
 	}
-	if fr.hasStatus("fs1") {
+	if r.hasStatus(pool.Name) {
 		t.Error("status file left by the failure")
 	}
-	if m := fr.tools.mounted(); len(m) != 0 {
-		t.Errorf("mounts left: %v", m)
+	if len(mounts) != 0 {
+		t.Errorf("mounts left: %v", mounts)
 	}
-	fr.checkNoTemps()
+	r.checkNoTemps()
 }
 
 // TestFSBuildFailsAtEveryStep fails blkid and mkfs of a NO_OVERWRITE build.
