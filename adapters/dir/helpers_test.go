@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
@@ -19,13 +18,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden .argv files in testdata")
 
-func quietLog() *logrus.Entry {
-	l := logrus.New()
-	l.SetOutput(os.Stderr)
-	l.SetLevel(logrus.WarnLevel)
-	return logrus.NewEntry(l)
-}
-
 // newPool returns a dir pool over a fresh temp directory.
 func newPool(t testing.TB) *domain.PoolDef {
 	t.Helper()
@@ -33,12 +25,12 @@ func newPool(t testing.TB) *domain.PoolDef {
 }
 
 // realBackend runs real commands.
-func realBackend() *dir.Backend { return dir.New(osexec.New(quietLog()), quietLog()) }
+func realBackend() *dir.Backend { return dir.New(osexec.New(testkit.QuietLog()), testkit.QuietLog()) }
 
 // fakeBackend runs commands through a scripted fake.
 func fakeBackend(t testing.TB) (*dir.Backend, *testkit.FakeRunner) {
 	f := testkit.NewFakeRunner(t)
-	return dir.New(f, quietLog()), f
+	return dir.New(f, testkit.QuietLog()), f
 }
 
 func requireQemuImg(t testing.TB) {

@@ -86,7 +86,7 @@ func TestOwnerMakesFiles(t *testing.T) {
 	// The source sits where only root reads: a clone must read it as the
 	// daemon, only the new file is the owner's.
 	srcPool := &domain.PoolDef{Type: domain.PoolDir, Name: "src", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, 0), Perms: domain.UnsetPerms()}}
-	plain := dir.New(nil, quietLog())
+	plain := dir.New(nil, testkit.QuietLog())
 	src := newVol(t, plain, srcPool, "src.img", "raw", 1<<20, nil)
 	if err := plain.BuildVol(ctx, srcPool, src, 0); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestOwnerMakesFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			owner := &fsOwner{}
-			b := dir.New(nil, quietLog())
+			b := dir.New(nil, testkit.QuietLog())
 			b.Owner = owner
 			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, tt.giveDir), Perms: domain.UnsetPerms()}}
 			vol := newVol(t, b, pool, "v.img", tt.giveFormat, 64<<10, func(v *domain.VolDef) { v.Target.Perms = ownerPerms(0o640) })
@@ -194,7 +194,7 @@ func TestOwnerRunsQemuImg(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := testkit.NewFakeRunner(t)
-			b := dir.New(f, quietLog())
+			b := dir.New(f, testkit.QuietLog())
 			b.QemuImgOnly = true
 			owner := &fsOwner{cred: tt.giveCred}
 			b.Owner = owner
@@ -217,7 +217,7 @@ func TestOwnerResizesConvertedClone(t *testing.T) {
 	testkit.RequireRoot(t)
 	cred := &ports.Credential{UID: testOwner, GID: testOwner, Groups: []uint32{testOwner}}
 	f := testkit.NewFakeRunner(t)
-	b := dir.New(f, quietLog())
+	b := dir.New(f, testkit.QuietLog())
 	b.Owner = &fsOwner{cred: cred}
 	pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, testOwner), Perms: domain.UnsetPerms()}}
 	src := &domain.VolDef{Name: "src", Type: domain.VolFile, Capacity: 1 << 20, Target: domain.VolTarget{Path: "/src.img", Format: "raw", Perms: domain.UnsetPerms()}}
@@ -270,8 +270,8 @@ func TestOwnerRunsRealQemuImg(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &recordingRunner{CommandRunner: osexec.New(quietLog())}
-			b := dir.New(r, quietLog())
+			r := &recordingRunner{CommandRunner: osexec.New(testkit.QuietLog())}
+			b := dir.New(r, testkit.QuietLog())
 			b.QemuImgOnly = true
 			b.Owner = &fsOwner{cred: cred}
 			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, tt.giveDir), Perms: domain.UnsetPerms()}}

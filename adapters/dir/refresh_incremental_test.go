@@ -16,6 +16,7 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
 // tmpfsPool returns a pool on a private tmpfs, where no other process changes
@@ -72,7 +73,7 @@ func qemuImg(t *testing.T, args ...string) {
 func compareRefresh(t *testing.T, step string, inc *dir.FileVolumes, pool *domain.PoolDef, sharedFS bool) {
 	t.Helper()
 	ctx := context.Background()
-	full := &dir.FileVolumes{FullRefresh: true, Log: quietLog()}
+	full := &dir.FileVolumes{FullRefresh: true, Log: testkit.QuietLog()}
 	gotStats, gotVols, err := inc.RefreshPool(ctx, pool)
 	if err != nil {
 		t.Fatalf("%s: incremental refresh: %v", step, err)
@@ -182,7 +183,7 @@ func TestIncrementalRefreshEqualsFull(t *testing.T) {
 			populate(t, target, outside)
 			p := func(name string) string { return filepath.Join(target, name) }
 
-			be := dir.New(nil, quietLog())
+			be := dir.New(nil, testkit.QuietLog())
 			inc := &be.FileVolumes
 			t.Cleanup(func() { be.ForgetPool(pool) })
 			compareRefresh(t, "first", inc, pool, shared)
@@ -299,7 +300,7 @@ func TestIncrementalRefreshFallsBack(t *testing.T) {
 			for i := range 20 {
 				writeFile(t, filepath.Join(pool.Target.Path, strconv.Itoa(i)), 512)
 			}
-			v := &dir.FileVolumes{Log: quietLog()}
+			v := &dir.FileVolumes{Log: testkit.QuietLog()}
 			t.Cleanup(func() { v.ForgetPool(pool) })
 			compareRefresh(t, "first", v, pool, true)
 			compareRefresh(t, "second", v, pool, true)
@@ -346,7 +347,7 @@ func TestIncrementalRefreshRace(t *testing.T) {
 	for i := range 100 {
 		writeFile(t, filepath.Join(pool.Target.Path, strconv.Itoa(i)), 512)
 	}
-	v := &dir.FileVolumes{Log: quietLog(), Workers: 4}
+	v := &dir.FileVolumes{Log: testkit.QuietLog(), Workers: 4}
 	t.Cleanup(func() { v.ForgetPool(pool) })
 	ctx := context.Background()
 	stop := make(chan struct{})
@@ -399,7 +400,7 @@ func countFDs(t testing.TB) int {
 // TestWatchNoFDLeak starts and stops a pool 100 times: the inotify
 // descriptor exists while the pool is watched and is closed by StopPool.
 func TestWatchNoFDLeak(t *testing.T) {
-	be := dir.New(nil, quietLog())
+	be := dir.New(nil, testkit.QuietLog())
 	pool := newPool(t)
 	writeFile(t, filepath.Join(pool.Target.Path, "a"), 10)
 	ctx := context.Background()
@@ -442,7 +443,7 @@ func TestWatchDroppedOnUnmount(t *testing.T) {
 		t.Skipf("cannot mount a tmpfs (%v): skipping", err)
 	}
 	pool := &domain.PoolDef{Type: domain.PoolFS, Name: "fs", Target: domain.PoolTarget{Path: d, Perms: domain.UnsetPerms()}}
-	v := &dir.FileVolumes{Log: quietLog()}
+	v := &dir.FileVolumes{Log: testkit.QuietLog()}
 	t.Cleanup(func() { v.ForgetPool(pool) })
 	base := countFDs(t)
 	if _, _, err := v.RefreshPool(context.Background(), pool); err != nil {

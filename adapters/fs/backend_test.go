@@ -11,7 +11,6 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
-	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // fsPool is the domain form of libvirt's storagepoolxml2argvdata/pool-fs.xml
@@ -43,17 +42,11 @@ func TestStartStopArgv(t *testing.T) {
 			t.Parallel()
 			mt := newMountTable(t)
 			f := testkit.NewFakeRunner(t)
-			b := fs.New(f, mt.Path, quietLog())
+			b := fs.New(f, mt.Path, testkit.QuietLog())
 			def := tt.giveDef
 			dev, target := def.Source.Devices[0].Path, def.Target.Path
-			f.Expect(fs.MountArgv(def)...).Do = func(ports.Command) error {
-				mt.Add(target, "ext4", dev)
-				return nil
-			}
-			f.Expect("umount", target).Do = func(ports.Command) error {
-				mt.Remove(target)
-				return nil
-			}
+			f.Expect(fs.MountArgv(def)...).Do = mt.Mounting(target, "ext4", dev)
+			f.Expect("umount", target).Do = mt.Unmounting(target)
 			ctx := context.Background()
 			if err := b.StartPool(ctx, def); err != nil {
 				t.Fatal(err)
@@ -147,7 +140,7 @@ func TestBuildArgv(t *testing.T) {
 			def := fsPool(dev, tt.giveFmt, target)
 			f := testkit.NewFakeRunner(t)
 			f.ExactOrder = false
-			b := fs.New(f, newMountTable(t).Path, quietLog())
+			b := fs.New(f, newMountTable(t).Path, testkit.QuietLog())
 			probing := tt.giveFlags == domain.PoolBuildNoOverwrite
 			if probing {
 				call := f.Expect(fs.BlkidArgv(dev)...)
@@ -198,7 +191,7 @@ func TestBuildMissingDevice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := testkit.NewFakeRunner(t)
-			b := fs.New(f, newMountTable(t).Path, quietLog())
+			b := fs.New(f, newMountTable(t).Path, testkit.QuietLog())
 			def := fsPool(tt.giveDev, "ext4", filepath.Join(t.TempDir(), "pool"))
 			if tt.giveDev == "" {
 				def.Source.Devices = nil
@@ -221,7 +214,7 @@ func TestValidatePool(t *testing.T) {
 			wantErr: "XML error: missing storage pool source device name"},
 		{name: "no target", giveDef: fsPool("/dev/sdb1", "ext4", ""), wantErr: "XML error: missing storage pool target path"},
 	}
-	b := fs.New(testkit.NewFakeRunner(t), "", quietLog())
+	b := fs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := b.ValidatePool(tt.giveDef)
@@ -264,7 +257,7 @@ func TestStartErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := testkit.NewFakeRunner(t)
-			b := fs.New(f, newMountTable(t).Path, quietLog())
+			b := fs.New(f, newMountTable(t).Path, testkit.QuietLog())
 			def := fsPool("", "ext4", "/nonexistent")
 			def.Source.Devices = tt.giveDevs
 			if tt.giveRun != nil {
@@ -295,7 +288,7 @@ func TestMountTimeout(t *testing.T) {
 			t.Parallel()
 			mt := newMountTable(t)
 			r := newBlockingRunner(t, tt.giveIgnoreCtx)
-			b := fs.New(r, mt.Path, quietLog())
+			b := fs.New(r, mt.Path, testkit.QuietLog())
 			b.MountTimeout = 100 * time.Millisecond
 			def := fsPool("/dev/sdb1", "ext4", "/mnt")
 			start := time.Now()
@@ -318,7 +311,7 @@ func TestMountTimeout(t *testing.T) {
 func TestMountCancelled(t *testing.T) {
 	t.Parallel()
 	r := newBlockingRunner(t, false)
-	b := fs.New(r, newMountTable(t).Path, quietLog())
+	b := fs.New(r, newMountTable(t).Path, testkit.QuietLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	err := b.StartPool(ctx, fsPool("/dev/sdb1", "ext4", "/mnt"))
@@ -329,7 +322,7 @@ func TestRefreshAndCheck(t *testing.T) {
 	t.Parallel()
 	mt := newMountTable(t)
 	f := testkit.NewFakeRunner(t)
-	b := fs.New(f, mt.Path, quietLog())
+	b := fs.New(f, mt.Path, testkit.QuietLog())
 	target := t.TempDir()
 	def := fsPool("/dev/sdb1", "ext4", target)
 	if err := os.WriteFile(filepath.Join(target, "a.img"), make([]byte, 4096), 0o600); err != nil {
@@ -371,7 +364,7 @@ func TestRefreshAndCheck(t *testing.T) {
 
 func TestDeletePool(t *testing.T) {
 	t.Parallel()
-	b := fs.New(testkit.NewFakeRunner(t), "", quietLog())
+	b := fs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 	target := filepath.Join(t.TempDir(), "p")
 	if err := os.MkdirAll(filepath.Join(target, "x"), 0o755); err != nil {
 		t.Fatal(err)
@@ -394,7 +387,7 @@ func TestDeletePool(t *testing.T) {
 
 func TestFindPoolSourcesUnsupported(t *testing.T) {
 	t.Parallel()
-	b := fs.New(testkit.NewFakeRunner(t), "", quietLog())
+	b := fs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 	_, err := b.FindPoolSources(context.Background(), &domain.PoolSource{}, 0)
 	wantErrText(t, err, domain.KindNoSupport, "this function is not supported by the connection driver: pool type 'fs' does not support source discovery")
 	if b.Type() != domain.PoolFS || b.DefaultVolFormat() != "raw" {

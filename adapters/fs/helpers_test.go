@@ -2,23 +2,13 @@ package fs_test
 
 import (
 	"flag"
-	"os"
 	"testing"
-
-	"github.com/sirupsen/logrus"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden .argv files in testdata")
-
-func quietLog() *logrus.Entry {
-	l := logrus.New()
-	l.SetOutput(os.Stderr)
-	l.SetLevel(logrus.ErrorLevel) // the expected warnings (tainted mount options, failed showmount) would drown the output
-	return logrus.NewEntry(l)
-}
 
 func newMountTable(t testing.TB) *testkit.MountTable { return testkit.NewMountTable(t) }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
 // loopDevice attaches a fresh 64 MiB image to a loop device and detaches it
@@ -58,7 +59,7 @@ func TestRealLoopPool(t *testing.T) {
 			_ = unix.Unmount(target, unix.MNT_DETACH)
 		}
 	})
-	log := quietLog()
+	log := testkit.QuietLog()
 	b := fs.New(osexec.New(log), "", log)
 	def := fsPool(dev, "ext4", target)
 	ctx := context.Background()

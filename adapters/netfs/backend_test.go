@@ -13,7 +13,6 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
-	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // netfsPool is the domain form of libvirt's storagepoolxml2argvdata
@@ -74,20 +73,14 @@ func TestStartStopArgv(t *testing.T) {
 			t.Parallel()
 			mt := newMountTable(t)
 			f := testkit.NewFakeRunner(t)
-			b := netfs.New(f, mt.Path, quietLog())
+			b := netfs.New(f, mt.Path, testkit.QuietLog())
 			def := tt.giveDef
 			if err := b.ValidatePool(def); err != nil {
 				t.Fatal(err)
 			}
 			target := def.Target.Path
-			f.Expect(netfs.MountArgv(def)...).Do = func(ports.Command) error {
-				mt.Add(filepath.Clean(target), "nfs4", netfs.MountSource(def))
-				return nil
-			}
-			f.Expect("umount", target).Do = func(ports.Command) error {
-				mt.Remove(filepath.Clean(target))
-				return nil
-			}
+			f.Expect(netfs.MountArgv(def)...).Do = mt.Mounting(filepath.Clean(target), "nfs4", netfs.MountSource(def))
+			f.Expect("umount", target).Do = mt.Unmounting(filepath.Clean(target))
 			ctx := context.Background()
 			for range 2 { // the second start finds it mounted
 				if err := b.StartPool(ctx, def); err != nil {
@@ -125,7 +118,7 @@ func TestValidatePool(t *testing.T) {
 		{name: "no target", giveDef: netfsPool("h", "/e", "nfs", "", nil), wantErr: "XML error: missing storage pool target path"},
 		{name: "bad format", giveDef: netfsPool("h", "/e", "ext4", "/mnt", nil), wantErr: "XML error: unknown netfs pool format type ext4"},
 	}
-	b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
+	b := netfs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := b.ValidatePool(tt.giveDef)
@@ -142,7 +135,7 @@ func TestValidatePool(t *testing.T) {
 
 func TestStartInvalid(t *testing.T) {
 	t.Parallel()
-	b := netfs.New(testkit.NewFakeRunner(t), newMountTable(t).Path, quietLog())
+	b := netfs.New(testkit.NewFakeRunner(t), newMountTable(t).Path, testkit.QuietLog())
 	def := netfsPool("a", "/e", "nfs", "/mnt", func(d *domain.PoolDef) {
 		d.Source.Hosts = append(d.Source.Hosts, domain.SourceHost{Name: "b"})
 	})
@@ -164,7 +157,7 @@ func TestMountUnreachableServer(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			r := newBlockingRunner(t, tt.giveIgnoreCtx)
-			b := netfs.New(r, newMountTable(t).Path, quietLog())
+			b := netfs.New(r, newMountTable(t).Path, testkit.QuietLog())
 			b.MountTimeout = 200 * time.Millisecond
 			def := netfsPool("nfs.example.com", "/export", "nfs", "/mnt", nil)
 			start := time.Now()
@@ -180,7 +173,7 @@ func TestMountUnreachableServer(t *testing.T) {
 func TestBuildPool(t *testing.T) {
 	t.Parallel()
 	f := testkit.NewFakeRunner(t)
-	b := netfs.New(f, "", quietLog())
+	b := netfs.New(f, "", testkit.QuietLog())
 	target := filepath.Join(t.TempDir(), "a", "pool")
 	def := netfsPool("h", "/e", "nfs", target, nil)
 	if err := b.BuildPool(context.Background(), def, 0); err != nil {
@@ -204,7 +197,7 @@ func TestBuildPool(t *testing.T) {
 func TestRefreshUnmounted(t *testing.T) {
 	t.Parallel()
 	mt := newMountTable(t)
-	b := netfs.New(testkit.NewFakeRunner(t), mt.Path, quietLog())
+	b := netfs.New(testkit.NewFakeRunner(t), mt.Path, testkit.QuietLog())
 	target := t.TempDir()
 	def := netfsPool("nfs.example.com", "/export", "nfs", target, nil)
 	_, _, err := b.RefreshPool(context.Background(), def)
@@ -287,7 +280,7 @@ func TestFindPoolSources(t *testing.T) {
 			gl.Argv = netfs.GlusterArgv("nfs.example.com")
 			*f.Expect(nfs.Argv...) = nfs
 			*f.Expect(gl.Argv...) = gl
-			b := netfs.New(f, "", quietLog())
+			b := netfs.New(f, "", testkit.QuietLog())
 			got, err := b.FindPoolSources(context.Background(), tt.giveSpec, 0)
 			if tt.wantErr != "" {
 				wantErrText(t, err, tt.wantKind, tt.wantErr)
@@ -309,7 +302,7 @@ func TestFindPoolSourcesArgv(t *testing.T) {
 	f.ExactOrder = false
 	f.Expect(netfs.ShowmountArgv("nfs.example.com")...).Stdout = "/export *\n"
 	f.Expect(netfs.GlusterArgv("nfs.example.com")...).Exit = 1
-	b := netfs.New(f, "", quietLog())
+	b := netfs.New(f, "", testkit.QuietLog())
 	if _, err := b.FindPoolSources(context.Background(), &domain.PoolSource{Hosts: []domain.SourceHost{{Name: "nfs.example.com"}}}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +332,7 @@ func TestFindPoolSourcesErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
+			b := netfs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 			_, err := b.FindPoolSources(context.Background(), tt.giveSpec, tt.giveFlags)
 			wantErrText(t, err, tt.wantKind, tt.wantErr)
 		})
@@ -350,7 +343,7 @@ func TestFindPoolSourcesErrors(t *testing.T) {
 func TestFindPoolSourcesTimeout(t *testing.T) {
 	t.Parallel()
 	r := newBlockingRunner(t, false)
-	b := netfs.New(r, "", quietLog())
+	b := netfs.New(r, "", testkit.QuietLog())
 	b.ShowmountTimeout = 150 * time.Millisecond
 	start := time.Now()
 	_, err := b.FindPoolSources(context.Background(), &domain.PoolSource{Hosts: []domain.SourceHost{{Name: "192.0.2.1"}}}, 0)
@@ -367,7 +360,7 @@ func TestRealShowmountLocalhost(t *testing.T) {
 	if _, err := exec.LookPath("showmount"); err != nil {
 		t.Skip("showmount not found (install nfs-common): skipping the real source discovery test")
 	}
-	log := quietLog()
+	log := testkit.QuietLog()
 	b := netfs.New(osexec.New(log), "", log)
 	b.ShowmountTimeout = 5 * time.Second
 	got, err := b.FindPoolSources(context.Background(), &domain.PoolSource{Hosts: []domain.SourceHost{{Name: "127.0.0.1"}}}, 0)
@@ -457,7 +450,7 @@ func FuzzParseShowmount(f *testing.F) {
 
 func TestTypeAndFormat(t *testing.T) {
 	t.Parallel()
-	b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
+	b := netfs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 	if b.Type() != domain.PoolNetFS || b.DefaultVolFormat() != "raw" {
 		t.Errorf("type %v, default format %q", b.Type(), b.DefaultVolFormat())
 	}

@@ -53,7 +53,7 @@ func TestBuildVolAsOwner(t *testing.T) {
 			if err := os.Chown(target, tt.giveDirUID, tt.giveDirUID); err != nil {
 				t.Fatal(err)
 			}
-			b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
+			b := netfs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 			pool := netfsPool("h", "/e", "nfs", target, nil)
 			perms := domain.UnsetPerms()
 			perms.Owner, perms.Group = tt.giveOwner, tt.giveOwner
@@ -105,7 +105,7 @@ func TestBuildVolFromAsOwner(t *testing.T) {
 	const owner = 4321
 	ctx := context.Background()
 	srcPool := netfsPool("h", "/e", "nfs", testkit.OwnedDir(t, 0), nil)
-	b0 := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
+	b0 := netfs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 	src := &domain.VolDef{Name: "src", Capacity: 1 << 16, HasCapacity: true, Target: domain.VolTarget{Format: "raw", Perms: domain.UnsetPerms()}}
 	if err := b0.PrepareVol(srcPool, src); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestBuildVolFromAsOwner(t *testing.T) {
 		{name: "into a root-only dir", giveDirUID: 0, wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
+			b := netfs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 			pool := netfsPool("h", "/e", "nfs", testkit.OwnedDir(t, tt.giveDirUID), nil)
 			perms := domain.Perms{Mode: 0o640, Owner: owner, Group: owner}
 			vol := &domain.VolDef{Name: "clone", Target: domain.VolTarget{Format: "raw", Perms: perms}}
@@ -195,7 +195,7 @@ func TestQemuImgAsOwner(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := testkit.NewFakeRunner(t)
-			b := netfs.New(f, "", quietLog())
+			b := netfs.New(f, "", testkit.QuietLog())
 			b.QemuImgOnly = true
 			pool := netfsPool("h", "/e", "nfs", testkit.OwnedDir(t, owner), nil)
 			perms := domain.Perms{Mode: 0o600, Owner: tt.giveOwner, Group: tt.giveGroup}
@@ -227,7 +227,7 @@ func TestQemuImgAsOwner(t *testing.T) {
 func TestBuildPoolAsOwner(t *testing.T) {
 	testkit.RequireRoot(t)
 	const owner = 4321
-	b := netfs.New(testkit.NewFakeRunner(t), "", quietLog())
+	b := netfs.New(testkit.NewFakeRunner(t), "", testkit.QuietLog())
 	target := filepath.Join(testkit.OwnedDir(t, owner), "pool")
 	def := netfsPool("h", "/e", "nfs", target, func(d *domain.PoolDef) {
 		d.Target.Perms.Owner, d.Target.Perms.Group = owner, owner

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
@@ -33,12 +31,6 @@ import (
 // the golden files show the XML's paths.
 
 var update = flag.Bool("update", false, "rewrite the golden testdata/xml2argv/*.argv files")
-
-func quietLog() *logrus.Entry {
-	l := logrus.New()
-	l.SetLevel(logrus.ErrorLevel)
-	return logrus.NewEntry(l)
-}
 
 // readPool parses testdata/xml2argv/NAME.pool.xml with the daemon's codec and
 // the backend's define-time rules.
@@ -138,7 +130,7 @@ func TestXML2ArgvFS(t *testing.T) {
 			ctx := context.Background()
 			mt := testkit.NewMountTable(t)
 			f := testkit.NewFakeRunner(t)
-			b := fs.New(f, mt.Path, quietLog())
+			b := fs.New(f, mt.Path, testkit.QuietLog())
 			b.QemuImgOnly = true
 			def := readPool(t, b, name)
 			var s stand
@@ -152,20 +144,14 @@ func TestXML2ArgvFS(t *testing.T) {
 			must(t, "build --no-overwrite", b.BuildPool(ctx, def, domain.PoolBuildNoOverwrite))
 			f.Expect("mkfs", testkit.AnyRest)
 			must(t, "build --overwrite", b.BuildPool(ctx, def, domain.PoolBuildOverwrite))
-			f.Expect("mount", testkit.AnyRest).Do = func(ports.Command) error {
-				mt.Add(def.Target.Path, fs.SourceFormat(def), dev)
-				return nil
-			}
+			f.Expect("mount", testkit.AnyRest).Do = mt.Mounting(def.Target.Path, fs.SourceFormat(def), dev)
 			must(t, "start", b.StartPool(ctx, def))
 			must(t, "start again (mounted)", b.StartPool(ctx, def))
 			vol := readVol(t, b, def, "vol-qcow2")
 			f.Expect("qemu-img", testkit.AnyRest).Do = createdBy
 			must(t, "vol create", b.BuildVol(ctx, def, vol, 0))
 			must(t, "vol delete", b.DeleteVol(ctx, def, vol, 0))
-			f.Expect("umount", testkit.AnyRest).Do = func(ports.Command) error {
-				mt.Remove(def.Target.Path)
-				return nil
-			}
+			f.Expect("umount", testkit.AnyRest).Do = mt.Unmounting(def.Target.Path)
 			must(t, "stop", b.StopPool(ctx, def))
 			must(t, "stop again (unmounted)", b.StopPool(ctx, def))
 			must(t, "delete", b.DeletePool(ctx, def, 0))
@@ -188,7 +174,7 @@ func TestXML2ArgvNetFS(t *testing.T) {
 			ctx := context.Background()
 			mt := testkit.NewMountTable(t)
 			f := testkit.NewFakeRunner(t)
-			b := netfs.New(f, mt.Path, quietLog())
+			b := netfs.New(f, mt.Path, testkit.QuietLog())
 			b.QemuImgOnly = true
 			def := readPool(t, b, name)
 			var s stand
@@ -197,19 +183,13 @@ func TestXML2ArgvNetFS(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			f.Expect("mount", testkit.AnyRest).Do = func(ports.Command) error {
-				mt.Add(def.Target.Path, "nfs4", netfs.MountSource(def))
-				return nil
-			}
+			f.Expect("mount", testkit.AnyRest).Do = mt.Mounting(def.Target.Path, "nfs4", netfs.MountSource(def))
 			must(t, "start", b.StartPool(ctx, def))
 			vol := readVol(t, b, def, "vol-qcow2")
 			f.Expect("qemu-img", testkit.AnyRest).Do = createdBy
 			must(t, "vol create", b.BuildVol(ctx, def, vol, 0))
 			must(t, "vol delete", b.DeleteVol(ctx, def, vol, 0))
-			f.Expect("umount", testkit.AnyRest).Do = func(ports.Command) error {
-				mt.Remove(def.Target.Path)
-				return nil
-			}
+			f.Expect("umount", testkit.AnyRest).Do = mt.Unmounting(def.Target.Path)
 			must(t, "stop", b.StopPool(ctx, def))
 			// Both discovery commands run at once, so their order is not
 			// fixed: the golden file holds them sorted.
@@ -265,7 +245,7 @@ func TestXML2ArgvLogical(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			f := testkit.NewFakeRunner(t)
-			b := logical.New(f, quietLog())
+			b := logical.New(f, testkit.QuietLog())
 			def := readPool(t, b, tt.pool)
 			src := logical.ParseSource(def)
 			var s stand
@@ -349,7 +329,7 @@ func TestXML2ArgvMpath(t *testing.T) {
 	ctx := context.Background()
 	f := testkit.NewFakeRunner(t)
 	sysfs := testkit.NewFakeSysfs(t, testkit.FakeDM{Minor: 3, Name: "mpatha", UUID: "mpath-3600", Sectors: 2048})
-	b := mpath.New(f, sysfs, quietLog())
+	b := mpath.New(f, sysfs, testkit.QuietLog())
 	def := readPool(t, b, "pool-mpath")
 	must(t, "build", b.BuildPool(ctx, def, 0))
 	must(t, "start", b.StartPool(ctx, def))

@@ -27,8 +27,8 @@ type dirRig struct {
 func newDirRig(t *testing.T) *dirRig {
 	t.Helper()
 	testkit.RequireTool(t, "qemu-img")
-	inj := faults.NewInjector(osexec.New(quietLog()))
-	b := dir.New(inj, quietLog())
+	inj := faults.NewInjector(osexec.New(testkit.QuietLog()))
+	b := dir.New(inj, testkit.QuietLog())
 	// The native qcow2 writer would make images without qemu-img: the matrix
 	// is about the steps qemu-img runs (disk-full tests cover the writer).
 	b.QemuImgOnly = true

@@ -74,7 +74,7 @@ func newFullRig(t *testing.T, kind string) *fullRig {
 	if err := os.Mkdir(path, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := newRig(t, dir.New(osexec.New(quietLog()), quietLog()))
+	r := newRig(t, dir.New(osexec.New(testkit.QuietLog()), testkit.QuietLog()))
 	dr := &dirRig{rig: r, path: path}
 	dr.pool = dr.define(fmt.Sprintf(`<pool type='dir'><name>full</name><target><path>%s</path></target></pool>`, path))
 	dr.start(dr.pool)

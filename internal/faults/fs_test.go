@@ -15,6 +15,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/faults"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -91,7 +92,7 @@ func newFSRig(t *testing.T) *fsRig {
 	tools := newFSTools(t)
 	inj := faults.NewInjector(tools)
 	dir := t.TempDir()
-	fr := &fsRig{rig: newRig(t, fs.New(inj, tools.path, quietLog())), tools: tools, inj: inj, mnt: filepath.Join(dir, "mnt")}
+	fr := &fsRig{rig: newRig(t, fs.New(inj, tools.path, testkit.QuietLog())), tools: tools, inj: inj, mnt: filepath.Join(dir, "mnt")}
 	dev := filepath.Join(dir, "disk")
 	makeFile(t, dev, 16<<20)
 	fr.pool = fr.define(fmt.Sprintf(`<pool type='fs'><name>fs1</name>

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/adapters/xmldef"
 	"github.com/virtstoraged-go/virtstoraged/domain"
@@ -17,14 +15,6 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
-
-func quietLog() *logrus.Entry {
-	l := logrus.New()
-	l.SetOutput(os.Stderr)
-	// The rollbacks under test log warnings by design; only errors would matter.
-	l.SetLevel(logrus.ErrorLevel)
-	return logrus.NewEntry(l)
-}
 
 // rig is the real service over one real backend, the real XML codec and real
 // state files in a temp directory.
@@ -51,7 +41,7 @@ func newRigWith(t *testing.T, backend ports.PoolBackend, wrap func(ports.StateSt
 		etc:    filepath.Join(root, "etc/libvirt/storage"),
 		status: filepath.Join(root, "run/libvirt/storage"),
 	}
-	store, err := statefile.New(r.etc, filepath.Join(r.etc, "autostart"), r.status, quietLog())
+	store, err := statefile.New(r.etc, filepath.Join(r.etc, "autostart"), r.status, testkit.QuietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +49,7 @@ func newRigWith(t *testing.T, backend ports.PoolBackend, wrap func(ports.StateSt
 	if wrap != nil {
 		st = wrap(store)
 	}
-	r.svc, err = service.New(service.Config{NoAutostart: true}, []ports.PoolBackend{backend}, xmldef.New(), st, &testkit.RecordingSink{}, quietLog())
+	r.svc, err = service.New(service.Config{NoAutostart: true}, []ports.PoolBackend{backend}, xmldef.New(), st, &testkit.RecordingSink{}, testkit.QuietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

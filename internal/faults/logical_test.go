@@ -11,6 +11,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/faults"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -32,7 +33,7 @@ func newLVMRig(t *testing.T) *lvmRig {
 	dir := t.TempDir()
 	sim := faults.NewLVM()
 	inj := faults.NewInjector(sim)
-	lr := &lvmRig{rig: newRig(t, logical.New(inj, quietLog())), sim: sim, inj: inj}
+	lr := &lvmRig{rig: newRig(t, logical.New(inj, testkit.QuietLog())), sim: sim, inj: inj}
 	for i := 1; i <= 2; i++ {
 		d := filepath.Join(dir, fmt.Sprintf("disk%d", i))
 		makeFile(t, d, 12<<20)

@@ -13,6 +13,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/faults"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -134,7 +135,7 @@ func newNetFSRig(t *testing.T, hang bool) *netfsRig {
 		next = hangingMount{tools}
 	}
 	inj := faults.NewInjector(next)
-	b := netfs.New(inj, tools.path, quietLog())
+	b := netfs.New(inj, tools.path, testkit.QuietLog())
 	b.MountTimeout = 300 * time.Millisecond
 	fl := &flakyStore{fail: map[string]bool{}}
 	nr := &netfsRig{tools: tools, inj: inj, store: fl, mnt: filepath.Join(t.TempDir(), "mnt")}

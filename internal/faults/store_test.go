@@ -13,6 +13,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/faults"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -71,7 +72,7 @@ func (f *flakyStore) SaveStatus(name, xml string) error {
 func newFlakyDirRig(t *testing.T) (*rig, *flakyStore, string) {
 	t.Helper()
 	fl := &flakyStore{fail: map[string]bool{}}
-	r := newRigWith(t, dir.New(nil, quietLog()), func(s ports.StateStore) ports.StateStore {
+	r := newRigWith(t, dir.New(nil, testkit.QuietLog()), func(s ports.StateStore) ports.StateStore {
 		fl.StateStore = s
 		return fl
 	})
@@ -185,7 +186,7 @@ func TestFSStartStatusWriteFailsUnmounts(t *testing.T) {
 	tools := newFSTools(t)
 	inj := faults.NewInjector(tools)
 	fl := &flakyStore{fail: map[string]bool{"SaveStatus": true}}
-	r := newRigWith(t, fs.New(inj, tools.path, quietLog()), func(s ports.StateStore) ports.StateStore {
+	r := newRigWith(t, fs.New(inj, tools.path, testkit.QuietLog()), func(s ports.StateStore) ports.StateStore {
 		fl.StateStore = s
 		return fl
 	})

@@ -55,6 +55,23 @@ func (m *MountTable) Remove(target string) {
 	m.writeLocked()
 }
 
+// Mounting is the action of a scripted mount: it mounts source on target,
+// as the real command would.
+func (m *MountTable) Mounting(target, fstype, source string) func(ports.Command) error {
+	return func(ports.Command) error {
+		m.Add(target, fstype, source)
+		return nil
+	}
+}
+
+// Unmounting is the action of a scripted umount of target.
+func (m *MountTable) Unmounting(target string) func(ports.Command) error {
+	return func(ports.Command) error {
+		m.Remove(target)
+		return nil
+	}
+}
+
 func (m *MountTable) writeLocked() {
 	if err := os.WriteFile(m.Path, []byte(strings.Join(m.lines, "\n")+"\n"), 0o644); err != nil {
 		panic(err)
