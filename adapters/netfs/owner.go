@@ -168,32 +168,73 @@ func creator(p domain.Perms) (uid, gid int, ok bool) {
 }
 
 // asUser runs fn on a locked OS thread whose filesystem uid and gid are uid
-// and gid. Leaving fsuid 0 also drops the thread's filesystem capabilities
-// (CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER...), so fn gets exactly the
-// owner's rights, even on a local filesystem. If the ids cannot be put back,
-// the thread is left locked so that the runtime discards it with the
-// goroutine instead of reusing it.
+// and gid, and whose supplementary groups are the owner's (groupList), as in
+// libvirt's forked child: a directory the owner may write through one of
+// those groups accepts the create. Leaving fsuid 0 also drops the thread's
+// filesystem capabilities (CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER...), so fn
+// gets exactly the owner's rights, even on a local filesystem. Each of these
+// is a per-thread credential for the kernel (x/sys's Setgroups is one raw
+// system call, unlike the standard library's, which changes every thread).
+// If anything cannot be put back, the thread is left locked so that the
+// runtime discards it with the goroutine instead of reusing it.
 func asUser(uid, gid int, fn func() error) error {
+	return asUserWithGroups(uid, gid, groupList(uint32(uid), uint32(gid)), fn)
+}
+
+func asUserWithGroups(uid, gid int, groups []uint32, fn func() error) error {
 	runtime.LockOSThread()
-	prevGID, err := unix.SetfsgidRetGid(gid)
+	prevGroups, err := unix.Getgroups()
 	if err != nil {
 		runtime.UnlockOSThread()
-		return domain.SystemError(0, err, "cannot switch to group %d", gid)
+		return domain.SystemError(0, err, "cannot read the daemon's groups")
 	}
-	prevUID, err := unix.SetfsuidRetUid(uid)
+	ids := make([]int, len(groups))
+	for i, g := range groups {
+		ids[i] = int(g)
+	}
+	if err := unix.Setgroups(ids); err != nil {
+		runtime.UnlockOSThread()
+		return domain.SystemError(0, err, "cannot switch to the groups of user %d", uid)
+	}
+	prevGID, err := unix.SetfsgidRetGid(gid)
 	if err == nil {
-		err = fn()
+		var prevUID int
+		if prevUID, err = unix.SetfsuidRetUid(uid); err == nil {
+			err = fn()
+			_, _ = unix.SetfsuidRetUid(prevUID)
+		} else {
+			err = domain.SystemError(0, err, "cannot switch to user %d", uid)
+		}
+		_, _ = unix.SetfsgidRetGid(prevGID)
 	} else {
-		err = domain.SystemError(0, err, "cannot switch to user %d", uid)
+		err = domain.SystemError(0, err, "cannot switch to group %d", gid)
 	}
-	_, _ = unix.SetfsuidRetUid(prevUID)
-	_, _ = unix.SetfsgidRetGid(prevGID)
+	_ = unix.Setgroups(prevGroups)
+	if threadRestored(prevGroups) {
+		runtime.UnlockOSThread()
+	}
+	return err
+}
+
+// threadRestored reports whether the locked thread is back to the daemon's
+// credentials: fsuid and fsgid equal to the effective ids, which they follow
+// outside asUser, and the groups it had before.
+func threadRestored(groups []int) bool {
 	// setfsuid answers the previous value; asking for an invalid id (-1)
 	// changes nothing and tells what is in force.
 	curUID, _ := unix.SetfsuidRetUid(-1)
 	curGID, _ := unix.SetfsgidRetGid(-1)
-	if curUID == prevUID && curGID == prevGID {
-		runtime.UnlockOSThread()
+	if curUID != unix.Geteuid() || curGID != unix.Getegid() {
+		return false
 	}
-	return err
+	cur, err := unix.Getgroups()
+	if err != nil || len(cur) != len(groups) {
+		return false
+	}
+	for i := range cur {
+		if cur[i] != groups[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package netfs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,5 +95,65 @@ func TestGroupList(t *testing.T) {
 	got := groupList(0, 4322) // root exists everywhere, in group 0 at least
 	if len(got) < 2 || got[0] != 0 || got[len(got)-1] != 4322 {
 		t.Errorf("root: %v, want root's groups then 4322", got)
+	}
+}
+
+// The owner's supplementary groups count as in libvirt's child: a directory
+// writable only through one of them (root:5555, 0770) takes the owner's file
+// when 5555 is among its groups, and refuses it otherwise. Afterwards the
+// daemon's threads are root again: a create in a root-only directory works.
+func TestAsUserSupplementaryGroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("taking another uid needs root (CI runs as root)")
+	}
+	const owner, shared = 4321, 5555
+	tmp := t.TempDir()
+	for _, d := range []string{filepath.Dir(tmp), tmp} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	groupDir := filepath.Join(tmp, "group")
+	if err := os.Mkdir(groupDir, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(groupDir, 0, shared); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(groupDir, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string) func() error {
+		return func() error {
+			fd, err := unix.Open(filepath.Join(groupDir, name), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+			if err == nil {
+				unix.Close(fd)
+			}
+			return err
+		}
+	}
+	if err := asUserWithGroups(owner, owner, []uint32{owner, shared}, create("member")); err != nil {
+		t.Fatalf("create through a supplementary group: %v", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(groupDir, "member"), &st); err != nil || st.Uid != owner {
+		t.Fatalf("file made as uid %d (%v), want %d", st.Uid, err, owner)
+	}
+	if err := asUserWithGroups(owner, owner, []uint32{owner}, create("outsider")); !errors.Is(err, unix.EACCES) {
+		t.Fatalf("create without the group: %v, want EACCES", err)
+	}
+	rootOnly := filepath.Join(tmp, "root")
+	if err := os.Mkdir(rootOnly, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // the switched threads went back to the daemon's identity
+		if err := asUserWithGroups(owner, owner, []uint32{owner, shared}, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.CreateTemp(rootOnly, "x")
+		if err != nil {
+			t.Fatalf("the daemon lost root's rights after asUser: %v", err)
+		}
+		f.Close()
 	}
 }
