@@ -3,21 +3,11 @@ package xdr_test
 import (
 	"bytes"
 	"encoding/binary"
-	"runtime"
 	"testing"
 
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
-
-// allocated returns the heap bytes allocated while fn ran (other goroutines' included,
-// which only makes the bounds below stricter).
-func allocated(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // allocSlack covers size-class and page rounding of one allocation.
 const allocSlack = 16 << 10
@@ -46,7 +36,7 @@ func FuzzReadFrame(f *testing.F) {
 			start := len(b) - r.Len()
 			var got []byte
 			var err error
-			n := allocated(func() { got, err = xdr.ReadFrame(r, nil, fuzzMaxFrame) })
+			n := testkit.AllocatedBytes(func() { got, err = xdr.ReadFrame(r, nil, fuzzMaxFrame) })
 			// The only allocation is the frame body, sized by a length word that has been
 			// checked against the maximum first.
 			limit := uint64(allocSlack)
@@ -77,7 +67,7 @@ func FuzzDecodePrimitives(f *testing.F) {
 	f.Add([]byte{0, 0, 0x40, 0, 0, 0, 0, 2, 'p', '1', 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d := xdr.NewDecoder(b)
-		n := allocated(func() {
+		n := testkit.AllocatedBytes(func() {
 			for d.Remaining() > 0 {
 				before := d.Remaining()
 				n, err := d.DecodeArrayLen(16384, 4)

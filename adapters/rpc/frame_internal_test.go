@@ -5,25 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"runtime"
 	"testing"
 	"testing/iotest"
 
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
 // allocSlack absorbs what the runtime and the test itself allocate around
 // the measured call; the failures the bound is for are megabytes.
 const allocSlack = 128 << 10
-
-// allocated returns the bytes f allocated on the heap.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
 
 // frameBound is what readFrame may allocate for in bytes of input: four
 // times the input (its growth factor) and the first 64 KiB buffer.
@@ -38,7 +29,7 @@ func TestReadFrameAllocatesWhatArrives(t *testing.T) {
 	for _, sent := range []int{0, 1000, 100 << 10, 3 << 20} {
 		in := append(lengthWord(xdr.MaxFrameLen), make([]byte, sent)...)
 		var err error
-		got := allocated(func() { _, err = readFrame(bytes.NewReader(in), nil) })
+		got := testkit.AllocatedBytes(func() { _, err = readFrame(bytes.NewReader(in), nil) })
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("%d bytes of a 32 MiB frame: err %v, want unexpected EOF", sent, err)
 		}
@@ -83,7 +74,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var got []byte
 		var err error
-		n := allocated(func() { got, err = readFrame(bytes.NewReader(in), nil) })
+		n := testkit.AllocatedBytes(func() { got, err = readFrame(bytes.NewReader(in), nil) })
 		if n > frameBound(len(in)) {
 			t.Fatalf("%d input bytes made the reader allocate %d bytes (bound %d)", len(in), n, frameBound(len(in)))
 		}

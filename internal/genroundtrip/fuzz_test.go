@@ -7,6 +7,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
 	"github.com/virtstoraged-go/virtstoraged/internal/genroundtrip"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
@@ -16,7 +17,7 @@ import (
 func fuzzOne(t *testing.T, name string, m xdr.Message, b []byte) {
 	t.Helper()
 	var err error
-	if n := genroundtrip.AllocatedBytes(func() { err = m.Decode(xdr.NewDecoder(b)) }); n > genroundtrip.DecodeAllocBound(len(b)) {
+	if n := testkit.AllocatedBytes(func() { err = m.Decode(xdr.NewDecoder(b)) }); n > genroundtrip.DecodeAllocBound(len(b)) {
 		t.Fatalf("%s: decoding %d bytes allocated %d bytes (bound %d)", name, len(b), n, genroundtrip.DecodeAllocBound(len(b)))
 	}
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
-	"runtime"
 	"strings"
 
 	xdr2 "github.com/davecgh/go-xdr/xdr2"
@@ -155,16 +154,6 @@ func FillValid(m xdr.Message, r *rand.Rand) bool {
 		}
 	}
 	return false
-}
-
-// AllocatedBytes returns how many heap bytes were allocated while fn ran. Allocations of
-// other goroutines in that window count too, which only makes a bound check stricter.
-func AllocatedBytes(fn func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	fn()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // DecodeAllocFactor and DecodeAllocSlack bound what decoding n bytes may allocate:

@@ -10,6 +10,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
 	"github.com/virtstoraged-go/virtstoraged/internal/genroundtrip"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
@@ -22,7 +23,7 @@ func roundTrip(t *testing.T, mk func() xdr.Message, data []byte) {
 	m := mk()
 	d := xdr.NewDecoder(data)
 	var err error
-	if n := genroundtrip.AllocatedBytes(func() { err = m.Decode(d) }); n > genroundtrip.DecodeAllocBound(len(data)) {
+	if n := testkit.AllocatedBytes(func() { err = m.Decode(d) }); n > genroundtrip.DecodeAllocBound(len(data)) {
 		t.Fatalf("%T: decoding %d bytes allocated %d bytes (bound %d)", m, len(data), n, genroundtrip.DecodeAllocBound(len(data)))
 	}
 	if err != nil {
@@ -122,7 +123,7 @@ func FuzzFrame(f *testing.F) {
 		}
 		var frame []byte
 		var err error
-		n := genroundtrip.AllocatedBytes(func() { frame, err = xdr.ReadFrame(bytes.NewReader(data), nil, xdr.MaxFrameLen) })
+		n := testkit.AllocatedBytes(func() { frame, err = xdr.ReadFrame(bytes.NewReader(data), nil, xdr.MaxFrameLen) })
 		if n > uint64(binary.BigEndian.Uint32(data))+genroundtrip.DecodeAllocSlack {
 			t.Fatalf("ReadFrame of a %d-byte frame allocated %d bytes", binary.BigEndian.Uint32(data), n)
 		}
