@@ -2,12 +2,12 @@ package reliability_test
 
 import (
 	"encoding/binary"
-	"runtime"
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/admin"
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
@@ -47,11 +47,7 @@ func decoders() map[string]func() xdr.Message {
 // that took.
 func decodeAllocated(mk func() xdr.Message, in []byte) uint64 {
 	m := mk() // the empty value is not the decoder's doing
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_ = m.Decode(xdr.NewDecoder(in))
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
+	return testkit.AllocatedBytes(func() { _ = m.Decode(xdr.NewDecoder(in)) })
 }
 
 // hostileBodies are short inputs whose every 4-byte word in turn claims a
