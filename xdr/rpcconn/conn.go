@@ -43,7 +43,7 @@ type Conn struct {
 	// a caller waiting for its reply or the background reader.
 	reading  bool
 	waiters  int           // callers waiting that could take the role
-	wanted   bool          // a caller waited since the background reader took the role
+	wanted   bool          // a caller waited, or was answered, since the background reader took the role
 	roleFree chan struct{} // closed when the role is released to waiters
 	kick     chan struct{} // hands the role to the background reader at once
 	activity uint64        // counts callers taking the role
@@ -289,6 +289,12 @@ func (c *Conn) reply(hdr virnet.MessageHeader, d *xdr.Decoder) {
 	c.mu.Lock()
 	cl := c.pending[hdr.Serial]
 	delete(c.pending, hdr.Serial)
+	if cl != nil {
+		// Its caller is busy making calls, and may well have been answered
+		// before it even began to wait: the background reader hands the role
+		// back either way, so that the caller reads its next reply itself.
+		c.wanted = true
+	}
 	c.mu.Unlock()
 	if cl == nil {
 		return // cancelled by its caller
