@@ -385,6 +385,10 @@ func TestParseShowmount(t *testing.T) {
 	}{
 		{name: "man page format", give: readTestdata(t, "showmount.txt"),
 			want: []string{"/srv/nfs/images", "/export/my share", "/home", "/var/lib/libvirt/images"}},
+		// showmount 2.6.2 against nfs-ganesha 4.3 serving three exports on
+		// this machine: a subnet, everyone, and a host list.
+		{name: "captured from ganesha", give: readTestdata(t, "showmount-ganesha.txt"),
+			want: []string{"/tmp/gx/exp1", "/tmp/gx/my share", "/tmp/gx/images"}},
 		{name: "header is skipped", give: "Export list for nfs:\n/export 10.0.0.0/8\n", want: []string{"/export"}},
 		{name: "no clients", give: "/export\n"},
 		{name: "relative", give: "export *\n"},
