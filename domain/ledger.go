@@ -154,7 +154,11 @@ func PlanResize(vol *VolDef, capacity uint64, flags uint32) (ResizePlan, error) 
 		}
 		flags &^= VolResizeDelta
 	}
-	if abs < vol.Allocation {
+	// A file's allocation is what its blocks hold, and libvirt will not cut
+	// into them. A block volume (an LV) is allocated whole, so the rule would
+	// forbid every shrink; there the SHRINK flag alone decides, and the
+	// allocation shrinks with the device.
+	if abs < vol.Allocation && vol.Type != VolBlock {
 		return ResizePlan{}, Errorf(KindInvalidArg, "can't shrink capacity below existing allocation")
 	}
 	if abs < vol.Capacity && flags&VolResizeShrink == 0 {

@@ -91,8 +91,10 @@ func TestInitialAllocation(t *testing.T) {
 func TestPlanResize(t *testing.T) {
 	t.Parallel()
 	vol := domain.VolDef{Name: "v", Capacity: 100, Allocation: 40}
+	lv := domain.VolDef{Name: "lv", Type: domain.VolBlock, Capacity: 100, Allocation: 100}
 	tests := []struct {
 		name      string
+		giveVol   *domain.VolDef // vol when nil
 		giveCap   uint64
 		giveFlags uint32
 		want      domain.ResizePlan
@@ -113,11 +115,20 @@ func TestPlanResize(t *testing.T) {
 			wantErr: "invalid argument: can't shrink capacity below existing allocation"},
 		{name: "delta overflow", giveCap: ^uint64(0), giveFlags: domain.VolResizeDelta,
 			wantErr: "numerical overflow: value too large: capacity 100 + 18446744073709551615"},
+		// An LV is allocated whole: only the SHRINK flag guards a shrink.
+		{name: "block shrink", giveVol: &lv, giveCap: 60, giveFlags: domain.VolResizeShrink,
+			want: domain.ResizePlan{Capacity: 60, Flags: domain.VolResizeShrink}},
+		{name: "block shrink without flag", giveVol: &lv, giveCap: 60,
+			wantErr: "invalid argument: Can't shrink capacity below current capacity unless shrink flag explicitly specified"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := domain.PlanResize(&vol, tt.giveCap, tt.giveFlags)
+			v := &vol
+			if tt.giveVol != nil {
+				v = tt.giveVol
+			}
+			got, err := domain.PlanResize(v, tt.giveCap, tt.giveFlags)
 			checkErr(t, err, tt.wantErr, 0)
 			if err == nil && got != tt.want {
 				t.Fatalf("plan = %+v, want %+v", got, tt.want)

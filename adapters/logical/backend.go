@@ -417,7 +417,10 @@ func (b *Backend) listLVs(ctx context.Context, src Source) ([]LV, error) {
 }
 
 // fillPerms reads the device node's owner and mode when the node exists (an
-// LV that LVM could not activate has none).
+// LV that LVM could not activate has none), and takes the capacity from the
+// device as libvirt does: for a sparse LV lvs sizes only the COW area, and
+// the virtual origin that holds the real size is a hidden LV that lvs
+// without -a (libvirt's command line) does not list.
 func fillPerms(v *domain.VolDef) {
 	var st unix.Stat_t
 	if err := unix.Stat(v.Target.Path, &st); err != nil {
@@ -426,6 +429,18 @@ func fillPerms(v *domain.VolDef) {
 	v.Target.Perms.Mode = int64(st.Mode & 0o7777)
 	v.Target.Perms.Owner = int64(st.Uid)
 	v.Target.Perms.Group = int64(st.Gid)
+	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return
+	}
+	fd, err := unix.Open(v.Target.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	// A block device's end is its size, what BLKGETSIZE64 would answer.
+	if size, err := unix.Seek(fd, 0, io.SeekEnd); err == nil && size > 0 {
+		v.Capacity = uint64(size)
+	}
 }
 
 // ThinPoolStats gives a thin pool's figures: its data size, the part of it
@@ -554,7 +569,10 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 		if vol.Backing != nil {
 			return domain.Errorf(domain.KindConfigUnsupported, "backing store not supported for thin volumes of pool '%s'", pool.Name)
 		}
-		vol.Allocation = 0
+		// A thin LV takes no space when created. HasAllocation too: the
+		// service reserves a volume without an allocation at its capacity,
+		// which would refuse the overcommit thin pools exist for.
+		vol.Allocation, vol.HasAllocation = 0, true
 	}
 	vol.Type = domain.VolBlock
 	vol.Target.Path = volPath(pool, vol.Name)

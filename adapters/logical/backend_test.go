@@ -296,6 +296,21 @@ func TestVolumeLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("thin volume reserves nothing", func(t *testing.T) {
+		// vol-create-as gives no <allocation>: the service would reserve
+		// the whole capacity, refusing any overcommit of the thin pool.
+		pool := capvgPool()
+		pool.Source.Name = "capvg/tp"
+		v := vol("th", 1<<40, 0)
+		v.HasAllocation = false
+		if err := b(t).PrepareVol(pool, v); err != nil {
+			t.Fatal(err)
+		}
+		if got := domain.InitialAllocation(v, 0); got != 0 || v.Capacity != 1<<40 {
+			t.Errorf("thin vol: initial allocation %d capacity %d, want 0 and %d", got, v.Capacity, uint64(1<<40))
+		}
+	})
+
 	t.Run("create failure classified", func(t *testing.T) {
 		v := vol("big", 1<<30, 1<<30)
 		v.Target.Perms = domain.UnsetPerms()

@@ -14,6 +14,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -55,7 +56,9 @@ func lvmWrappers(t *testing.T, lvm string) string {
 	return dir
 }
 
-// loopDevice attaches a fresh 64 MiB file to a free loop device.
+// loopDevice attaches a fresh 64 MiB file to a free loop device. Its callers
+// run only as root (how CI runs), where a loop device that cannot be attached
+// fails the test: skipping would let a broken runner pass.
 func loopDevice(t *testing.T) string {
 	t.Helper()
 	img := filepath.Join(t.TempDir(), "pv.img")
@@ -65,9 +68,9 @@ func loopDevice(t *testing.T) string {
 	if err := os.Truncate(img, 64<<20); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("losetup", "-f", "--show", img).Output()
+	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
 	if err != nil {
-		t.Skipf("cannot attach a loop device (%v): skipping the LVM integration test", err)
+		t.Fatalf("cannot attach a loop device as root (%v: %s)", err, out)
 	}
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() {
@@ -188,5 +191,32 @@ func TestIntegrationLVM(t *testing.T) {
 	}
 	if ok, _ := b.CheckPool(ctx, def); ok {
 		t.Error("pool still found after delete")
+	}
+}
+
+// A sparse LV's capacity comes from its device, as in libvirt: lvs (without
+// -a, libvirt's command line) sizes only its 4 MiB COW area and does not list
+// the hidden virtual origin. The device here is a 64 MiB loop device that the
+// pool's target directory links as the LV's node.
+func TestRefreshTakesCapacityFromTheDevice(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("attaching a loop device needs root (CI runs as root)")
+	}
+	def := capvgPool()
+	def.Target.Path = t.TempDir()
+	if err := os.Symlink(loopDevice(t), filepath.Join(def.Target.Path, "sp1")); err != nil {
+		t.Fatal(err)
+	}
+	lvs := "  sp1#[sp1_vorigin]#Uq3x1c-pB1d-Fy3e-0w1T-yc7A-2nOE-bE0mQa#/dev/loop9(0)#linear#1#4194304#4194304#4194304#swi-aos---\n"
+	f := testkit.NewFakeRunner(t,
+		testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Stdout: lvs},
+		testkit.FakeCall{Argv: logical.VGSArgv("capvg"), Stdout: "  125829120:67108864\n"},
+	)
+	_, vols, err := logical.New(f, testkit.QuietLog()).RefreshPool(context.Background(), def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vols) != 1 || vols[0].Capacity != 64<<20 || vols[0].Allocation != 4<<20 {
+		t.Fatalf("vols = %+v, want sp1 with 64 MiB of capacity (the device) and 4 MiB allocated", vols)
 	}
 }

@@ -119,3 +119,129 @@ func TestNetFSFindSources(t *testing.T) {
 		})
 	}
 }
+
+// The daemon's bounds (fs.DefaultMountTimeout, netfs.DefaultShowmountTimeout):
+// no configuration setting changes them, so this test waits for the real
+// ones.
+const (
+	mountBound     = 30 * time.Second
+	showmountBound = 15 * time.Second
+	// boundSlack covers RunBounded's reap grace (2 s), virsh and a loaded
+	// machine.
+	boundSlack = 10 * time.Second
+)
+
+// blackhole routes one TEST-NET-2 address to the loopback device and
+// returns it. A packet looped back to an address that is not local is dropped
+// on input while IP forwarding is off: connections to it hang, as to a server
+// that drops packets, and nothing leaves this machine.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	requireTools(t, "ip")
+	if fwd, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err != nil || strings.TrimSpace(string(fwd)) != "0" {
+		t.Skipf("backende2e: IP forwarding is on (%q, %v): a loopback route would forward, not drop: skipping", fwd, err)
+	}
+	const addr = "198.51.100.77"
+	if out, err := run("ip", "route", "add", addr+"/32", "dev", "lo"); err != nil {
+		t.Fatalf("ip route add %s/32 dev lo: %v: %s", addr, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := run("ip", "route", "del", addr+"/32", "dev", "lo"); err != nil {
+			t.Errorf("ip route del %s/32 dev lo: %v: %s", addr, err, out)
+		}
+	})
+	return addr
+}
+
+// processesNaming lists the processes whose command line holds every word.
+func processesNaming(t *testing.T, words ...string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, f := range dirs {
+		b, err := os.ReadFile(f)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cmd := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(cmd, w)
+		}
+		if all {
+			found = append(found, cmd)
+		}
+	}
+	return found
+}
+
+// noneLeft fails unless no process naming the words remains (the kill of a
+// process group takes a moment to be reaped).
+func noneLeft(t *testing.T, words ...string) {
+	t.Helper()
+	var left []string
+	for i := 0; i < 30; i++ {
+		if left = processesNaming(t, words...); len(left) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("processes left behind: %q", left)
+}
+
+// TestNetFSServerDropsPackets starts an NFS pool and lists the exports of a
+// server that drops every packet. mount.nfs (NFSv3, whose server probe runs in
+// user space; this kernel may lack NFS, which fails a v4 mount at once) and
+// showmount then hang: the daemon's bounds must kill them and answer with a
+// timeout, within the bound plus slack, leaving no process behind.
+func TestNetFSServerDropsPackets(t *testing.T) {
+	requireRoot(t)
+	requireTools(t, "virsh", "mount.nfs", "showmount")
+	addr := blackhole(t)
+	d := startDaemon(t, testkit.DaemonOptions{})
+
+	t.Run("pool-start", func(t *testing.T) {
+		t.Parallel()
+		target := filepath.Join(d.Root, "nfs-drop")
+		t.Cleanup(func() {
+			if _, ok := mountOn(t, target); ok {
+				_, _ = run("umount", "-l", target)
+			}
+		})
+		virshOK(t, d, "pool-define-as", "npdrop", "netfs", "--source-host", addr, "--source-path", "/export",
+			"--source-format", "nfs", "--source-protocol-ver", "3", "--target", target)
+		virshOK(t, d, "pool-build", "npdrop")
+		start := time.Now()
+		virshErr(t, d, []string{
+			"error: Failed to start pool npdrop",
+			"error: operation failed: cannot mount " + addr + ":/export on " + target + ": timed out after " + mountBound.String(),
+		}, "pool-start", "npdrop")
+		if took := time.Since(start); took < mountBound || took > mountBound+boundSlack {
+			t.Errorf("pool-start took %s, want the %s bound (at most %s more)", took, mountBound, boundSlack)
+		}
+		noneLeft(t, "mount", addr+":/export")
+		if got := poolState(t, d, "npdrop"); got != "inactive" {
+			t.Errorf("after a timed-out pool-start, State %q, want inactive", got)
+		}
+		if m, ok := mountOn(t, target); ok {
+			t.Errorf("a timed-out pool-start left %+v mounted", m)
+		}
+		virshOK(t, d, "pool-delete", "npdrop")
+		virshOK(t, d, "pool-undefine", "npdrop")
+	})
+	t.Run("find-storage-pool-sources", func(t *testing.T) {
+		t.Parallel()
+		start := time.Now()
+		virshErr(t, d, []string{
+			"error: Failed to find any netfs pool sources",
+			"error: operation failed: cannot list the NFS exports of " + addr + ": timed out after " + showmountBound.String(),
+		}, "find-storage-pool-sources-as", "netfs", "--host", addr)
+		if took := time.Since(start); took < showmountBound || took > showmountBound+boundSlack {
+			t.Errorf("find-storage-pool-sources-as took %s, want the %s bound (at most %s more)", took, showmountBound, boundSlack)
+		}
+		noneLeft(t, "showmount", addr)
+	})
+}
