@@ -24,8 +24,15 @@ import (
 
 // Knobs for longer crash runs: VS_CRASH_ITERATIONS (default 90: ten kills in
 // each operation), VS_CRASH_BUDGET (a duration, default 90s: the loop stops
-// early when spent)
-// and VS_CRASH_SEED (to replay a run; the seed is logged).
+// early when spent, and the test fails if that left an operation with fewer
+// than minCrashShare of its kills) and VS_CRASH_SEED (to replay a run; the
+// seed is logged).
+// minCrashShare is the part of each operation's kills a run must make to
+// pass. The budget only guards against a machine so slow that the run would
+// outlast CI's timeout; without a floor, such a machine would pass with a
+// handful of kills and the harness would quietly test almost nothing.
+const minCrashShare = 0.9
+
 func crashKnobs(t *testing.T) (iters int, budget time.Duration, seed uint64) {
 	iters, budget = 10*len(crashOps), 90*time.Second
 	if s := os.Getenv("VS_CRASH_ITERATIONS"); s != "" {
@@ -320,6 +327,20 @@ func TestCrashDuringOperations(t *testing.T) {
 		}
 	}
 	t.Logf("crash harness: operations run: %v; %d of %d finished before the kill; killed before their answer: %v", counts, completed, c.n, cut)
+	// Rounds give every operation iters/len(crashOps) kills when the loop
+	// runs to the end; a run cut short by the budget must still reach the
+	// floor in each one.
+	wantEach := int(minCrashShare * float64(iters/len(crashOps)))
+	var short []string
+	for _, op := range crashOps {
+		if counts[op.name] < wantEach {
+			short = append(short, fmt.Sprintf("%s %d", op.name, counts[op.name]))
+		}
+	}
+	if len(short) > 0 {
+		t.Errorf("crash harness ran %d of %d iterations in its %s budget: below the minimum of %d kills per operation for %s (all counts: %v)",
+			c.n, iters, budget, wantEach, strings.Join(short, ", "), counts)
+	}
 	if completed == c.n {
 		// Every kill came after the answer: the harness tested only restarts.
 		t.Errorf("no operation of %d was interrupted by the kill", c.n)

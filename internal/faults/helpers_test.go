@@ -34,6 +34,13 @@ func newRig(t *testing.T, backend ports.PoolBackend) *rig {
 // newRigWith is newRig with the state store wrapped by wrap (nil: as is).
 func newRigWith(t *testing.T, backend ports.PoolBackend, wrap func(ports.StateStore) ports.StateStore) *rig {
 	t.Helper()
+	return newRigOver(t, []ports.PoolBackend{backend}, wrap)
+}
+
+// newRigOver is newRigWith over several backends, for operations that span
+// pools of different types (a clone from a dir pool into a logical one).
+func newRigOver(t *testing.T, backends []ports.PoolBackend, wrap func(ports.StateStore) ports.StateStore) *rig {
+	t.Helper()
 	root := t.TempDir()
 	r := &rig{
 		t:      t,
@@ -49,7 +56,7 @@ func newRigWith(t *testing.T, backend ports.PoolBackend, wrap func(ports.StateSt
 	if wrap != nil {
 		st = wrap(store)
 	}
-	r.svc, err = service.New(service.Config{NoAutostart: true}, []ports.PoolBackend{backend}, xmldef.New(), st, &testkit.RecordingSink{}, testkit.QuietLog())
+	r.svc, err = service.New(service.Config{NoAutostart: true}, backends, xmldef.New(), st, &testkit.RecordingSink{}, testkit.QuietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,18 @@
 package faults_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
+	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/faults"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
@@ -23,6 +27,9 @@ type lvmRig struct {
 	inj  *faults.Injector
 	devs []string
 	pool domain.PoolHandle
+	// images is a running dir pool next to the logical one (startedNodeRig
+	// only), to clone images of other formats from.
+	images domain.PoolHandle
 }
 
 // vgName is unusual so that no real /dev/VG/LV node can exist on the host.
@@ -488,5 +495,300 @@ func TestLogicalVolCreateHangUpRemovesLV(t *testing.T) {
 	lr.checkConsistent()
 	if got := lr.vols(lr.pool); !slices.Equal(got, want) {
 		t.Errorf("create after a hang-up returned %v; vol-list after a refresh = %v, want %v", err, got, want)
+	}
+}
+
+// nodeTarget is the logical backend with the pool's target moved from /dev/VG
+// to the simulator's Nodes directory, so that the operations that open an
+// LV's device (clone, wipe) find a file there. The codec forces the target to
+// /dev/VG as libvirt does, so the move happens after it, in ValidatePool;
+// every other step is the real backend's.
+type nodeTarget struct {
+	ports.PoolBackend
+	nodes string
+}
+
+func (b nodeTarget) ValidatePool(def *domain.PoolDef) error {
+	if err := b.PoolBackend.ValidatePool(def); err != nil {
+		return err
+	}
+	def.Target.Path = filepath.Join(b.nodes, logical.ParseSource(def).VG)
+	return nil
+}
+
+// startedNodeRig is startedLVMRig with LV node files (see nodeTarget) and a
+// running dir pool, lr.images. The dir backend writes its qcow2 images in
+// process and runs its commands outside the injector, whose log and faults
+// therefore concern the logical pool alone.
+func startedNodeRig(t *testing.T) *lvmRig {
+	t.Helper()
+	root := t.TempDir()
+	sim := faults.NewLVM()
+	sim.Nodes = filepath.Join(root, "dev")
+	inj := faults.NewInjector(sim)
+	backends := []ports.PoolBackend{
+		nodeTarget{PoolBackend: logical.New(inj, testkit.QuietLog()), nodes: sim.Nodes},
+		dir.New(osexec.New(testkit.QuietLog()), testkit.QuietLog()),
+	}
+	lr := &lvmRig{rig: newRigOver(t, backends, nil), sim: sim, inj: inj}
+	for i := 1; i <= 2; i++ {
+		d := filepath.Join(root, fmt.Sprintf("disk%d", i))
+		makeFile(t, d, 12<<20)
+		lr.devs = append(lr.devs, d)
+	}
+	if err := sim.AddVG(vgName, lr.devs...); err != nil {
+		t.Fatal(err)
+	}
+	lr.pool = lr.define(fmt.Sprintf(`<pool type='logical'><name>%s</name>
+  <source><device path='%s'/><device path='%s'/><name>%s</name><format type='lvm2'/></source>
+  </pool>`, vgName, lr.devs[0], lr.devs[1], vgName))
+	lr.start(lr.pool)
+	images := filepath.Join(root, "images")
+	if err := os.Mkdir(images, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lr.images = lr.define(fmt.Sprintf(`<pool type='dir'><name>images</name><target><path>%s</path></target></pool>`, images))
+	lr.start(lr.images)
+	lr.inj.Reset()
+	return lr
+}
+
+// node is the file standing in for LV name's device node.
+func (lr *lvmRig) node(name string) string { return filepath.Join(lr.sim.Nodes, vgName, name) }
+
+// fillLV writes a pattern over LV name's node and returns it: data a copy
+// must carry over and a zeroing must clear.
+func (lr *lvmRig) fillLV(name string) []byte {
+	lr.t.Helper()
+	st, err := os.Stat(lr.node(name))
+	if err != nil {
+		lr.t.Fatal(err)
+	}
+	data := make([]byte, st.Size())
+	for i := range data {
+		data[i] = byte(i*7 + i>>12)
+	}
+	if err := os.WriteFile(lr.node(name), data, 0o600); err != nil {
+		lr.t.Fatal(err)
+	}
+	return data
+}
+
+// hasLV reports whether the simulated VG holds LV name.
+func (lr *lvmRig) hasLV(name string) bool {
+	for _, e := range lr.sim.State().VGs[vgName] {
+		if strings.HasPrefix(e, name+":") {
+			return true
+		}
+	}
+	return false
+}
+
+const cloneXML = `<volume><name>clone</name></volume>`
+
+// TestLogicalVolCloneFailsAtEveryStep clones into a new LV from an LV of the
+// same pool (copied in process) and from a qcow2 image of a dir pool (copied
+// by qemu-img convert), failing each step in turn: lvcreate, the copy and
+// the refresh after it. Once the LV exists it must be removed again; the
+// error must name the failed step; the pool's figures and volumes must be
+// those from before and match the VG; and the clone must then succeed.
+func TestLogicalVolCloneFailsAtEveryStep(t *testing.T) {
+	sources := []struct {
+		name      string
+		wantSteps []string
+		// give makes the clone's source and returns it with the data the
+		// clone must hold (nil: not checked, qemu-img is simulated).
+		give func(lr *lvmRig) (domain.VolHandle, []byte)
+	}{
+		{name: "lv", wantSteps: []string{"lvcreate", "lvs"}, give: func(lr *lvmRig) (domain.VolHandle, []byte) {
+			v, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, `<volume><name>src</name><capacity unit='MiB'>4</capacity></volume>`, 0)
+			if err != nil {
+				lr.t.Fatal(err)
+			}
+			return v, lr.fillLV("src")
+		}},
+		{name: "qcow2", wantSteps: []string{"lvcreate", "qemu-img", "lvs"}, give: func(lr *lvmRig) (domain.VolHandle, []byte) {
+			v, err := lr.svc.VolCreateXML(lr.ctx, lr.images, qcow2XML("img.qcow2", 4), 0)
+			if err != nil {
+				lr.t.Fatal(err)
+			}
+			return v, nil
+		}},
+	}
+	for _, src := range sources {
+		t.Run(src.name, func(t *testing.T) {
+			clone := func(lr *lvmRig, v domain.VolHandle, want []byte) error {
+				_, err := lr.svc.VolCreateXMLFrom(lr.ctx, lr.pool, cloneXML, v, 0)
+				if err == nil && want != nil {
+					if got, rerr := os.ReadFile(lr.node("clone")); rerr != nil || !bytes.Equal(got, want) {
+						lr.t.Errorf("clone holds %d bytes (%v) unlike its %d-byte source", len(got), rerr, len(want))
+					}
+				}
+				return err
+			}
+			lr := startedNodeRig(t)
+			v, data := src.give(lr)
+			lr.inj.Reset()
+			if err := clone(lr, v, data); err != nil {
+				t.Fatalf("baseline clone: %v", err)
+			}
+			steps := lr.inj.RunLog()
+			if got := programs(steps); !slices.Equal(got, src.wantSteps) {
+				t.Fatalf("clone runs %v, want %v", got, src.wantSteps)
+			}
+			for k, step := range steps {
+				t.Run(fmt.Sprintf("%d-%s", k, step[0]), func(t *testing.T) {
+					lr := startedNodeRig(t)
+					v, data := src.give(lr)
+					lr.inj.Reset()
+					lr.inj.Fail(k, faults.Fault{Exit: 1, Stderr: "injected failure"})
+					lr.checkCloneFails(k > 0, step[0], func() error { return clone(lr, v, data) })
+					if !slices.Equal(lr.inj.Failed(), []int{k}) {
+						t.Errorf("the fault at call %d never fired; commands:\n%s", k, lr.inj.RunLogString())
+					}
+					lr.inj.Reset()
+					if err := clone(lr, v, data); err != nil {
+						t.Fatalf("clone after the failed one: %v", err)
+					}
+					lr.checkConsistent()
+				})
+			}
+		})
+	}
+	// The in-process copy opens the new LV's node right after lvcreate; a
+	// node that udev has not made yet fails it.
+	t.Run("lv/copy-without-node", func(t *testing.T) {
+		lr := startedNodeRig(t)
+		v, _ := sources[0].give(lr)
+		lr.inj.Reset()
+		lr.sim.AfterRun = func(argv []string) {
+			if argv[0] == "lvcreate" {
+				_ = os.Remove(lr.node("clone"))
+			}
+		}
+		lr.checkCloneFails(true, "could not open output path '"+lr.node("clone")+"'", func() error {
+			_, err := lr.svc.VolCreateXMLFrom(lr.ctx, lr.pool, cloneXML, v, 0)
+			return err
+		})
+	})
+}
+
+// checkCloneFails runs a clone that must fail with an error mentioning
+// wantErr, then checks that the new LV was removed (by lvremove when
+// lvcreate had made it) and that the pool is as before and matches the VG.
+func (lr *lvmRig) checkCloneFails(made bool, wantErr string, clone func() error) {
+	t := lr.t
+	t.Helper()
+	before, beforeVols := lr.info(lr.pool), lr.vols(lr.pool)
+	wantErrMentions(t, clone(), wantErr)
+	if got := lr.inj.Ran(1, "lvremove", "-f", lr.node("clone")); got != made {
+		t.Errorf("lvremove of the new LV ran = %v, want %v; commands:\n%s", got, made, lr.inj.RunLogString())
+	}
+	if lr.hasLV("clone") {
+		t.Errorf("LV left behind by the failed clone: %v", lr.sim.State().VGs[vgName])
+	}
+	if _, err := os.Stat(lr.node("clone")); !os.IsNotExist(err) {
+		t.Errorf("node of the removed LV still there: %v", err)
+	}
+	if got := lr.info(lr.pool); got != before {
+		t.Errorf("pool-info after the failed clone = %+v, before = %+v", got, before)
+	}
+	if got := lr.vols(lr.pool); !slices.Equal(got, beforeVols) {
+		t.Errorf("vol-list after the failed clone = %v, before = %v", got, beforeVols)
+	}
+	lr.checkConsistent()
+}
+
+// TestLogicalVolWipeFails fails each step of a wipe with a scrub pattern
+// (the lvs that finds the LV, scrub, the refresh after it) and of a zeroing
+// (the lvs, the in-process writes into a node that is gone, the refresh).
+// The error must name the step, and the volume, its figures and the pool's
+// must be those from before and match the VG. The wipe must then succeed.
+func TestLogicalVolWipeFails(t *testing.T) {
+	tests := []struct {
+		name     string
+		giveAlg  domain.WipeAlgorithm
+		giveK    int  // call to fail; -1 none
+		giveGone bool // remove the LV's node first
+		wantErr  string
+	}{
+		{name: "nnsa/lvs", giveAlg: domain.WipeNNSA, giveK: 0, wantErr: "lvs"},
+		{name: "nnsa/scrub", giveAlg: domain.WipeNNSA, giveK: 1, wantErr: "scrub"},
+		{name: "nnsa/refresh", giveAlg: domain.WipeNNSA, giveK: 2, wantErr: "lvs"},
+		{name: "zero/lvs", giveAlg: domain.WipeZero, giveK: 0, wantErr: "lvs"},
+		{name: "zero/write", giveAlg: domain.WipeZero, giveK: -1, giveGone: true, wantErr: "Failed to open storage volume"},
+		{name: "zero/refresh", giveAlg: domain.WipeZero, giveK: 1, wantErr: "lvs"},
+	}
+	// The matrix's call numbers are those of a wipe without faults.
+	for alg, want := range map[domain.WipeAlgorithm][]string{
+		domain.WipeNNSA: {"lvs", "scrub", "lvs"},
+		domain.WipeZero: {"lvs", "lvs"},
+	} {
+		lr := startedNodeRig(t)
+		if _, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, lvXML, 0); err != nil {
+			t.Fatal(err)
+		}
+		data := lr.fillLV("lv1")
+		lr.inj.Reset()
+		if err := lr.svc.VolWipe(lr.ctx, lr.vol(lr.pool, "lv1"), alg, 0); err != nil {
+			t.Fatalf("wipe (algorithm %d) without a fault: %v", alg, err)
+		}
+		if got := programs(lr.inj.RunLog()); !slices.Equal(got, want) {
+			t.Fatalf("wipe (algorithm %d) runs %v, want %v", alg, got, want)
+		}
+		if alg == domain.WipeZero {
+			got, err := os.ReadFile(lr.node("lv1"))
+			if err != nil || len(got) != len(data) || bytes.ContainsFunc(got, func(r rune) bool { return r != 0 }) {
+				t.Errorf("zeroed LV holds %d bytes (%v), not %d zero bytes", len(got), err, len(data))
+			}
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lr := startedNodeRig(t)
+			if _, err := lr.svc.VolCreateXML(lr.ctx, lr.pool, lvXML, 0); err != nil {
+				t.Fatal(err)
+			}
+			v := lr.vol(lr.pool, "lv1")
+			beforeVol, err := lr.svc.VolGetInfo(lr.ctx, v, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, beforeLVM := lr.info(lr.pool), lr.sim.State().String()
+			if tt.giveGone {
+				if err := os.Remove(lr.node("lv1")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lr.inj.Reset()
+			if tt.giveK >= 0 {
+				lr.inj.Fail(tt.giveK, faults.Fault{Exit: 1, Stderr: "injected failure"})
+			}
+			wantErrMentions(t, lr.svc.VolWipe(lr.ctx, v, tt.giveAlg, 0), tt.wantErr)
+			if tt.giveK >= 0 && !slices.Equal(lr.inj.Failed(), []int{tt.giveK}) {
+				t.Errorf("the fault at call %d never fired; commands:\n%s", tt.giveK, lr.inj.RunLogString())
+			}
+			if got := lr.sim.State().String(); got != beforeLVM {
+				t.Errorf("LVM state after the failed wipe:\n%sbefore:\n%s", got, beforeLVM)
+			}
+			if got, err := lr.svc.VolGetInfo(lr.ctx, v, 0); err != nil || got != beforeVol {
+				t.Errorf("vol-info after the failed wipe = %+v (%v), before = %+v", got, err, beforeVol)
+			}
+			if got := lr.info(lr.pool); got != before {
+				t.Errorf("pool-info after the failed wipe = %+v, before = %+v", got, before)
+			}
+			lr.checkConsistent()
+			if got := lr.vols(lr.pool); !slices.Equal(got, []string{"lv1"}) {
+				t.Errorf("vol-list after the failed wipe = %v, want [lv1]", got)
+			}
+			if tt.giveGone {
+				makeFile(t, lr.node("lv1"), int64(beforeVol.Capacity))
+			}
+			lr.inj.Reset()
+			if err := lr.svc.VolWipe(lr.ctx, v, tt.giveAlg, 0); err != nil {
+				t.Fatalf("wipe after the failed one: %v", err)
+			}
+			lr.checkConsistent()
+		})
 	}
 }

@@ -25,12 +25,20 @@ const ExtentSize = 4 << 20
 // outcome compared with a model of what is on disk. It is a
 // ports.CommandRunner; unknown commands fail the way a missing tool does.
 //
-// It makes no device nodes: libvirt forces a logical pool's target to /dev/VG,
-// and tests must not write to the host's /dev. Applying an owner or mode to a
-// new LV's node therefore fails, as it does while udev lags behind.
+// It makes no device nodes under /dev: libvirt forces a logical pool's target
+// to /dev/VG, and tests must not write to the host's /dev. Applying an owner or
+// mode to a new LV's node therefore fails, as it does while udev lags behind.
+// Operations that need the data (clone, wipe) set Nodes and point the pool
+// there instead.
 type LVM struct {
 	// Busy names LVs (VG/LV) that lvremove refuses while they are active.
 	Busy map[string]bool
+	// Nodes, when set, is a directory standing in for /dev: every LV gets a
+	// sparse file NODES/VG/LV of its size, made by lvcreate, sized by
+	// lvresize and removed with the LV, and paths under it name LVs as
+	// /dev/VG/LV does. Unlike udev's nodes these stay while an LV is
+	// inactive, since they also hold its data.
+	Nodes string
 	// AfterRun, when set, is called after each successful command (with the
 	// simulator unlocked), to act at a precise step: cancel a context.
 	AfterRun func(argv []string)
@@ -42,6 +50,7 @@ type LVM struct {
 }
 
 type simVG struct {
+	name string
 	uuid string
 	devs []string
 	size uint64
@@ -116,6 +125,10 @@ func (l *LVM) run(cmd ports.Command) ([]byte, error) {
 			l.pvs[d] = ""
 		}
 		delete(l.vgs, last)
+		if l.Nodes != "" {
+			// vgremove -f takes the VG's LVs with it.
+			_ = os.RemoveAll(filepath.Join(l.Nodes, last))
+		}
 		return nil, nil
 	case "vgscan":
 		return nil, nil
@@ -154,6 +167,15 @@ func (l *LVM) run(cmd ports.Command) ([]byte, error) {
 		}
 		lv.active = argv[1] != "-aln"
 		return nil, nil
+	case "qemu-img":
+		return nil, l.convert(argv)
+	case "scrub":
+		// scrub -f -p ALG DEV overwrites the device with patterns: what it
+		// writes is no part of the model, only that it finds the LV.
+		if _, lv := l.findLV(last); lv == nil {
+			return nil, lvmErr(argv, 1, "scrub: %s: No such file or directory", last)
+		}
+		return nil, nil
 	}
 	return nil, lvmErr(argv, 127, "faults: lvm simulator: unknown command %s", strings.Join(argv, " "))
 }
@@ -178,7 +200,7 @@ func (l *LVM) vgcreate(argv []string) error {
 	if _, ok := l.vgs[name]; ok {
 		return lvmErr(argv, 5, "  A volume group called %s already exists.", name)
 	}
-	vg := &simVG{uuid: l.uuid(), devs: slices.Clone(devs)}
+	vg := &simVG{name: name, uuid: l.uuid(), devs: slices.Clone(devs)}
 	for _, d := range devs {
 		in, ok := l.pvs[d]
 		if !ok {
@@ -203,9 +225,59 @@ func (l *LVM) vgcreate(argv []string) error {
 	return nil
 }
 
-// findLV resolves "/dev/VG/LV" or "VG/LV".
+// convert simulates `qemu-img convert -f FMT -O raw SRC DST` into an LV. It
+// converts nothing, since image formats are no part of the model; like
+// qemu-img, it fails when it cannot open either end.
+func (l *LVM) convert(argv []string) error {
+	if len(argv) < 4 || argv[1] != "convert" {
+		return lvmErr(argv, 1, "faults: lvm simulator: only qemu-img convert is simulated")
+	}
+	src, dst := argv[len(argv)-2], argv[len(argv)-1]
+	if _, err := os.Stat(src); err != nil {
+		return lvmErr(argv, 1, "qemu-img: Could not open '%s': %v", src, err)
+	}
+	if _, lv := l.findLV(dst); lv == nil {
+		return lvmErr(argv, 1, "qemu-img: %s: error while converting raw: Could not open '%s'", dst, dst)
+	}
+	return nil
+}
+
+// node is the file standing in for vg/lv's device node, or "" without Nodes.
+func (l *LVM) node(vg, lv string) string {
+	if l.Nodes == "" {
+		return ""
+	}
+	return filepath.Join(l.Nodes, vg, lv)
+}
+
+// sizeNode makes vg/lv's node file (when Nodes is set) size bytes long.
+func (l *LVM) sizeNode(argv []string, vg, lv string, size uint64) error {
+	n := l.node(vg, lv)
+	if n == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(n), 0o755); err != nil {
+		return lvmErr(argv, 5, "  faults: lvm simulator: %v", err)
+	}
+	f, err := os.OpenFile(n, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return lvmErr(argv, 5, "  faults: lvm simulator: %v", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(size)); err != nil {
+		return lvmErr(argv, 5, "  faults: lvm simulator: %v", err)
+	}
+	return nil
+}
+
+// findLV resolves "/dev/VG/LV", "VG/LV" or, with Nodes, "NODES/VG/LV".
 func (l *LVM) findLV(path string) (*simVG, *simLV) {
 	rel := strings.TrimPrefix(path, "/dev/")
+	if l.Nodes != "" {
+		if r, ok := strings.CutPrefix(path, l.Nodes+"/"); ok {
+			rel = r
+		}
+	}
 	vgName, lvName, ok := strings.Cut(rel, "/")
 	if !ok {
 		return nil, nil
@@ -257,6 +329,9 @@ func (l *LVM) lvcreate(argv []string) error {
 	if bytes > vg.size-vg.used() {
 		return lvmErr(argv, 5, "  Volume group %q has insufficient free space.", vgName)
 	}
+	if err := l.sizeNode(argv, vgName, name, bytes); err != nil {
+		return err
+	}
 	vg.lvs = append(vg.lvs, &simLV{name: name, uuid: l.uuid(), size: bytes, active: true})
 	return nil
 }
@@ -274,6 +349,9 @@ func (l *LVM) lvresize(argv []string, path string) error {
 	if n > lv.size && n-lv.size > vg.size-vg.used() {
 		return lvmErr(argv, 5, "  Insufficient free space: %d extents needed", (n-lv.size)/ExtentSize)
 	}
+	if err := l.sizeNode(argv, vg.name, lv.name, n); err != nil {
+		return err
+	}
 	lv.size = n
 	return nil
 }
@@ -287,6 +365,9 @@ func (l *LVM) lvremove(argv []string, path string) error {
 		return lvmErr(argv, 5, "  Logical volume %s in use.", path)
 	}
 	vg.lvs = slices.DeleteFunc(vg.lvs, func(x *simLV) bool { return x == lv })
+	if n := l.node(vg.name, lv.name); n != "" {
+		_ = os.Remove(n)
+	}
 	return nil
 }
 
