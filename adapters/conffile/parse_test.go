@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/conffile"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
 func TestParse(t *testing.T) {
@@ -81,6 +82,17 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// Parse's worst measured case is a long list of one-digit numbers, "[1,1,...]":
+// 136 bytes per input byte at 16 KB and 172 at 160 KB, as the value slice's
+// doubling adds up; fuzzing found at most 32. Small inputs stay under 2.5 KB.
+// LoadBytes adds the Config on top, 133 per byte for "a=1" lines. Twice the
+// worst still trips on anything that copies the input per entry or sizes a
+// buffer from a number it read.
+const (
+	confAllocPerByte = 384
+	confAllocSlack   = 16 << 10
+)
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"a = 1\n", `b = "x"`, "l = [ 'a',\n'b', ]", "c = \"\"\"x\ny\"\"\"", "# c\n", "a = -5; b = +3",
@@ -89,7 +101,12 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		entries, err := conffile.Parse("fuzz.conf", src)
+		var entries []conffile.Entry
+		var err error
+		n := testkit.AllocatedBytes(func() { entries, err = conffile.Parse("fuzz.conf", src) })
+		if limit := confAllocPerByte*uint64(len(src)) + confAllocSlack; n > limit {
+			t.Fatalf("Parse of %d bytes allocated %d, bound %d", len(src), n, limit)
+		}
 		if err != nil {
 			var se *conffile.SyntaxError
 			if !errors.As(err, &se) || se.Line < 1 {
@@ -102,6 +119,9 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("bad entry %+v", e)
 			}
 		}
-		_, _, _ = conffile.LoadBytes("fuzz.conf", src)
+		n = testkit.AllocatedBytes(func() { _, _, _ = conffile.LoadBytes("fuzz.conf", src) })
+		if limit := confAllocPerByte*uint64(len(src)) + confAllocSlack; n > limit {
+			t.Fatalf("LoadBytes of %d bytes allocated %d, bound %d", len(src), n, limit)
+		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -433,6 +434,27 @@ func TestParseGlusterVolumes(t *testing.T) {
 	}
 }
 
+// ParseShowmount's worst is regexp's backtracker, whose job stack grows with a
+// line like "/ x x x ..." until the line is too long for it (about 8 KB): 66
+// bytes per input byte there, 5 beyond; its first match costs 42 KB however
+// short the input. ParseGlusterVolumes is encoding/xml's: 65 bytes per byte
+// for "<a/>" repeated, under 16 KB for a small answer. Both bounds are twice
+// the measured, which a copy of the output per line or per volume exceeds.
+const (
+	showmountAllocPerByte = 128
+	showmountAllocSlack   = 96 << 10
+	glusterAllocPerByte   = 128
+	glusterAllocSlack     = 32 << 10
+)
+
+func checkSourcesAlloc(t *testing.T, what, out string, perByte, slack uint64, parse func()) {
+	t.Helper()
+	n := testkit.AllocatedBytes(parse)
+	if limit := perByte*uint64(len(out)) + slack; n > limit {
+		t.Fatalf("%s of %d bytes allocated %d, bound %d", what, len(out), n, limit)
+	}
+}
+
 func FuzzParseShowmount(f *testing.F) {
 	b, err := os.ReadFile(filepath.Join("testdata", "showmount.txt"))
 	if err != nil {
@@ -442,11 +464,38 @@ func FuzzParseShowmount(f *testing.F) {
 	f.Add("Export list for h:\n/a *\n")
 	f.Add("/ (everyone)\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, d := range netfs.ParseShowmount([]byte(s)) {
+		var dirs []string
+		checkSourcesAlloc(t, "ParseShowmount", s, showmountAllocPerByte, showmountAllocSlack,
+			func() { dirs = netfs.ParseShowmount([]byte(s)) })
+		for _, d := range dirs {
 			// Every export is an absolute path without surrounding blanks:
 			// it becomes a <dir path> a pool will mount.
 			if d == "" || d[0] != '/' || d[len(d)-1] == ' ' || d[len(d)-1] == '\t' {
 				t.Fatalf("bad export %q from %q", d, s)
+			}
+		}
+	})
+}
+
+func FuzzParseGlusterVolumes(f *testing.F) {
+	f.Add([]byte(readTestdata(f, "gluster-volinfo.xml")))
+	f.Add([]byte(readTestdata(f, "gluster-error.xml")))
+	f.Add([]byte("<cliOutput><opRet>0</opRet><volInfo><volumes><count>0</count></volumes></volInfo></cliOutput>"))
+	f.Add([]byte("<cliOutput><opRet>0</opRet><volInfo><volumes><volume/></volumes></volInfo></cliOutput>"))
+	f.Add([]byte("Connection failed"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		var names []string
+		var err error
+		checkSourcesAlloc(t, "ParseGlusterVolumes", string(out), glusterAllocPerByte, glusterAllocSlack,
+			func() { names, err = netfs.ParseGlusterVolumes(out) })
+		if err != nil && names != nil {
+			t.Fatalf("volumes %q along with error %v", names, err)
+		}
+		for _, n := range names {
+			// Each name becomes a pool's <source><name>: a nameless or
+			// blank-padded one would not match the volume gluster mounts.
+			if n == "" || strings.TrimSpace(n) != n {
+				t.Fatalf("bad volume name %q", n)
 			}
 		}
 	})
