@@ -16,6 +16,20 @@ import (
 // lvmCommands are the LVM commands the logical backend runs.
 var lvmCommands = []string{"pvcreate", "pvremove", "vgcreate", "vgremove", "vgchange", "vgscan", "lvcreate", "lvremove", "lvchange", "lvresize", "lvs", "vgs", "pvs"}
 
+// useLVMWrappers prepares a test that drives real LVM through the daemon:
+// root and the tools, and the wrappers first in PATH. The daemon inherits
+// that PATH, so its LVM commands resolve to the wrappers; so do the test's
+// own checks. It returns the wrappers' directory.
+func useLVMWrappers(t *testing.T) string {
+	t.Helper()
+	requireRoot(t)
+	requireTools(t, "virsh", "losetup", "blkid", "lvm")
+	wrappers := lvmWrappers(t)
+	t.Setenv("PATH", wrappers+":"+os.Getenv("PATH"))
+	t.Setenv("LVM_SUPPRESS_FD_WARNINGS", "1")
+	return wrappers
+}
+
 // lvmWrappers writes, for each LVM command, a script that runs it with
 // --driverloaded n when the command accepts that option: without
 // device-mapper in the kernel (containers, CI), LVM then changes metadata
@@ -128,13 +142,7 @@ type sources struct {
 // change in metadata only, which is all pool-build, lvcreate and lvremove
 // need.
 func TestLogicalPool(t *testing.T) {
-	requireRoot(t)
-	requireTools(t, "virsh", "losetup", "blkid", "lvm")
-	wrappers := lvmWrappers(t)
-	// The daemon inherits this PATH, so its LVM commands resolve to the
-	// wrappers; so do this test's own checks.
-	t.Setenv("PATH", wrappers+":"+os.Getenv("PATH"))
-	t.Setenv("LVM_SUPPRESS_FD_WARNINGS", "1")
+	wrappers := useLVMWrappers(t)
 	devA, devB := loopDevice(t, 64<<20), loopDevice(t, 64<<20)
 	vg := fmt.Sprintf("vse2e%d", os.Getpid())
 	t.Cleanup(func() {

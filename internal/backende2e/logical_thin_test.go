@@ -66,11 +66,7 @@ func lvsOf(t *testing.T, wrappers, vg string) map[string]lvRow {
 // For the same reason lvs knows no data%: what the pool and its volumes use
 // reads 0, and the test checks exactly that.
 func TestLogicalThinPool(t *testing.T) {
-	requireRoot(t)
-	requireTools(t, "virsh", "losetup", "blkid", "lvm")
-	wrappers := lvmWrappers(t)
-	t.Setenv("PATH", wrappers+":"+os.Getenv("PATH"))
-	t.Setenv("LVM_SUPPRESS_FD_WARNINGS", "1")
+	wrappers := useLVMWrappers(t)
 	dev := loopDevice(t, 64<<20)
 	vg := fmt.Sprintf("vse2ethin%d", os.Getpid())
 	t.Cleanup(func() {
