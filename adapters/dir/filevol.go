@@ -159,10 +159,7 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 // setPerms gives a file made by someone else (qemu-img) the volume's mode
 // (default 0600) and owner, as libvirt does after running the tool.
 func setPerms(path string, perms domain.Perms) error {
-	mode := uint32(DefaultVolMode)
-	if perms.Mode >= 0 {
-		mode = uint32(perms.Mode)
-	}
+	mode := VolMode(perms)
 	if perms.Owner >= 0 || perms.Group >= 0 {
 		if err := unix.Chown(path, int(perms.Owner), int(perms.Group)); err != nil {
 			return sysErr(err, "cannot chown '%s' to (%d, %d)", path, perms.Owner, perms.Group)
@@ -178,10 +175,7 @@ func createDir(vol *domain.VolDef, flags uint32) error {
 	if flags != 0 {
 		return domain.ErrUnsupportedFlags(flags, "createFileDir")
 	}
-	mode := uint32(DefaultVolMode)
-	if vol.Target.Perms.Mode >= 0 {
-		mode = uint32(vol.Target.Perms.Mode)
-	}
+	mode := VolMode(vol.Target.Perms)
 	if err := unix.Mkdir(vol.Target.Path, mode); err != nil {
 		return sysErr(err, "cannot create path '%s'", vol.Target.Path)
 	}
@@ -276,7 +270,7 @@ func (v *FileVolumes) createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) err
 	path := vol.Target.Path
 	var f *os.File
 	if v.Owner != nil {
-		fd, err := v.createFile(path, volMode(vol.Target.Perms), vol.Target.Perms)
+		fd, err := v.createFile(path, VolMode(vol.Target.Perms), vol.Target.Perms)
 		if err != nil {
 			return err
 		}

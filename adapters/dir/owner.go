@@ -25,8 +25,8 @@ type VolOwner interface {
 	Credential(perms domain.Perms) *ports.Credential
 }
 
-// volMode is the mode a new volume gets: the asked one, 0600 by default.
-func volMode(perms domain.Perms) uint32 {
+// VolMode is the mode a new volume gets: the asked one, 0600 by default.
+func VolMode(perms domain.Perms) uint32 {
 	if perms.Mode >= 0 {
 		return uint32(perms.Mode)
 	}
@@ -98,7 +98,7 @@ func (v *FileVolumes) runImageToolAsOwner(ctx context.Context, vol *domain.VolDe
 	if cred == nil {
 		return false, false
 	}
-	mode := volMode(perms)
+	mode := VolMode(perms)
 	cmd.Cred, cmd.Umask = cred, 0o777^mode
 	if _, err := v.Runner.Run(ctx, cmd); err != nil {
 		if v.Log != nil {

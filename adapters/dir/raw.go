@@ -33,7 +33,7 @@ func (v *FileVolumes) createRaw(ctx context.Context, vol *domain.VolDef, src *do
 	}
 	reflink := flags&domain.VolCreateReflink != 0
 	path := vol.Target.Path
-	fd, err := v.createFile(path, volMode(vol.Target.Perms), vol.Target.Perms)
+	fd, err := v.createFile(path, VolMode(vol.Target.Perms), vol.Target.Perms)
 	if err != nil {
 		return err
 	}

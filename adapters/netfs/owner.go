@@ -39,18 +39,24 @@ func (owner) Do(p domain.Perms, fn func() error) error {
 // runs as the volume's owner when the daemon is root and the volume has an
 // owner other than root, or when it has a group other than the daemon's.
 func (owner) Credential(p domain.Perms) *ports.Credential {
-	euid, egid := unix.Geteuid(), unix.Getegid()
-	if !((euid == 0 && p.Owner > 0) || (p.Group >= 0 && int(p.Group) != egid)) {
+	if !((unix.Geteuid() == 0 && p.Owner > 0) || (p.Group >= 0 && int(p.Group) != unix.Getegid())) {
 		return nil
 	}
-	uid, gid := uint32(euid), uint32(egid)
+	uid, gid := ownerIDs(p)
+	return &ports.Credential{UID: uint32(uid), GID: uint32(gid), Groups: groupList(uint32(uid), uint32(gid))}
+}
+
+// ownerIDs are the uid and gid of perms, the daemon's own standing in for
+// unset ones.
+func ownerIDs(p domain.Perms) (uid, gid int) {
+	uid, gid = unix.Geteuid(), unix.Getegid()
 	if p.Owner >= 0 {
-		uid = uint32(p.Owner)
+		uid = int(p.Owner)
 	}
 	if p.Group >= 0 {
-		gid = uint32(p.Group)
+		gid = int(p.Group)
 	}
-	return &ports.Credential{UID: uid, GID: gid, Groups: groupList(uid, gid)}
+	return uid, gid
 }
 
 // groupList is libvirt's virGetGroupList: the supplementary groups of the
@@ -82,10 +88,7 @@ func (b *Backend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domai
 	if vol.Target.Format != "dir" || flags != 0 {
 		return b.FileVolumes.BuildVol(ctx, pool, vol, flags)
 	}
-	mode := uint32(dir.DefaultVolMode)
-	if vol.Target.Perms.Mode >= 0 {
-		mode = uint32(vol.Target.Perms.Mode)
-	}
+	mode := dir.VolMode(vol.Target.Perms)
 	asDaemon := func() error { return b.FileVolumes.BuildVol(ctx, pool, vol, flags) }
 	if err := createDirAs(vol.Target.Path, mode, vol.Target.Perms, false, asDaemon); err != nil {
 		return err
@@ -106,13 +109,7 @@ func createDirAs(path string, mode uint32, p domain.Perms, allowExist bool, asDa
 	if allowExist && unix.Access(path, unix.F_OK) == nil {
 		return asDaemon()
 	}
-	uid, gid := unix.Geteuid(), unix.Getegid()
-	if p.Owner >= 0 {
-		uid = int(p.Owner)
-	}
-	if p.Group >= 0 {
-		gid = int(p.Group)
-	}
+	uid, gid := ownerIDs(p)
 	err := asUser(uid, gid, func() error { return mkdirOwned(path, mode, gid) })
 	if errors.Is(err, unix.EACCES) {
 		return asDaemon()
@@ -153,18 +150,11 @@ func mkdirOwned(path string, mode uint32, gid int) (err error) {
 // creator returns the ids a new volume is created with, and whether they
 // differ from the daemon's own (only root can take other ids).
 func creator(p domain.Perms) (uid, gid int, ok bool) {
-	euid, egid := unix.Geteuid(), unix.Getegid()
-	if euid != 0 {
+	if unix.Geteuid() != 0 {
 		return 0, 0, false
 	}
-	uid, gid = euid, egid
-	if p.Owner >= 0 {
-		uid = int(p.Owner)
-	}
-	if p.Group >= 0 {
-		gid = int(p.Group)
-	}
-	return uid, gid, uid != euid || gid != egid
+	uid, gid = ownerIDs(p)
+	return uid, gid, uid != unix.Geteuid() || gid != unix.Getegid()
 }
 
 // asUser runs fn on a locked OS thread whose filesystem uid and gid are uid
