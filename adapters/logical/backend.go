@@ -385,7 +385,7 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 	}
 	vols := Volumes(def, rows)
 	for _, v := range vols {
-		fillPerms(v)
+		fillFromNode(v)
 	}
 	if src.ThinPool != "" {
 		stats, err := ThinPoolStats(src, rows)
@@ -416,12 +416,12 @@ func (b *Backend) listLVs(ctx context.Context, src Source) ([]LV, error) {
 	return rows, nil
 }
 
-// fillPerms reads the device node's owner and mode when the node exists (an
+// fillFromNode reads the device node's owner and mode when the node exists (an
 // LV that LVM could not activate has none), and takes the capacity from the
 // device as libvirt does: for a sparse LV lvs sizes only the COW area, and
 // the virtual origin that holds the real size is a hidden LV that lvs
 // without -a (libvirt's command line) does not list.
-func fillPerms(v *domain.VolDef) {
+func fillFromNode(v *domain.VolDef) {
 	var st unix.Stat_t
 	if err := unix.Stat(v.Target.Path, &st); err != nil {
 		return
@@ -437,8 +437,7 @@ func fillPerms(v *domain.VolDef) {
 		return
 	}
 	defer unix.Close(fd)
-	// A block device's end is its size, what BLKGETSIZE64 would answer.
-	if size, err := unix.Seek(fd, 0, io.SeekEnd); err == nil && size > 0 {
+	if size, err := blockdev.Size(fd); err == nil && size > 0 {
 		v.Capacity = uint64(size)
 	}
 }
@@ -512,10 +511,11 @@ func Volumes(def *domain.PoolDef, rows []LV) []*domain.VolDef {
 			// A snapshot's device is as big as its origin; lvs sizes the COW.
 			// Some lvm versions print a sparse LV's hidden virtual origin in
 			// brackets; it has no devices, so it is never a backing store.
-			if o, ok := byName[strings.Trim(r.Origin, "[]")]; ok {
+			origin := strings.Trim(r.Origin, "[]")
+			if o, ok := byName[origin]; ok {
 				v.Capacity = o.Size
 				if len(o.Devices) > 0 || o.SegType == "thin" {
-					v.Backing = &domain.BackingStore{Path: volPath(def, r.Origin), Perms: domain.UnsetPerms()}
+					v.Backing = &domain.BackingStore{Path: volPath(def, origin), Perms: domain.UnsetPerms()}
 				}
 			}
 		}
@@ -668,7 +668,7 @@ func (b *Backend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *dom
 		if v.Name == vol.Name {
 			perms := vol.Target.Perms
 			*vol = *v
-			fillPerms(vol)
+			fillFromNode(vol)
 			if vol.Target.Perms.Mode < 0 {
 				vol.Target.Perms = perms
 			}

@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -148,7 +147,7 @@ func (l *LVM) run(cmd ports.Command) ([]byte, error) {
 		if !ok {
 			return nil, lvmErr(argv, 5, "  Volume group %q not found", last)
 		}
-		return report(argv, "vg", []map[string]string{{
+		return report(argv, []map[string]string{{
 			"vg_name": last, "vg_uuid": vg.uuid, "vg_size": u(vg.size), "vg_free": u(vg.size - vg.used()),
 			"vg_extent_size": u(ExtentSize),
 		}}), nil
@@ -371,55 +370,38 @@ func (l *LVM) lvremove(argv []string, path string) error {
 	return nil
 }
 
-// report renders rows the way argv asks: JSON with --reportformat json,
-// otherwise --noheadings text rows of the fields named by -o/--options, joined
-// by --separator (a blank when none is given). Following the command line
-// rather than one fixed format keeps the simulator honest about what the
-// backend really parses.
-func report(argv []string, kind string, rows []map[string]string) []byte {
-	if rows == nil {
-		rows = []map[string]string{}
-	}
+// report renders rows as --noheadings text rows of the fields the command
+// line names with -o/--options, joined by --separator (a blank when none is
+// given). Following the command line rather than one fixed layout keeps the
+// simulator honest about what the backend really parses.
+func report(argv []string, rows []map[string]string) []byte {
 	var fields []string
-	sep, asJSON := " ", false
+	sep := " "
 	for i := 1; i < len(argv)-1; i++ {
 		switch argv[i] {
 		case "-o", "--options":
 			fields = strings.Split(argv[i+1], ",")
 		case "--separator":
 			sep = argv[i+1]
-		case "--reportformat":
-			asJSON = argv[i+1] == "json"
 		}
-	}
-	if asJSON {
-		b, _ := json.Marshal(map[string][]map[string][]map[string]string{"report": {{kind: rows}}})
-		return b
 	}
 	var b strings.Builder
 	for _, row := range rows {
 		vals := make([]string, len(fields))
 		for i, f := range fields {
-			key := f
-			if alias, ok := fieldAliases[f]; ok {
-				key = alias
-			}
-			vals[i] = row[key]
+			vals[i] = row[f]
 		}
 		b.WriteString("  " + strings.Join(vals, sep) + "\n")
 	}
 	return []byte(b.String())
 }
 
-// fieldAliases maps LVM's short field names to the prefixed ones the rows use.
-var fieldAliases = map[string]string{"uuid": "lv_uuid", "size": "lv_size"}
-
 func (l *LVM) pvsReport(argv []string) []byte {
 	var rows []map[string]string
 	for _, d := range slices.Sorted(maps.Keys(l.pvs)) {
 		rows = append(rows, map[string]string{"pv_name": d, "vg_name": l.pvs[d], "pv_uuid": "pv-" + filepath.Base(d)})
 	}
-	return report(argv, "pv", rows)
+	return report(argv, rows)
 }
 
 func (l *LVM) lvsReport(argv []string, vgName string) ([]byte, error) {
@@ -435,13 +417,13 @@ func (l *LVM) lvsReport(argv []string, vgName string) ([]byte, error) {
 			attr = "-wi-a-----"
 		}
 		rows = append(rows, map[string]string{
-			"lv_name": lv.name, "lv_uuid": lv.uuid, "lv_attr": attr, "lv_size": u(lv.size),
+			"lv_name": lv.name, "uuid": lv.uuid, "lv_attr": attr, "size": u(lv.size),
 			"segtype": "linear", "stripes": "1", "seg_size": u(lv.size),
 			"devices": fmt.Sprintf("%s(%d)", vg.devs[0], pe), "vg_extent_size": u(ExtentSize),
 		})
 		pe += lv.size / ExtentSize
 	}
-	return report(argv, "lv", rows), nil
+	return report(argv, rows), nil
 }
 
 // LVMState is a snapshot of the simulated LVM world, comparable with ==
