@@ -138,6 +138,10 @@ func (c *Conn) handOnLocked() {
 // the connection when reading fails.
 func (c *Conn) backgroundReader() {
 	seen, kicked := ^uint64(0), false
+	// One timer for the connection's life: the grace wait runs every couple
+	// of milliseconds while calls flow, too often to allocate one each time.
+	grace := time.NewTimer(readerGrace)
+	defer grace.Stop()
 	for {
 		c.mu.Lock()
 		if c.err != nil {
@@ -147,10 +151,11 @@ func (c *Conn) backgroundReader() {
 		if c.reading || (c.activity != seen && !kicked) {
 			seen = c.activity
 			c.mu.Unlock()
+			grace.Reset(readerGrace)
 			select {
 			case <-c.kick:
 				kicked = true
-			case <-time.After(readerGrace):
+			case <-grace.C:
 				kicked = false
 			}
 			continue
