@@ -32,11 +32,22 @@ func (e *FrameError) Error() string {
 	return fmt.Sprintf("xdr: frame length %d exceeds maximum %d", e.Len, e.Max)
 }
 
+// frameGrowth is how much ReadFrame's buffer grows each time the bytes
+// received fill it.
+const frameGrowth = 4
+
 // ReadFrame reads one length-prefixed message from r and returns it without its length
-// word (header, then payload). It reuses buf when its capacity suffices, so the result is
-// only valid until buf is reused. maxLen bounds the length word (which counts itself);
-// MaxFrameLen matches libvirt. A bad length word gives a *FrameError, a short read
-// io.ErrUnexpectedEOF (io.EOF when r ended cleanly before the frame).
+// word (header, then payload). It reuses buf, so the result is only valid until buf is
+// reused. maxLen bounds the length word (which counts itself); MaxFrameLen matches
+// libvirt. A bad length word gives a *FrameError, a short read io.ErrUnexpectedEOF
+// (io.EOF when r ended cleanly before the frame).
+//
+// Memory follows the bytes received rather than the length word: the buffer starts at
+// buf's capacity (64 KiB when it has none) and grows fourfold each time it fills, up to
+// the announced length. A peer that announces a 32 MiB frame and stalls holds what it
+// sent times four, not 32 MiB: a server reading this way cannot be run out of memory by
+// length words alone. The copies the growth costs add up to a third of the frame, and
+// only for frames larger than the buffer a caller keeps.
 func ReadFrame(r io.Reader, buf []byte, maxLen uint32) ([]byte, error) {
 	var lw [LenWordSize]byte
 	if _, err := io.ReadFull(r, lw[:]); err != nil {
@@ -47,16 +58,24 @@ func ReadFrame(r io.Reader, buf []byte, maxLen uint32) ([]byte, error) {
 		return nil, &FrameError{Len: n, Max: maxLen}
 	}
 	body := int(n) - LenWordSize
-	if cap(buf) >= body {
-		buf = buf[:body]
-	} else {
-		buf = make([]byte, body)
+	buf = buf[:0]
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(body, 64<<10))
 	}
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	for len(buf) < body {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(body, frameGrowth*cap(buf)))
+			copy(grown, buf)
+			buf = grown
 		}
-		return nil, err
+		end := min(body, cap(buf))
+		if _, err := io.ReadFull(r, buf[len(buf):end]); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		buf = buf[:end]
 	}
 	return buf, nil
 }

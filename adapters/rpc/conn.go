@@ -158,7 +158,7 @@ func (c *conn) close() {
 func (c *conn) readLoop() {
 	buf := make([]byte, 0, 64<<10)
 	for {
-		frame, err := readFrame(c.br, buf)
+		frame, err := xdr.ReadFrame(c.br, buf, xdr.MaxFrameLen)
 		if err != nil {
 			var fe *xdr.FrameError
 			switch {

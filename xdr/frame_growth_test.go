@@ -1,4 +1,4 @@
-package rpc
+package xdr_test
 
 import (
 	"bytes"
@@ -12,13 +12,13 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
-// allocSlack absorbs what the runtime and the test itself allocate around
+// growthSlack absorbs what the runtime and the test itself allocate around
 // the measured call; the failures the bound is for are megabytes.
-const allocSlack = 128 << 10
+const growthSlack = 128 << 10
 
-// frameBound is what readFrame may allocate for in bytes of input: four
+// frameBound is what ReadFrame may allocate for in bytes of input: four
 // times the input (its growth factor) and the first 64 KiB buffer.
-func frameBound(in int) uint64 { return uint64(frameGrowth*in) + 64<<10 + allocSlack }
+func frameBound(in int) uint64 { return uint64(4*in) + 64<<10 + growthSlack }
 
 func lengthWord(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
 
@@ -29,7 +29,7 @@ func TestReadFrameAllocatesWhatArrives(t *testing.T) {
 	for _, sent := range []int{0, 1000, 100 << 10, 3 << 20} {
 		in := append(lengthWord(xdr.MaxFrameLen), make([]byte, sent)...)
 		var err error
-		got := testkit.AllocatedBytes(func() { _, err = readFrame(bytes.NewReader(in), nil) })
+		got := testkit.AllocatedBytes(func() { _, err = xdr.ReadFrame(bytes.NewReader(in), nil, xdr.MaxFrameLen) })
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("%d bytes of a 32 MiB frame: err %v, want unexpected EOF", sent, err)
 		}
@@ -48,7 +48,7 @@ func TestReadFrameAllocatesWhatArrives(t *testing.T) {
 			readers["byte-a-time"] = iotest.OneByteReader(bytes.NewReader(frame))
 		}
 		for name, r := range readers {
-			got, err := readFrame(r, make([]byte, 0, 16))
+			got, err := xdr.ReadFrame(r, make([]byte, 0, 16), xdr.MaxFrameLen)
 			if err != nil || !bytes.Equal(got, frame[xdr.LenWordSize:]) {
 				t.Errorf("%s frame of %d bytes: %d bytes back, err %v", name, size, len(got), err)
 			}
@@ -56,16 +56,16 @@ func TestReadFrameAllocatesWhatArrives(t *testing.T) {
 	}
 	for _, n := range []uint32{0, xdr.MinFrameLen - 1, xdr.MaxFrameLen + 1, 0xffffffff} {
 		var fe *xdr.FrameError
-		if _, err := readFrame(bytes.NewReader(lengthWord(n)), nil); !errors.As(err, &fe) {
+		if _, err := xdr.ReadFrame(bytes.NewReader(lengthWord(n)), nil, xdr.MaxFrameLen); !errors.As(err, &fe) {
 			t.Errorf("length word %d: err %v, want a frame error", n, err)
 		}
 	}
 }
 
-// FuzzReadFrame checks that no input makes the server's frame reader panic
-// or allocate beyond its bound in the input's length, and that a frame it
-// returns is the input's bytes after the length word.
-func FuzzReadFrame(f *testing.F) {
+// FuzzReadFrameGrowth checks that no input makes the frame reader panic or
+// allocate beyond its bound in the input's length (not the length word's),
+// and that a frame it returns is the input's bytes after the length word.
+func FuzzReadFrameGrowth(f *testing.F) {
 	f.Add(append(lengthWord(xdr.MinFrameLen), make([]byte, 24)...))
 	f.Add(lengthWord(xdr.MaxFrameLen))
 	f.Add(append(lengthWord(xdr.MaxFrameLen), bytes.Repeat([]byte{0xab}, 70<<10)...))
@@ -74,7 +74,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var got []byte
 		var err error
-		n := testkit.AllocatedBytes(func() { got, err = readFrame(bytes.NewReader(in), nil) })
+		n := testkit.AllocatedBytes(func() { got, err = xdr.ReadFrame(bytes.NewReader(in), nil, xdr.MaxFrameLen) })
 		if n > frameBound(len(in)) {
 			t.Fatalf("%d input bytes made the reader allocate %d bytes (bound %d)", len(in), n, frameBound(len(in)))
 		}
