@@ -179,7 +179,7 @@ func createDir(vol *domain.VolDef, flags uint32) error {
 	if err := unix.Mkdir(vol.Target.Path, mode); err != nil {
 		return sysErr(err, "cannot create path '%s'", vol.Target.Path)
 	}
-	if err := setPerms(vol.Target.Path, domain.Perms{Mode: int64(mode), Owner: vol.Target.Perms.Owner, Group: vol.Target.Perms.Group}); err != nil {
+	if err := setPerms(vol.Target.Path, vol.Target.Perms); err != nil {
 		_ = unix.Rmdir(vol.Target.Path)
 		return err
 	}
@@ -270,7 +270,7 @@ func (v *FileVolumes) createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) err
 	path := vol.Target.Path
 	var f *os.File
 	if v.Owner != nil {
-		fd, err := v.createFile(path, VolMode(vol.Target.Perms), vol.Target.Perms)
+		fd, err := v.createFile(path, vol.Target.Perms)
 		if err != nil {
 			return err
 		}

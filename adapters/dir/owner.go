@@ -38,13 +38,13 @@ func VolMode(perms domain.Perms) uint32 {
 // created as the volume's owner (libvirt's virFileOpenAs with
 // VIR_FILE_OPEN_FORK); what is then written through the descriptor needs no
 // further permission, so the rest of the work runs as the daemon.
-func (v *FileVolumes) createFile(path string, mode uint32, perms domain.Perms) (int, error) {
+func (v *FileVolumes) createFile(path string, perms domain.Perms) (int, error) {
 	if v.Owner == nil {
-		return openVolFile(path, mode, perms)
+		return openVolFile(path, perms)
 	}
 	fd := -1
 	err := v.Owner.Do(perms, func() (err error) {
-		fd, err = openVolFile(path, mode, perms)
+		fd, err = openVolFile(path, perms)
 		return err
 	})
 	return fd, err
@@ -52,7 +52,8 @@ func (v *FileVolumes) createFile(path string, mode uint32, perms domain.Perms) (
 
 // openVolFile is the create of createFile, as whoever runs it. A failure
 // after the open removes the file again.
-func openVolFile(path string, mode uint32, perms domain.Perms) (fd int, err error) {
+func openVolFile(path string, perms domain.Perms) (fd int, err error) {
+	mode := VolMode(perms)
 	fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, mode)
 	if err != nil {
 		return -1, sysErr(err, "Failed to create file '%s'", path)

@@ -33,18 +33,14 @@ func (v *FileVolumes) createRaw(ctx context.Context, vol *domain.VolDef, src *do
 	}
 	reflink := flags&domain.VolCreateReflink != 0
 	path := vol.Target.Path
-	fd, err := v.createFile(path, VolMode(vol.Target.Perms), vol.Target.Perms)
+	fd, err := v.createFile(path, vol.Target.Perms)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		unix.Close(fd)
 		if err != nil {
-			if v.Owner == nil {
-				_ = unix.Unlink(path)
-			} else {
-				v.removeFile(path, vol.Target.Perms)
-			}
+			v.removeFile(path, vol.Target.Perms)
 		}
 	}()
 	if vol.Target.Nocow {

@@ -103,13 +103,10 @@ func (b *Backend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domai
 // group; otherwise, or when the owner is refused (EACCES), asDaemon makes it
 // as the daemon, chowning it afterwards.
 func createDirAs(path string, mode uint32, p domain.Perms, allowExist bool, asDaemon func() error) error {
-	if unix.Geteuid() != 0 || (p.Owner < 0 && p.Group < 0) {
+	uid, gid, ok := creator(p)
+	if !ok || (allowExist && unix.Access(path, unix.F_OK) == nil) {
 		return asDaemon()
 	}
-	if allowExist && unix.Access(path, unix.F_OK) == nil {
-		return asDaemon()
-	}
-	uid, gid := ownerIDs(p)
 	err := asUser(uid, gid, func() error { return mkdirOwned(path, mode, gid) })
 	if errors.Is(err, unix.EACCES) {
 		return asDaemon()
@@ -154,7 +151,7 @@ func creator(p domain.Perms) (uid, gid int, ok bool) {
 		return 0, 0, false
 	}
 	uid, gid = ownerIDs(p)
-	return uid, gid, uid != unix.Geteuid() || gid != unix.Getegid()
+	return uid, gid, uid != 0 || gid != unix.Getegid()
 }
 
 // asUser runs fn on a locked OS thread whose filesystem uid and gid are uid
