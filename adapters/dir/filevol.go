@@ -171,6 +171,35 @@ func setPerms(path string, perms domain.Perms) error {
 	return nil
 }
 
+// settlePerms is the end of libvirt's virStorageBackendCreateExecCommand:
+// only the ids and the mode the file does not have yet are set. A file the
+// owner made on a root-squashing export is already theirs, and the chown
+// setPerms would do there is refused.
+func settlePerms(path string, perms domain.Perms) error {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return sysErr(err, "failed to create %s", path)
+	}
+	uid, gid := -1, -1
+	if perms.Owner >= 0 && uint32(perms.Owner) != st.Uid {
+		uid = int(perms.Owner)
+	}
+	if perms.Group >= 0 && uint32(perms.Group) != st.Gid {
+		gid = int(perms.Group)
+	}
+	if uid >= 0 || gid >= 0 {
+		if err := unix.Chown(path, uid, gid); err != nil {
+			return sysErr(err, "cannot chown '%s' to (%d, %d)", path, perms.Owner, perms.Group)
+		}
+	}
+	if mode := VolMode(perms); st.Mode&0o777 != mode {
+		if err := unix.Chmod(path, mode); err != nil {
+			return sysErr(err, "cannot set mode of '%s' to %04o", path, mode)
+		}
+	}
+	return nil
+}
+
 func createDir(vol *domain.VolDef, flags uint32) error {
 	if flags != 0 {
 		return domain.ErrUnsupportedFlags(flags, "createFileDir")
@@ -338,20 +367,13 @@ func (v *FileVolumes) qemuImgConvert(ctx context.Context, vol, src *domain.VolDe
 // volume's owner (runImageToolAsOwner).
 func (v *FileVolumes) runImageTool(ctx context.Context, vol *domain.VolDef, args []string) error {
 	cmd := ports.Command{Path: qemuImg, Args: args}
-	made := false
-	if v.Owner != nil {
-		var done bool
-		if made, done = v.runImageToolAsOwner(ctx, vol, cmd); done {
-			return nil
-		}
-	}
-	if !made {
+	if v.Owner == nil || !v.runImageToolAsOwner(ctx, vol, cmd) {
 		if _, err := v.Runner.Run(ctx, cmd); err != nil {
 			v.removeFile(vol.Target.Path, vol.Target.Perms)
 			return commandError(err, append([]string{qemuImg}, args...))
 		}
 	}
-	if err := setPerms(vol.Target.Path, vol.Target.Perms); err != nil {
+	if err := settlePerms(vol.Target.Path, vol.Target.Perms); err != nil {
 		v.removeFile(vol.Target.Path, vol.Target.Perms)
 		return err
 	}

@@ -90,14 +90,15 @@ func (v *FileVolumes) removeFile(path string, perms domain.Perms) {
 // virStorageBackendCreateExecCommand: qemu-img runs as the volume's owner,
 // with a umask that keeps the file within the asked mode. qemu-img creates
 // its files 0644 whatever the umask, so a mode wider than that is set
-// afterwards, as the owner again since the daemon may be squashed. made says
-// the owner's run made the file, done that nothing is left to do; when
-// neither, the caller runs the tool as the daemon, as libvirt falls back.
-func (v *FileVolumes) runImageToolAsOwner(ctx context.Context, vol *domain.VolDef, cmd ports.Command) (made, done bool) {
+// afterwards, as the owner again since the daemon may be squashed. It reports
+// whether the owner's run made the file; when not, the caller runs the tool
+// as the daemon, as libvirt falls back. Whatever the owner could not set is
+// left to settlePerms.
+func (v *FileVolumes) runImageToolAsOwner(ctx context.Context, vol *domain.VolDef, cmd ports.Command) (made bool) {
 	perms := vol.Target.Perms
 	cred := v.Owner.Credential(perms)
 	if cred == nil {
-		return false, false
+		return false
 	}
 	mode := VolMode(perms)
 	cmd.Cred, cmd.Umask = cred, 0o777^mode
@@ -105,17 +106,16 @@ func (v *FileVolumes) runImageToolAsOwner(ctx context.Context, vol *domain.VolDe
 		if v.Log != nil {
 			v.Log.WithError(err).WithField("vol", vol.Name).Debug("dir: qemu-img as the volume's owner failed, running it as the daemon")
 		}
-		return false, false
+		return false
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(vol.Target.Path, &st); err != nil {
-		return false, false
+		return false
 	}
-	if st.Mode&0o777 == mode {
-		return true, true
+	if st.Mode&0o777 != mode {
+		_ = v.Owner.Do(perms, func() error { return unix.Chmod(vol.Target.Path, mode) })
 	}
-	err := v.Owner.Do(perms, func() error { return unix.Chmod(vol.Target.Path, mode) })
-	return true, err == nil
+	return true
 }
 
 // runAsOwner runs cmd as the volume's owner when there is one, and as the

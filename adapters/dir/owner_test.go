@@ -3,10 +3,14 @@ package dir_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -30,7 +34,8 @@ const testOwner = 4321
 // fsOwner is a dir.VolOwner acting as testOwner the way netfs does: it
 // switches the filesystem ids of one locked thread.
 type fsOwner struct {
-	cred *ports.Credential
+	cred   *ports.Credential
+	refuse error // when set, every step as the owner fails with it
 
 	mu    sync.Mutex
 	calls int
@@ -40,6 +45,9 @@ func (o *fsOwner) Do(p domain.Perms, fn func() error) error {
 	o.mu.Lock()
 	o.calls++
 	o.mu.Unlock()
+	if o.refuse != nil {
+		return o.refuse
+	}
 	return asOwner(fn)
 }
 
@@ -161,10 +169,19 @@ func TestOwnerRunsQemuImg(t *testing.T) {
 		name     string
 		giveCred *ports.Credential
 		script   func(f *testkit.FakeRunner, path string)
+		// squashed: the owner's steps fail, and the daemon may not chown
+		// (withoutChown), as root on an export that squashes it.
+		squashed bool
 		wantDo   int // steps done through the Owner: the chmod past qemu-img's 0644
 	}{
 		{
 			name: "made by the owner, mode set by the owner", giveCred: cred, wantDo: 1,
+			script: func(f *testkit.FakeRunner, path string) {
+				f.Expect("qemu-img", "create", "-f", "qcow2", "-o", "compat=0.10", path, "64K").As(cred, 0o137).Do = createAsOwner
+			},
+		},
+		{
+			name: "made by the owner, whose chmod fails: the daemon sets the mode and chowns nothing", giveCred: cred, squashed: true, wantDo: 1,
 			script: func(f *testkit.FakeRunner, path string) {
 				f.Expect("qemu-img", "create", "-f", "qcow2", "-o", "compat=0.10", path, "64K").As(cred, 0o137).Do = createAsOwner
 			},
@@ -201,7 +218,13 @@ func TestOwnerRunsQemuImg(t *testing.T) {
 			pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, testOwner), Perms: domain.UnsetPerms()}}
 			vol := newVol(t, b, pool, "v.qcow2", "qcow2", 64<<10, func(v *domain.VolDef) { v.Target.Perms = ownerPerms(0o640) })
 			tt.script(f, vol.Target.Path)
-			if err := b.BuildVol(context.Background(), pool, vol, 0); err != nil {
+			build := func() error { return b.BuildVol(context.Background(), pool, vol, 0) }
+			if tt.squashed {
+				owner.refuse = unix.EPERM
+				asDaemon := build
+				build = func() error { return withoutChown(t, asDaemon) }
+			}
+			if err := build(); err != nil {
 				t.Fatal(err)
 			}
 			wantOwnedFile(t, vol.Target.Path, 0o640)
@@ -210,6 +233,46 @@ func TestOwnerRunsQemuImg(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutChown runs fn on an OS thread where every chown fails with EPERM
+// while chmod still works: root on an export that squashes it, as far as the
+// ids of a file the owner made go. (Dropping CAP_CHOWN would not do: the
+// kernel lets root without it "change" a file's ids to the ones it has.) A
+// seccomp filter does it for this thread alone, which keeps it until it ends
+// with its goroutine; the fake runner and the owner run their steps on the
+// calling goroutine, so all of fn stays there.
+func withoutChown(t *testing.T, fn func() error) error {
+	t.Helper()
+	probe := filepath.Join(t.TempDir(), "probe")
+	if err := os.WriteFile(probe, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eperm := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM))
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // the system call's number
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.SYS_CHOWN, Jt: 4},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.SYS_LCHOWN, Jt: 3},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.SYS_FCHOWN, Jt: 2},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: unix.SYS_FCHOWNAT, Jt: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+		{Code: unix.BPF_RET | unix.BPF_K, K: eperm},
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the runtime drops the thread
+		if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&prog)), 0, 0); err != nil {
+			done <- err
+			return
+		}
+		if err := unix.Chown(probe, 0, 0); !errors.Is(err, unix.EPERM) {
+			done <- fmt.Errorf("chown under the filter: %v, want EPERM", err)
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
 }
 
 // A clone grown past its source is resized by its owner too.
