@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
@@ -21,10 +22,11 @@ const (
 )
 
 type packet struct {
-	kind    packetKind
-	data    []byte
-	holeLen int64
-	release func() // frees the client's request slot the packet holds
+	kind      packetKind
+	data      []byte
+	holeLen   int64
+	holeFlags uint32
+	release   func() // frees the client's request slot the packet holds
 }
 
 // stream is the server side of the data stream a VOL_UPLOAD or VOL_DOWNLOAD opens;
@@ -161,7 +163,7 @@ func (c *conn) handleStream(h header, payload []byte) bool {
 			c.log.WithField("serial", h.serial).Warn("rpc: short stream hole, closing the connection")
 			return false
 		}
-		p = packet{kind: pktHole, holeLen: int64(binary.BigEndian.Uint64(payload))}
+		p = packet{kind: pktHole, holeLen: int64(binary.BigEndian.Uint64(payload)), holeFlags: binary.BigEndian.Uint32(payload[8:])}
 	case h.typ == typeStream && h.status == statusContinue:
 		p = packet{kind: pktData}
 	case h.typ == typeStream && h.status == statusOK:
@@ -241,6 +243,26 @@ func (st *stream) clientControl(k packetKind) {
 	st.cancel()
 }
 
+// checkHole applies the checks of libvirt's virFDStreamSendHole to a hole a
+// client sends. A length below zero would otherwise move the write position
+// back over data already written (libvirt then truncates the file there).
+// libvirt fails the stream on these too, though its error text is lost on
+// the way ("Library function returned error but did not set virError").
+func checkHole(p packet) error {
+	const fn = "virFDStreamSendHole"
+	if p.holeFlags != 0 {
+		e := domain.ErrUnsupportedFlags(p.holeFlags, fn)
+		e.Domain = domain.FromStreams
+		return e
+	}
+	if p.holeLen <= 0 {
+		e := domain.Errorf(domain.KindInvalidArg, "length in %s must be greater than zero", fn)
+		e.Domain = domain.FromStreams
+		return e
+	}
+	return nil
+}
+
 // Recv implements xdr.Stream for uploads.
 func (st *stream) Recv(ctx context.Context) ([]byte, int64, error) {
 	for {
@@ -262,6 +284,9 @@ func (st *stream) Recv(ctx context.Context) ([]byte, int64, error) {
 					st.c.log.WithField("serial", st.h.serial).Warn("rpc: stream hole on a non-sparse stream, closing the connection")
 					st.c.close()
 					return nil, 0, xdr.ErrStreamAborted
+				}
+				if err := checkHole(p); err != nil {
+					return nil, 0, err
 				}
 				return nil, p.holeLen, nil
 			case pktFinish:

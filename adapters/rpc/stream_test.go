@@ -132,6 +132,56 @@ func TestUpload(t *testing.T) {
 	}
 }
 
+// A hole libvirt's virFDStreamSendHole refuses fails the stream with that
+// refusal: a negative length would otherwise move the write position back
+// over the data already written.
+func TestUploadBadHoleFailsTheStream(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		give      virnet.StreamHole
+		wantCode  int32
+		wantError string
+	}{
+		{name: "negative length", give: virnet.StreamHole{Length: -4096}, wantCode: 8,
+			wantError: "invalid argument: length in virFDStreamSendHole must be greater than zero"},
+		{name: "zero length", give: virnet.StreamHole{Length: 0}, wantCode: 8,
+			wantError: "invalid argument: length in virFDStreamSendHole must be greater than zero"},
+		{name: "flags", give: virnet.StreamHole{Length: 4096, Flags: 1}, wantCode: 8,
+			wantError: "unsupported flags (0x1) in function virFDStreamSendHole"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := startDaemon(t)
+			r := dialRaw(t, d.rw)
+			r.open(0)
+			startStream(t, r, procUpload, 5, "disk.img", 1)
+			w := d.api.lastUpload()
+			r.streamData(procUpload, 5, []byte("abc"))
+			hole := tt.give
+			r.send(streamHdr(procUpload, 5, virnet.MessageTypeStreamHole, virnet.MessageStatusContinue), &hole)
+			h, p := r.recv()
+			if h != streamHdr(procUpload, 5, virnet.MessageTypeStream, virnet.MessageStatusError) {
+				t.Fatalf("got %+v, want STREAM ERROR", h)
+			}
+			e := decodeErr(t, p)
+			if e.Code != tt.wantCode || e.Domain != 38 || optStr(e.Message) != tt.wantError {
+				t.Errorf("stream error %d/%d %q, want %d/38 %q", e.Code, e.Domain, optStr(e.Message), tt.wantCode, tt.wantError)
+			}
+			waitClosed(t, w.done, "abort")
+			if ops, _, _ := w.result(); !reflect.DeepEqual(ops, []string{"data 3", "abort"}) {
+				t.Errorf("writer ops %v, want [data 3 abort]", ops)
+			}
+			// The connection goes on.
+			r.call(int32(remote.ProcConnectGetType), 6, nil)
+			if h, _ := r.recv(); h.Serial != 6 || h.Type != virnet.MessageTypeReply {
+				t.Errorf("after the failed stream: %+v", h)
+			}
+		})
+	}
+}
+
 func TestUploadWriteErrorSendsStreamError(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t)
