@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
@@ -77,11 +78,11 @@ func TestHostileArgumentValues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, n := range edges {
 				err := tt.give(n)
-				if err != nil && wireErr(err) == nil {
+				if err != nil && daemonclient.WireError(err) == nil {
 					t.Fatalf("%d: no libvirt error reply: %v", n, err)
 				}
 				if tt.wantErr != nil && tt.wantErr(n) != (err != nil) {
-					t.Errorf("%d: got %s, want error %v", n, errText(err), tt.wantErr(n))
+					t.Errorf("%d: got %s, want error %v", n, daemonclient.ErrText(err), tt.wantErr(n))
 				}
 			}
 		})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
@@ -59,18 +60,18 @@ func TestContendedNames(t *testing.T) {
 				broken.Add(1)
 				return
 			}
-			defer cl.conn.Close()
+			defer cl.Conn().Close()
 			for i := 0; time.Now().Before(until); i++ {
 				name := names[(id*7+i)%len(names)]
 				vol := remote.StorageVol{Pool: pool.Name, Name: name, Key: filepath.Join(poolDir, name)}
 				var err error
 				switch (id + i) % 9 {
 				case 0, 1:
-					_, err = tryCreateVol(ctx, cl, pool, name, 1<<20)
+					_, err = daemonclient.CreateVolume(ctx, cl, pool, name, 1<<20)
 				case 2:
 					err = cl.StorageVolDelete(ctx, &remote.StorageVolDeleteArgs{Vol: vol})
 				case 3:
-					err = roundTrip(ctx, cl, vol, []byte(strings.Repeat("x", 4096)), false)
+					err = daemonclient.RoundTrip(ctx, cl, vol, []byte(strings.Repeat("x", 4096)), false)
 				case 4:
 					err = cl.StorageVolWipe(ctx, &remote.StorageVolWipeArgs{Vol: vol})
 				case 5:
@@ -86,7 +87,7 @@ func TestContendedNames(t *testing.T) {
 				case 8:
 					err = cl.StoragePoolCreate(ctx, &remote.StoragePoolCreateArgs{Pool: pool})
 				}
-				switch e := wireErr(err); {
+				switch e := daemonclient.WireError(err); {
 				case err == nil:
 					ok.Add(1)
 				case e != nil:
@@ -166,7 +167,7 @@ func TestContendedNames(t *testing.T) {
 	// Every listed volume is usable: deletable now that nobody holds it.
 	for _, n := range listed {
 		if err := c.StorageVolDelete(ctxFor(t), &remote.StorageVolDeleteArgs{Vol: remote.StorageVol{Pool: pool.Name, Name: n, Key: filepath.Join(poolDir, n)}}); err != nil {
-			t.Errorf("delete %s after contention: %s", n, errText(err))
+			t.Errorf("delete %s after contention: %s", n, daemonclient.ErrText(err))
 		}
 	}
 }
@@ -216,7 +217,7 @@ func TestMaxClientsSlotsFreed(t *testing.T) {
 			if err != nil {
 				return false
 			}
-			_ = c.conn.Close()
+			_ = c.Conn().Close()
 			return true
 		}) {
 			t.Fatalf("round %d: no slot came back after %d clients left", round, limit)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -28,10 +27,10 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/domain/service"
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
-	"github.com/virtstoraged-go/virtstoraged/xdr/rpcconn"
 )
 
 // callTimeout bounds every single call a test makes: a daemon that stops
@@ -164,37 +163,22 @@ func (w *logWriter) stop() {
 	w.mu.Unlock()
 }
 
-// client is an opened connection with the typed stubs.
-type client struct {
-	*remote.Client
-	conn *rpcconn.Conn
-}
-
 // dial connects to sock and opens the connection with flags (1 = read-only).
-func dial(t testing.TB, sock string, flags uint32) *client {
+func dial(t testing.TB, sock string, flags uint32) *remote.Client {
 	t.Helper()
 	c, err := tryDial(sock, flags)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.conn.Close() })
+	t.Cleanup(func() { _ = c.Conn().Close() })
 	return c
 }
 
 // tryDial is dial for goroutines, which must not call t.Fatal.
-func tryDial(sock string, flags uint32) (*client, error) {
+func tryDial(sock string, flags uint32) (*remote.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	conn, err := rpcconn.Dial(ctx, sock)
-	if err != nil {
-		return nil, err
-	}
-	c := &client{Client: remote.NewClient(conn), conn: conn}
-	if err := c.ConnectOpen(ctx, &remote.ConnectOpenArgs{Flags: flags}); err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("connect open: %w", err)
-	}
-	return c, nil
+	return daemonclient.Dial(ctx, sock, flags)
 }
 
 // ctxFor returns a context bounded by callTimeout, cancelled at test end.
@@ -205,7 +189,7 @@ func ctxFor(t testing.TB) context.Context {
 }
 
 // createPool starts a transient dir pool on a fresh directory under base.
-func createPool(t testing.TB, c *client, name, base string) remote.StoragePool {
+func createPool(t testing.TB, c *remote.Client, name, base string) remote.StoragePool {
 	t.Helper()
 	path := filepath.Join(base, name)
 	if err := os.MkdirAll(path, 0o755); err != nil {
@@ -220,46 +204,18 @@ func createPool(t testing.TB, c *client, name, base string) remote.StoragePool {
 }
 
 // createVol makes a raw volume of size bytes.
-func createVol(t testing.TB, c *client, pool remote.StoragePool, name string, size int64) remote.StorageVol {
+func createVol(t testing.TB, c *remote.Client, pool remote.StoragePool, name string, size int64) remote.StorageVol {
 	t.Helper()
-	v, err := tryCreateVol(ctxFor(t), c, pool, name, size)
+	v, err := daemonclient.CreateVolume(ctxFor(t), c, pool, name, size)
 	if err != nil {
 		t.Fatalf("create volume %s: %v", name, err)
 	}
 	return v
 }
 
-// tryCreateVol is createVol returning its error.
-func tryCreateVol(ctx context.Context, c *client, pool remote.StoragePool, name string, size int64) (remote.StorageVol, error) {
-	xml := fmt.Sprintf("<volume><name>%s</name><capacity>%d</capacity><allocation>0</allocation>"+
-		"<target><format type='raw'/></target></volume>", name, size)
-	ret, err := c.StorageVolCreateXML(ctx, &remote.StorageVolCreateXMLArgs{Pool: pool, XML: xml})
-	if err != nil {
-		return remote.StorageVol{}, err
-	}
-	return ret.Vol, nil
-}
-
-// wireErr returns the libvirt error in err, or nil.
-func wireErr(err error) *virnet.Error {
-	var e *virnet.Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return nil
-}
-
-// errText is the message of a libvirt error, or err's text.
-func errText(err error) string {
-	if e := wireErr(err); e != nil && len(e.Message) > 0 {
-		return fmt.Sprintf("%d/%d %s", e.Code, e.Domain, e.Message[0])
-	}
-	return fmt.Sprint(err)
-}
-
 // latencies runs n pool lookups on c one after the other and returns the
 // sorted durations; an error fails the test.
-func latencies(t testing.TB, c *client, pool string, n int) []time.Duration {
+func latencies(t testing.TB, c *remote.Client, pool string, n int) []time.Duration {
 	t.Helper()
 	out := make([]time.Duration, 0, n)
 	for range n {

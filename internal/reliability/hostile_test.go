@@ -16,6 +16,7 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
@@ -25,7 +26,7 @@ import (
 type hostileEnv struct {
 	tg     *target
 	pool   remote.StoragePool
-	normal *client
+	normal *remote.Client
 	// p99Before is the normal client's lookup p99 before any hostile client.
 	p99Before time.Duration
 	base      string
@@ -263,7 +264,7 @@ func scenarioMaxFrames(t *testing.T, env *hostileEnv) {
 	_, err := env.normal.StoragePoolLookupByName(ctxFor(t), &remote.StoragePoolLookupByNameArgs{Name: bigName})
 	if err == nil {
 		t.Errorf("a lookup of a 4 MiB name succeeded")
-	} else if wireErr(err) == nil {
+	} else if daemonclient.WireError(err) == nil {
 		t.Errorf("a lookup of a 4 MiB name: no libvirt error reply: %v", err)
 	}
 	if !env.tg.inproc {
@@ -430,7 +431,7 @@ func scenarioNeverReads(t *testing.T, env *hostileEnv) {
 
 // deleteVol deletes vol, retrying while the daemon still releases it after a
 // hang-up; it fails the test if that takes more than 10s.
-func deleteVol(t testing.TB, c *client, vol remote.StorageVol) {
+func deleteVol(t testing.TB, c *remote.Client, vol remote.StorageVol) {
 	t.Helper()
 	var err error
 	ok := waitUntil(10*time.Second, func() bool {
@@ -438,7 +439,7 @@ func deleteVol(t testing.TB, c *client, vol remote.StorageVol) {
 		return err == nil
 	})
 	if !ok {
-		t.Errorf("vol-delete %s after its client hung up: %s", vol.Name, errText(err))
+		t.Errorf("vol-delete %s after its client hung up: %s", vol.Name, daemonclient.ErrText(err))
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
@@ -87,22 +87,6 @@ func loadgen(t testing.TB) string {
 	return loadgenPath
 }
 
-// loadReport is a line of loadgen's output (its type Report).
-type loadReport struct {
-	Final       bool     `json:"final"`
-	Calls       int64    `json:"calls"`
-	Errors      int64    `json:"errors"`
-	FirstErrors []string `json:"first_errors"`
-	ElapsedNS   int64    `json:"elapsed_ns"`
-	P50NS       int64    `json:"p50_ns"`
-	P99NS       int64    `json:"p99_ns"`
-	MaxNS       int64    `json:"max_ns"`
-}
-
-func (r loadReport) latencies() string {
-	return fmt.Sprintf("p50=%v p99=%v max=%v", time.Duration(r.P50NS), time.Duration(r.P99NS), time.Duration(r.MaxNS))
-}
-
 // loadPoolsOn creates the pools of the load on tg, each holding the same
 // loadVols volumes, and returns loadgen's -pools and -vols arguments.
 func loadPoolsOn(t testing.TB, tg *target) (pools, vols string) {
@@ -140,7 +124,7 @@ func loadDir() string {
 // runLoadgen starts loadgen against tg with args and calls each for every
 // report line until the final one, which it returns. The process is killed if
 // it outlives timeout, so a stuck daemon cannot hang the test binary.
-func runLoadgen(t testing.TB, tg *target, timeout time.Duration, each func(loadReport), args ...string) loadReport {
+func runLoadgen(t testing.TB, tg *target, timeout time.Duration, each func(daemonclient.Report), args ...string) daemonclient.Report {
 	t.Helper()
 	pools, vols := loadPoolsOn(t, tg)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -155,10 +139,10 @@ func runLoadgen(t testing.TB, tg *target, timeout time.Duration, each func(loadR
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var final *loadReport
+	var final *daemonclient.Report
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
-		var r loadReport
+		var r daemonclient.Report
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Errorf("loadgen printed %q: %v", sc.Text(), err)
 			continue
@@ -176,33 +160,6 @@ func runLoadgen(t testing.TB, tg *target, timeout time.Duration, each func(loadR
 		t.Fatalf("loadgen printed no final report\n%s", stderr.String())
 	}
 	return *final
-}
-
-// roundTrip uploads payload to vol and downloads it back; verify compares the
-// bytes (only sound when no other client writes the volume meanwhile).
-func roundTrip(ctx context.Context, c *client, vol remote.StorageVol, payload []byte, verify bool) error {
-	up, err := c.StorageVolUpload(ctx, &remote.StorageVolUploadArgs{Vol: vol, Length: uint64(len(payload))})
-	if err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	if err := up.Send(payload); err != nil {
-		return fmt.Errorf("upload send: %w", err)
-	}
-	if err := up.Finish(); err != nil {
-		return fmt.Errorf("upload finish: %w", err)
-	}
-	down, err := c.StorageVolDownload(ctx, &remote.StorageVolDownloadArgs{Vol: vol, Length: uint64(len(payload))})
-	if err != nil {
-		return fmt.Errorf("download: %w", err)
-	}
-	got, err := down.ReadAll()
-	if err != nil {
-		return err
-	}
-	if verify && !bytes.Equal(got, payload) {
-		return fmt.Errorf("downloaded %d bytes differ from the %d uploaded", len(got), len(payload))
-	}
-	return nil
 }
 
 // rssMonitor samples the daemon's /proc every period until stopped and keeps
@@ -264,16 +221,16 @@ func TestLoad(t *testing.T) {
 	// anyway; the bound keeps a stuck daemon from hanging the test binary.
 	budget := 2*time.Minute + time.Duration(clients*calls/500)*time.Second
 	mon := watchProc(t, tg.pid, 250*time.Millisecond)
-	final := runLoadgen(t, tg, budget, func(r loadReport) {
+	final := runLoadgen(t, tg, budget, func(r daemonclient.Report) {
 		t.Logf("load: %v: %d calls, %d errors; last %v: %s; daemon %s", time.Duration(r.ElapsedNS).Round(time.Second),
-			r.Calls, r.Errors, loadReportIn, r.latencies(), readProc(t, tg.pid))
+			r.Calls, r.Errors, loadReportIn, r.Latencies(), readProc(t, tg.pid))
 	}, "-clients", strconv.Itoa(clients), "-calls", strconv.Itoa(calls), "-report", loadReportIn.String())
 	peak := mon.halt()
 	after := readProc(t, tg.pid)
 	elapsed := time.Duration(final.ElapsedNS)
 	t.Logf("load: %d clients × %d calls: %d ok, %d errors in %v (%.0f calls/s); latency %s",
 		clients, calls, final.Calls, final.Errors, elapsed.Round(time.Millisecond),
-		float64(final.Calls)/elapsed.Seconds(), final.latencies())
+		float64(final.Calls)/elapsed.Seconds(), final.Latencies())
 	t.Logf("load: daemon before %s, peak %s, after %s", before, peak, after)
 	if final.Errors > 0 {
 		t.Errorf("%d calls failed; first ones:\n%s", final.Errors, strings.Join(final.FirstErrors, "\n"))
@@ -323,11 +280,11 @@ func TestSoak(t *testing.T) {
 	// stream buffers come and go, is only seen by sampling more often.
 	mon := watchProc(t, tg.pid, time.Second)
 	var samples []procStats
-	final := runLoadgen(t, tg, duration+2*time.Minute, func(r loadReport) {
+	final := runLoadgen(t, tg, duration+2*time.Minute, func(r daemonclient.Report) {
 		s := readProc(t, tg.pid)
 		samples = append(samples, s)
 		t.Logf("soak %v left: %s; %d calls, %d errors; latency %s",
-			max(0, duration-time.Duration(r.ElapsedNS)).Round(time.Second), s, r.Calls, r.Errors, r.latencies())
+			max(0, duration-time.Duration(r.ElapsedNS)).Round(time.Second), s, r.Calls, r.Errors, r.Latencies())
 		if s.rssKB > maxRSS {
 			t.Errorf("daemon RSS %d KiB, over the %d KiB bound", s.rssKB, maxRSS)
 		}
@@ -341,7 +298,7 @@ func TestSoak(t *testing.T) {
 	end := readProc(t, tg.pid)
 	samples = append(samples, end)
 	t.Logf("soak: %d clients: %d calls, %d errors in %v; latency %s", clients, final.Calls, final.Errors,
-		time.Duration(final.ElapsedNS).Round(time.Second), final.latencies())
+		time.Duration(final.ElapsedNS).Round(time.Second), final.Latencies())
 	t.Logf("soak: daemon start %s, peak %s, end %s", start, peak, end)
 	if peak.rssKB > maxRSS {
 		t.Errorf("daemon peak RSS %d KiB, over the %d KiB bound", peak.rssKB, maxRSS)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
@@ -200,7 +201,7 @@ func TestNamesStayInsideThePool(t *testing.T) {
 	}
 	// A new volume named like a dangling symlink must not create the file the
 	// link points to.
-	if v, err := tryCreateVol(ctx, c, pool, "dangle", 1024); err == nil {
+	if v, err := daemonclient.CreateVolume(ctx, c, pool, "dangle", 1024); err == nil {
 		t.Errorf("volume over a dangling symlink created (key %s)", v.Key)
 	}
 	if _, err := os.Lstat(filepath.Join(outside, "created-by-dangle")); err == nil {
@@ -225,7 +226,7 @@ func TestNamesStayInsideThePool(t *testing.T) {
 			continue
 		}
 		if err := c.StorageVolDelete(ctx, &remote.StorageVolDeleteArgs{Vol: vol.Vol}); err != nil {
-			t.Logf("delete of symlink volume %s: %s", name, errText(err))
+			t.Logf("delete of symlink volume %s: %s", name, daemonclient.ErrText(err))
 		} else if _, err := os.Lstat(filepath.Join(poolDir, name)); err == nil {
 			t.Errorf("delete of %s succeeded but the link is still there", name)
 		}
@@ -241,12 +242,12 @@ func TestNamesStayInsideThePool(t *testing.T) {
 			}
 			t.Logf("upload through symlink: %v", err)
 		} else {
-			t.Logf("upload through symlink refused: %s", errText(err))
+			t.Logf("upload through symlink refused: %s", daemonclient.ErrText(err))
 		}
 	}
 	if vol, err := c.StorageVolLookupByName(ctx, &remote.StorageVolLookupByNameArgs{Pool: pool, Name: "wipelink"}); err == nil {
 		err := c.StorageVolWipe(ctx, &remote.StorageVolWipeArgs{Vol: vol.Vol})
-		t.Logf("wipe through symlink: %v", errText(err))
+		t.Logf("wipe through symlink: %v", daemonclient.ErrText(err))
 	}
 	for _, name := range []string{"up-victim", "wipe-victim"} {
 		b, _ := os.ReadFile(filepath.Join(outside, name))
@@ -270,7 +271,7 @@ func TestNamesStayInsideThePool(t *testing.T) {
 	}
 }
 
-func createVolXML(t testing.TB, c *client, pool remote.StoragePool, xml string) remote.StorageVol {
+func createVolXML(t testing.TB, c *remote.Client, pool remote.StoragePool, xml string) remote.StorageVol {
 	t.Helper()
 	ret, err := c.StorageVolCreateXML(ctxFor(t), &remote.StorageVolCreateXMLArgs{Pool: pool, XML: xml})
 	if err != nil {

@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
 // callRaw calls info's procedure with zero-valued arguments.
-func callRaw(t testing.TB, c *client, info xdr.ProcInfo) error {
+func callRaw(t testing.TB, c *remote.Client, info xdr.ProcInfo) error {
 	t.Helper()
 	var args, ret xdr.Message
 	if info.NewArgs != nil {
@@ -22,7 +23,7 @@ func callRaw(t testing.TB, c *client, info xdr.ProcInfo) error {
 	if info.NewRet != nil {
 		ret = info.NewRet()
 	}
-	return c.conn.Call(ctxFor(t), info.Program, info.Version, info.Proc, args, ret)
+	return c.Conn().Call(ctxFor(t), info.Program, info.Version, info.Proc, args, ret)
 }
 
 // TestReadOnlyRefusesEveryWriteProcedure walks the whole dispatch table: every
@@ -32,7 +33,7 @@ func TestReadOnlyRefusesEveryWriteProcedure(t *testing.T) {
 	tg := startProcess(t, testkit.DaemonOptions{})
 	conns := []struct {
 		name string
-		c    *client
+		c    *remote.Client
 	}{
 		{"ro socket", dial(t, tg.ro, 0)},
 		{"rw socket, flag 1", dial(t, tg.rw, 1)},
@@ -46,9 +47,9 @@ func TestReadOnlyRefusesEveryWriteProcedure(t *testing.T) {
 		for _, cn := range conns {
 			err := callRaw(t, cn.c, info)
 			want := "operation forbidden: read only access prevents " + info.API
-			e := wireErr(err)
+			e := daemonclient.WireError(err)
 			if e == nil || e.Code != 29 || e.Domain != 18 || len(e.Message) == 0 || e.Message[0] != want {
-				t.Errorf("%s: %s: got %s, want 29/18 %q", cn.name, info.Name, errText(err), want)
+				t.Errorf("%s: %s: got %s, want 29/18 %q", cn.name, info.Name, daemonclient.ErrText(err), want)
 			}
 		}
 	}

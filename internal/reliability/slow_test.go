@@ -41,7 +41,7 @@ func TestEventsToAClientThatNeverReads(t *testing.T) {
 	// The attentive subscriber counts what reaches it.
 	good := dial(t, tg.rw, 0)
 	var got atomic.Int64
-	good.conn.OnMessage(func(prog uint32, proc int32, _ []byte) {
+	good.Conn().OnMessage(func(prog uint32, proc int32, _ []byte) {
 		if prog == remote.Program && proc == int32(remote.ProcStoragePoolEventLifecycle) {
 			got.Add(1)
 		}

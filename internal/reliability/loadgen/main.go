@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -25,22 +24,8 @@ import (
 	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
-	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
-	"github.com/virtstoraged-go/virtstoraged/xdr/rpcconn"
+	"github.com/virtstoraged-go/virtstoraged/internal/reliability/daemonclient"
 )
-
-// Report is one JSON line of output: an interval (Final false) or the whole
-// run. Latencies are per RPC, in nanoseconds.
-type Report struct {
-	Final       bool     `json:"final"`
-	Calls       int64    `json:"calls"`
-	Errors      int64    `json:"errors"`
-	FirstErrors []string `json:"first_errors,omitempty"`
-	ElapsedNS   int64    `json:"elapsed_ns"`
-	P50NS       int64    `json:"p50_ns"`
-	P99NS       int64    `json:"p99_ns"`
-	MaxNS       int64    `json:"max_ns"`
-}
 
 // histogram counts latencies in buckets 2% wide (from 1 µs to well beyond a
 // minute), so that percentiles of millions of calls cost no memory.
@@ -131,43 +116,11 @@ func (r *run) fail(format string, args ...any) {
 	}
 }
 
-// errText is a libvirt error's code, domain and message, or err's text.
-func errText(err error) string {
-	var e *virnet.Error
-	if errors.As(err, &e) && len(e.Message) > 0 {
-		return fmt.Sprintf("%d/%d %s", e.Code, e.Domain, e.Message[0])
-	}
-	return fmt.Sprint(err)
-}
-
-type client struct {
-	*remote.Client
-	conn *rpcconn.Conn
-}
-
-func dial(ctx context.Context, sock string) (*client, error) {
-	conn, err := rpcconn.Dial(ctx, sock)
-	if err != nil {
-		return nil, err
-	}
-	c := &client{Client: remote.NewClient(conn), conn: conn}
-	if err := c.ConnectOpen(ctx, &remote.ConnectOpenArgs{}); err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("connect open: %w", err)
-	}
-	return c, nil
-}
-
-func volXML(name string, size int) string {
-	return fmt.Sprintf("<volume><name>%s</name><capacity>%d</capacity><allocation>0</allocation>"+
-		"<target><format type='raw'/></target></volume>", name, size)
-}
-
 // timed runs one RPC and records its latency, or its error.
 func (r *run) timed(id, i int, what string, f func() error) error {
 	start := time.Now()
 	if err := f(); err != nil {
-		r.fail("client %d call %d (%s): %s", id, i, what, errText(err))
+		r.fail("client %d call %d (%s): %s", id, i, what, daemonclient.ErrText(err))
 		return err
 	}
 	r.hist.add(time.Since(start))
@@ -181,25 +134,25 @@ func (r *run) timed(id, i int, what string, f func() error) error {
 // The calls themselves run under ctx, not stop: the end of a soak must let the
 // calls under way finish rather than fail them.
 func (r *run) client(ctx, stop context.Context, id, calls int) {
-	c, err := dial(ctx, r.socket)
+	c, err := daemonclient.Dial(ctx, r.socket, 0)
 	if err != nil {
 		r.fail("client %d: dial: %v", id, err)
 		return
 	}
-	defer c.conn.Close()
+	defer c.Conn().Close()
 	pools := make([]remote.StoragePool, len(r.pools))
 	vols := make([][]remote.StorageVol, len(r.pools))
 	for p, name := range r.pools {
 		ret, err := c.StoragePoolLookupByName(ctx, &remote.StoragePoolLookupByNameArgs{Name: name})
 		if err != nil {
-			r.fail("client %d: lookup pool %s: %s", id, name, errText(err))
+			r.fail("client %d: lookup pool %s: %s", id, name, daemonclient.ErrText(err))
 			return
 		}
 		pools[p] = ret.Pool
 		for _, v := range r.vols {
 			vr, err := c.StorageVolLookupByName(ctx, &remote.StorageVolLookupByNameArgs{Pool: ret.Pool, Name: v})
 			if err != nil {
-				r.fail("client %d: lookup volume %s/%s: %s", id, name, v, errText(err))
+				r.fail("client %d: lookup volume %s/%s: %s", id, name, v, daemonclient.ErrText(err))
 				return
 			}
 			vols[p] = append(vols[p], vr.Vol)
@@ -210,18 +163,17 @@ func (r *run) client(ctx, stop context.Context, id, calls int) {
 	ops := 7
 	if r.streams {
 		ops = 8
-		ret, err := c.StorageVolCreateXML(ctx, &remote.StorageVolCreateXMLArgs{Pool: pools[id%len(pools)], XML: volXML(fmt.Sprintf("s%d.img", id), r.size)})
+		own, err = daemonclient.CreateVolume(ctx, c, pools[id%len(pools)], fmt.Sprintf("s%d.img", id), int64(r.size))
 		if err != nil {
-			r.fail("client %d: create its stream volume: %s", id, errText(err))
+			r.fail("client %d: create its stream volume: %s", id, daemonclient.ErrText(err))
 			return
 		}
-		own = ret.Vol
 		defer func() {
 			// The soak's deadline may have passed: the cleanup gets its own.
 			dctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := c.StorageVolDelete(dctx, &remote.StorageVolDeleteArgs{Vol: own}); err != nil {
-				r.fail("client %d: delete its stream volume: %s", id, errText(err))
+				r.fail("client %d: delete its stream volume: %s", id, daemonclient.ErrText(err))
 			}
 		}()
 	}
@@ -273,10 +225,8 @@ func (r *run) client(ctx, stop context.Context, id, calls int) {
 		case 6:
 			var v remote.StorageVol
 			err = r.timed(id, i, "vol create", func() error {
-				ret, err := c.StorageVolCreateXML(ctx, &remote.StorageVolCreateXMLArgs{Pool: pool, XML: volXML(fmt.Sprintf("c%d-%d.img", id, i), 64<<10)})
-				if err == nil {
-					v = ret.Vol
-				}
+				var err error
+				v, err = daemonclient.CreateVolume(ctx, c, pool, fmt.Sprintf("c%d-%d.img", id, i), 64<<10)
 				return err
 			})
 			if err == nil {
@@ -286,10 +236,12 @@ func (r *run) client(ctx, stop context.Context, id, calls int) {
 				})
 			}
 		case 7:
-			err = r.timed(id, i, "upload", func() error { return upload(ctx, c, own, payload) })
+			err = r.timed(id, i, "upload", func() error { return daemonclient.Upload(ctx, c, own, payload) })
 			if err == nil {
 				i++
-				err = r.timed(id, i, "download", func() error { return download(ctx, c, own, payload) })
+				// This client is the volume's only writer: what it reads back
+				// must be what it uploaded.
+				err = r.timed(id, i, "download", func() error { return daemonclient.Download(ctx, c, own, payload, true) })
 			}
 		}
 		_ = err // counted by timed; the client goes on with the next call
@@ -297,36 +249,8 @@ func (r *run) client(ctx, stop context.Context, id, calls int) {
 	}
 }
 
-func upload(ctx context.Context, c *client, vol remote.StorageVol, payload []byte) error {
-	up, err := c.StorageVolUpload(ctx, &remote.StorageVolUploadArgs{Vol: vol, Length: uint64(len(payload))})
-	if err != nil {
-		return err
-	}
-	if err := up.Send(payload); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	return up.Finish()
-}
-
-// download reads vol back and compares it with what this client, its only
-// writer, uploaded.
-func download(ctx context.Context, c *client, vol remote.StorageVol, want []byte) error {
-	down, err := c.StorageVolDownload(ctx, &remote.StorageVolDownloadArgs{Vol: vol, Length: uint64(len(want))})
-	if err != nil {
-		return err
-	}
-	got, err := down.ReadAll()
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got, want) {
-		return fmt.Errorf("downloaded %d bytes differ from the %d uploaded", len(got), len(want))
-	}
-	return nil
-}
-
 func (r *run) report(out *json.Encoder, final bool, elapsed time.Duration, counts []int64) error {
-	rep := Report{Final: final, Calls: r.calls.Load(), Errors: r.nerr.Load(), ElapsedNS: int64(elapsed),
+	rep := daemonclient.Report{Final: final, Calls: r.calls.Load(), Errors: r.nerr.Load(), ElapsedNS: int64(elapsed),
 		P50NS: int64(quantile(counts, 0.5)), P99NS: int64(quantile(counts, 0.99))}
 	if final {
 		rep.MaxNS = r.hist.max.Load()
