@@ -53,11 +53,10 @@ func ReadFrame(r io.Reader, buf []byte, maxLen uint32) ([]byte, error) {
 	if _, err := io.ReadFull(r, lw[:]); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(lw[:])
-	if n < MinFrameLen || n > maxLen {
-		return nil, &FrameError{Len: n, Max: maxLen}
+	body, err := FrameBody(lw, maxLen)
+	if err != nil {
+		return nil, err
 	}
-	body := int(n) - LenWordSize
 	buf = buf[:0]
 	if cap(buf) == 0 {
 		buf = make([]byte, 0, min(body, 64<<10))
@@ -78,6 +77,17 @@ func ReadFrame(r io.Reader, buf []byte, maxLen uint32) ([]byte, error) {
 		buf = buf[:end]
 	}
 	return buf, nil
+}
+
+// FrameBody returns the size of the body that follows the length word lw,
+// or a FrameError when the frame it announces is shorter than a header or
+// longer than maxLen: checked before anything is allocated for the body.
+func FrameBody(lw [LenWordSize]byte, maxLen uint32) (int, error) {
+	n := binary.BigEndian.Uint32(lw[:])
+	if n < MinFrameLen || n > maxLen {
+		return 0, &FrameError{Len: n, Max: maxLen}
+	}
+	return int(n) - LenWordSize, nil
 }
 
 // StartFrame appends a placeholder length word and returns its offset, for FinishFrame.

@@ -2,7 +2,6 @@ package rpcconn
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"os"
@@ -219,11 +218,10 @@ func (f *frameReader) next() ([]byte, error) {
 			return nil, err
 		}
 		if f.nlw == len(f.lw) {
-			size := binary.BigEndian.Uint32(f.lw[:])
-			if size < xdr.MinFrameLen || size > xdr.MaxFrameLen {
-				return nil, &xdr.FrameError{Len: size, Max: xdr.MaxFrameLen}
+			body, err := xdr.FrameBody(f.lw, xdr.MaxFrameLen)
+			if err != nil {
+				return nil, err
 			}
-			body := int(size) - xdr.LenWordSize
 			if cap(f.buf) >= body {
 				f.buf = f.buf[:body]
 			} else {
