@@ -1,13 +1,18 @@
-package fs
+package blockdev
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
+
+	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
-// Probe is what blkid found on a device.
+// Probe is what blkid found on a device: the signatures the fs and logical
+// builds look for before writing over a device.
 type Probe struct {
 	Type   string // filesystem or other superblock type (ext4, xfs, LVM2_member, swap)
 	PTType string // partition table type (gpt, dos)
@@ -16,9 +21,55 @@ type Probe struct {
 // Empty reports whether no signature was found.
 func (p Probe) Empty() bool { return p.Type == "" && p.PTType == "" }
 
+// BlkidArgv probes a device for a filesystem or partition table signature.
+// libvirt links libblkid; the command's export format carries the same
+// TYPE and PTTYPE answers.
+func BlkidArgv(dev string) []string { return []string{"blkid", "-p", "-o", "export", dev} }
+
+// blkidNothingFound is blkid's exit status when the device carries no
+// recognised signature.
+const blkidNothingFound = 2
+
+// RunBlkid probes dev through runner; blkid's "nothing found" is an empty
+// probe. A failure to run blkid is returned as the runner gave it and output
+// that cannot be read as a *BlkidOutputError, because the fs and logical
+// backends word the two differently.
+func RunBlkid(ctx context.Context, runner ports.CommandRunner, dev string) (Probe, error) {
+	argv := BlkidArgv(dev)
+	out, err := runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]})
+	if code, ok := osexec.ExitCode(err); ok && code == blkidNothingFound {
+		return Probe{}, nil
+	}
+	if err != nil {
+		return Probe{}, err
+	}
+	return ParseBlkid(out)
+}
+
+// BlkidOutputError is blkid output that is not the KEY=value lines of its
+// export format. Its text names no package: fs puts it in a user-visible
+// message.
+type BlkidOutputError struct {
+	Line string // the line without a KEY=, when that is what is wrong
+	Err  error  // otherwise why the output could not be read (a line over the scanner's limit)
+}
+
+// Error says what is wrong with the output.
+func (e *BlkidOutputError) Error() string {
+	if e.Err != nil {
+		return "reading blkid output: " + e.Err.Error()
+	}
+	return fmt.Sprintf("malformed blkid line %q", e.Line)
+}
+
+// Unwrap returns the read failure, if that is what went wrong.
+func (e *BlkidOutputError) Unwrap() error { return e.Err }
+
 // ParseBlkid parses `blkid -p -o export DEV`: KEY=value lines whose values
 // carry blkid's backslash escapes ("LVM2\ 001"). Empty output (blkid's exit
-// status 2, nothing found) is an empty probe.
+// status 2, nothing found) is an empty probe. Each line is trimmed first,
+// which would cut an escaped trailing space short; no TYPE or PTTYPE value
+// has one.
 func ParseBlkid(out []byte) (Probe, error) {
 	var p Probe
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -29,7 +80,7 @@ func ParseBlkid(out []byte) (Probe, error) {
 		}
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || k == "" {
-			return Probe{}, fmt.Errorf("fs: malformed blkid line %q", line)
+			return Probe{}, &BlkidOutputError{Line: line}
 		}
 		v = unescapeBlkid(v)
 		switch k {
@@ -40,7 +91,7 @@ func ParseBlkid(out []byte) (Probe, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return Probe{}, fmt.Errorf("fs: reading blkid output: %w", err)
+		return Probe{}, &BlkidOutputError{Err: err}
 	}
 	return p, nil
 }
@@ -57,32 +108,4 @@ func unescapeBlkid(v string) string {
 		b.WriteByte(v[i])
 	}
 	return b.String()
-}
-
-// probeVerdict is libvirt's virStorageBackendBLKIDFindEmpty outcome for a
-// build without OVERWRITE.
-type probeVerdict int
-
-const (
-	probeEmpty     probeVerdict = iota // nothing there: mkfs may run
-	probeMatch                         // the wanted filesystem is already there
-	probeDifferent                     // something else is there
-)
-
-// verdict compares what was found with the wanted format, literally as
-// libvirt does: a pool of format "auto" finds every filesystem different.
-func (p Probe) verdict(format string) (probeVerdict, string) {
-	switch {
-	case p.Type != "":
-		if p.Type == format {
-			return probeMatch, p.Type
-		}
-		return probeDifferent, p.Type
-	case p.PTType != "":
-		if p.PTType == format {
-			return probeMatch, p.PTType
-		}
-		return probeDifferent, p.PTType
-	}
-	return probeEmpty, ""
 }

@@ -2,7 +2,8 @@
 // (LVM logical volumes, multipath maps): upload and download streams, wipes and
 // raw copies, done on the device node itself. Its zero writer serves files too. It is libvirt's generic "local"
 // implementation restricted to devices, whose size is where they end rather
-// than a file length that writes can grow.
+// than a file length that writes can grow. It also runs the blkid probe the fs
+// and logical builds make before writing over a device (blkid.go).
 package blockdev
 
 import (

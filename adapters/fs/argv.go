@@ -43,11 +43,6 @@ func MountArgv(def *domain.PoolDef) []string {
 // UmountArgv unmounts a pool's target.
 func UmountArgv(target string) []string { return []string{"umount", target} }
 
-// BlkidArgv probes a device for a filesystem or partition table signature.
-// libvirt links libblkid; the command's export format carries the same
-// TYPE and PTTYPE answers (and adapters/logical probes the same way).
-func BlkidArgv(dev string) []string { return []string{"blkid", "-p", "-o", "export", dev} }
-
 // mkfsForce is the flag each mkfs needs to write over an existing signature,
 // as libvirt passes it (mkfs.vfat's -I allows a whole unpartitioned device).
 // The other fs pool formats get none, as in libvirt.

@@ -13,8 +13,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -121,7 +121,7 @@ func (b *Backend) makeFilesystem(ctx context.Context, def *domain.PoolDef, flags
 		if err != nil {
 			return err
 		}
-		switch v, found := probe.verdict(format); v {
+		switch v, found := verdict(probe, format); v {
 		case probeMatch:
 			return domain.Errorf(domain.KindStoragePoolBuilt, "Device '%s' already formatted using '%s'", dev, found)
 		case probeDifferent:
@@ -137,27 +137,53 @@ func (b *Backend) makeFilesystem(ctx context.Context, def *domain.PoolDef, flags
 	return nil
 }
 
-// probe runs blkid on dev. Exit status 2 means nothing was found.
-func (b *Backend) probe(ctx context.Context, dev, format string) (Probe, error) {
-	argv := BlkidArgv(dev)
-	out, err := b.runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]})
-	if code, ok := osexec.ExitCode(err); ok && code == 2 {
-		return Probe{}, nil
+// probe runs blkid on dev and words its failures as fs always has.
+func (b *Backend) probe(ctx context.Context, dev, format string) (blockdev.Probe, error) {
+	p, err := blockdev.RunBlkid(ctx, b.runner, dev)
+	var unreadable *blockdev.BlkidOutputError
+	switch {
+	case err == nil:
+		return p, nil
+	case errors.As(err, &unreadable):
+		// "fs: " is what the text said when fs parsed blkid itself; it is
+		// user-visible, so it stays.
+		return blockdev.Probe{}, domain.Errorf(domain.KindStorageProbeFailed, "Failed to probe for format type '%s': fs: %v", format, err)
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return blockdev.Probe{}, CommandError(err, blockdev.BlkidArgv(dev))
 	}
-	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return Probe{}, CommandError(err, argv)
+	e := domain.Errorf(domain.KindStorageProbeFailed, "Failed to probe for format type '%s'", format)
+	e.Detail += ": " + CommandError(err, blockdev.BlkidArgv(dev)).Detail
+	e.Err = err
+	return blockdev.Probe{}, e
+}
+
+// probeVerdict is libvirt's virStorageBackendBLKIDFindEmpty outcome for a
+// build without OVERWRITE.
+type probeVerdict int
+
+const (
+	probeEmpty     probeVerdict = iota // nothing there: mkfs may run
+	probeMatch                         // the wanted filesystem is already there
+	probeDifferent                     // something else is there
+)
+
+// verdict compares what was found with the wanted format, literally as
+// libvirt does: a pool of format "auto" finds every filesystem different.
+// It also returns the signature found.
+func verdict(p blockdev.Probe, format string) (probeVerdict, string) {
+	switch {
+	case p.Type != "":
+		if p.Type == format {
+			return probeMatch, p.Type
 		}
-		e := domain.Errorf(domain.KindStorageProbeFailed, "Failed to probe for format type '%s'", format)
-		e.Detail += ": " + CommandError(err, argv).Detail
-		e.Err = err
-		return Probe{}, e
+		return probeDifferent, p.Type
+	case p.PTType != "":
+		if p.PTType == format {
+			return probeMatch, p.PTType
+		}
+		return probeDifferent, p.PTType
 	}
-	p, err := ParseBlkid(out)
-	if err != nil {
-		return Probe{}, domain.Errorf(domain.KindStorageProbeFailed, "Failed to probe for format type '%s': %v", format, err)
-	}
-	return p, nil
+	return probeEmpty, ""
 }
 
 // StartPool mounts the device on the target unless it is already mounted.

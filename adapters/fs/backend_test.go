@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
@@ -73,7 +74,7 @@ func TestBuildArgv(t *testing.T) {
 		name      string
 		giveFmt   string
 		giveFlags uint32
-		giveBlkid string // testdata file with blkid's answer; "" = nothing found (exit 2)
+		giveBlkid string // adapters/blockdev/testdata file with blkid's answer; "" = nothing found (exit 2)
 		giveMkfs  string // mkfs's stderr when it is to fail (exit 1)
 		wantKind  domain.Kind
 		wantErr   string // with DEV for the device path
@@ -143,11 +144,12 @@ func TestBuildArgv(t *testing.T) {
 			b := fs.New(f, newMountTable(t).Path, testkit.QuietLog())
 			probing := tt.giveFlags == domain.PoolBuildNoOverwrite
 			if probing {
-				call := f.Expect(fs.BlkidArgv(dev)...)
+				call := f.Expect(blockdev.BlkidArgv(dev)...)
 				if tt.giveBlkid == "" {
 					call.Exit = 2
 				} else {
-					out, err := os.ReadFile(filepath.Join("testdata", tt.giveBlkid))
+					// The captured answers live with the parser.
+					out, err := os.ReadFile(filepath.Join("..", "blockdev", "testdata", tt.giveBlkid))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -173,6 +175,53 @@ func TestBuildArgv(t *testing.T) {
 				t.Errorf("target: %v, %v", st, err)
 			}
 			checkGolden(t, tt.name, f.RunLog(), dev, "/dev/sdb1")
+		})
+	}
+}
+
+// TestBuildProbeFails pins the texts of a blkid that fails or answers what
+// cannot be read: the shared probe leaves their wording to fs.
+func TestBuildProbeFails(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		giveCall testkit.FakeCall
+		wantKind domain.Kind
+		wantErr  string // with DEV for the device path
+	}{
+		{
+			name:     "unreadable output",
+			giveCall: testkit.FakeCall{Stdout: "UUID=1\nno equals sign\n"},
+			wantKind: domain.KindStorageProbeFailed,
+			wantErr:  `Storage pool probe failed: Failed to probe for format type 'ext4': fs: malformed blkid line "no equals sign"`,
+		},
+		{
+			name:     "blkid fails",
+			giveCall: testkit.FakeCall{Exit: 4, Stderr: "blkid: DEV: No such device\n"},
+			wantKind: domain.KindStorageProbeFailed,
+			wantErr:  "Storage pool probe failed: Failed to probe for format type 'ext4': Child process (blkid -p -o export DEV) unexpected exit status 4: blkid: DEV: No such device",
+		},
+		{
+			name:     "cancelled",
+			giveCall: testkit.FakeCall{Err: context.Canceled},
+			wantKind: domain.KindInternal,
+			wantErr:  "internal error: context canceled",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tmp := t.TempDir()
+			dev := filepath.Join(tmp, "disk")
+			if err := os.WriteFile(dev, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			call := tt.giveCall
+			call.Argv = blockdev.BlkidArgv(dev)
+			call.Stderr = strings.ReplaceAll(call.Stderr, "DEV", dev)
+			b := fs.New(testkit.NewFakeRunner(t, call), newMountTable(t).Path, testkit.QuietLog())
+			err := b.BuildPool(context.Background(), fsPool(dev, "ext4", filepath.Join(tmp, "pool")), domain.PoolBuildNoOverwrite)
+			wantErrText(t, err, tt.wantKind, strings.ReplaceAll(tt.wantErr, "DEV", dev))
 		})
 	}
 }
@@ -392,44 +441,5 @@ func TestFindPoolSourcesUnsupported(t *testing.T) {
 	wantErrText(t, err, domain.KindNoSupport, "this function is not supported by the connection driver: pool type 'fs' does not support source discovery")
 	if b.Type() != domain.PoolFS || b.DefaultVolFormat() != "raw" {
 		t.Errorf("type %v, default format %q", b.Type(), b.DefaultVolFormat())
-	}
-}
-
-func TestParseBlkid(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		give    string // testdata file, or literal output when it has no .txt suffix
-		want    fs.Probe
-		wantErr bool
-	}{
-		{name: "ext4", give: "blkid-ext4.txt", want: fs.Probe{Type: "ext4"}},
-		{name: "gpt", give: "blkid-gpt.txt", want: fs.Probe{PTType: "gpt"}},
-		{name: "lvm", give: "blkid-lvm2.txt", want: fs.Probe{Type: "LVM2_member"}},
-		{name: "empty", give: ""},
-		{name: "escaped", give: "TYPE=odd\\ name\n", want: fs.Probe{Type: "odd name"}},
-		{name: "garbage", give: "no equals sign\n", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			out := []byte(tt.give)
-			if strings.HasSuffix(tt.give, ".txt") {
-				var err error
-				if out, err = os.ReadFile(filepath.Join("testdata", tt.give)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got, err := fs.ParseBlkid(out)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v", err)
-			}
-			if got != tt.want {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-			if got.Empty() != (tt.want == fs.Probe{}) {
-				t.Errorf("Empty() = %v", got.Empty())
-			}
-		})
 	}
 }

@@ -27,10 +27,6 @@ func sizeK(bytes uint64) string {
 	return strconv.FormatUint(bytes/1024+min(bytes%1024, 1), 10) + "K"
 }
 
-// BlkidArgv probes a device for signatures (libvirt links libblkid; the
-// command's export format carries the same TYPE/PTTYPE answers).
-func BlkidArgv(dev string) []string { return []string{"blkid", "-p", "-o", "export", dev} }
-
 // PVCreateArgv labels one device as a PV.
 func PVCreateArgv(dev string) []string { return []string{"pvcreate", dev} }
 

@@ -40,7 +40,7 @@ func TestArgv(t *testing.T) {
 		{"lvcreate-snapshot", logical.LVCreateArgv(vg, snap)},
 		{"lvcreate-thin", logical.LVCreateArgv(thin, vol("t1", 10*gib, 0))},
 		{"thinpool-create", logical.ThinPoolCreateArgv(thin)},
-		{"blkid", logical.BlkidArgv("/dev/sdb")},
+		{"blkid", blockdev.BlkidArgv("/dev/sdb")},
 		{"pvcreate", logical.PVCreateArgv("/dev/sdb")},
 		{"pvremove", logical.PVRemoveArgv("/dev/sdb")},
 		{"vgcreate-two", logical.VGCreateArgv("vg", []string{"/dev/sdb", "/dev/sdc"})},

@@ -34,10 +34,6 @@ const LVM2Member = "LVM2_member"
 // wipeBytes is how much libvirt zeroes at each end of a device before pvcreate.
 const wipeBytes = 1 << 20
 
-// blkidNothingFound is blkid's exit status when the device carries no
-// recognised signature.
-const blkidNothingFound = 2
-
 // Backend serves logical pools.
 type Backend struct {
 	runner ports.CommandRunner
@@ -275,21 +271,17 @@ func (b *Backend) buildVG(ctx context.Context, vg string, devs []string, overwri
 // probeEmpty refuses a device that already carries a signature, with
 // libvirt's VIR_ERR_STORAGE_POOL_BUILT texts.
 func (b *Backend) probeEmpty(ctx context.Context, dev string) error {
-	argv := BlkidArgv(dev)
-	out, err := b.runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]})
-	if code, ok := osexec.ExitCode(err); ok && code == blkidNothingFound {
-		return nil
-	}
-	if err != nil {
-		return commandError(err, argv)
-	}
-	vals, err := ParseBlkid(out)
-	if err != nil {
+	probe, err := blockdev.RunBlkid(ctx, b.runner, dev)
+	var unreadable *blockdev.BlkidOutputError
+	if errors.As(err, &unreadable) {
 		return domain.Errorf(domain.KindStorageProbeFailed, "Failed to probe for format type '%s'", LVM2Member)
 	}
-	found := vals["TYPE"]
+	if err != nil {
+		return commandError(err, blockdev.BlkidArgv(dev))
+	}
+	found := probe.Type
 	if found == "" {
-		found = vals["PTTYPE"]
+		found = probe.PTType
 	}
 	switch found {
 	case "":

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
@@ -32,6 +33,16 @@ func capvgPool(devs ...string) *domain.PoolDef {
 	return def
 }
 
+// blkidCapture is a real blkid answer; the captures live with the parser.
+func blkidCapture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "blockdev", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func wantErr(t *testing.T, err error, kind domain.Kind, text string) {
 	t.Helper()
 	if err == nil {
@@ -51,9 +62,9 @@ func TestBuildPool(t *testing.T) {
 	t.Run("probes, zeroes both ends, pvcreate each, vgcreate", func(t *testing.T) {
 		d1, d2 := fakeDevice(t, 3<<20), fakeDevice(t, 3<<20)
 		f := testkit.NewFakeRunner(t,
-			testkit.FakeCall{Argv: logical.BlkidArgv(d1), Exit: 2},
+			testkit.FakeCall{Argv: blockdev.BlkidArgv(d1), Exit: 2},
 			testkit.FakeCall{Argv: logical.PVCreateArgv(d1)},
-			testkit.FakeCall{Argv: logical.BlkidArgv(d2), Exit: 2},
+			testkit.FakeCall{Argv: blockdev.BlkidArgv(d2), Exit: 2},
 			testkit.FakeCall{Argv: logical.PVCreateArgv(d2)},
 			testkit.FakeCall{Argv: logical.VGCreateArgv("capvg", []string{d1, d2})},
 		)
@@ -106,17 +117,42 @@ func TestBuildPool(t *testing.T) {
 		wantErr   string
 	}{
 		{"already a PV", "blkid-lvm2.txt", domain.PoolBuildNoOverwrite, domain.KindStoragePoolBuilt, "Storage pool already built: Device '%s' already formatted using 'LVM2_member'"},
-		{"another filesystem", "blkid-ext4.txt", 0, domain.KindStoragePoolBuilt, "Storage pool already built: Format of device '%s' does not match the expected format 'LVM2_member', forced overwrite is necessary"},
+		{"another filesystem", "blkid-ext4-loop2.txt", 0, domain.KindStoragePoolBuilt, "Storage pool already built: Format of device '%s' does not match the expected format 'LVM2_member', forced overwrite is necessary"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := fakeDevice(t, 1<<20)
-			f := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: logical.BlkidArgv(d), Stdout: string(readTestdata(t, tt.giveBlkid))})
+			f := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: blockdev.BlkidArgv(d), Stdout: blkidCapture(t, tt.giveBlkid)})
 			err := logical.New(f, nil).BuildPool(ctx, capvgPool(d), tt.giveFlags)
 			wantErr(t, err, tt.wantKind, strings.ReplaceAll(tt.wantErr, "%s", d))
 			data, _ := os.ReadFile(d)
 			if data[0] != 0xaa {
 				t.Error("a refused build touched the device")
+			}
+		})
+	}
+	// The shared probe leaves the wording of its failures to the backend.
+	probeFails := []struct {
+		name     string
+		giveCall testkit.FakeCall
+		wantKind domain.Kind
+		wantErr  string
+	}{
+		{"unreadable blkid output", testkit.FakeCall{Stdout: "UUID=1\nno equals sign\n"}, domain.KindStorageProbeFailed,
+			"Storage pool probe failed: Failed to probe for format type 'LVM2_member'"},
+		{"blkid fails", testkit.FakeCall{Exit: 4, Stderr: "blkid: error: no such device\n"}, domain.KindInternal,
+			"internal error: Child process (blkid -p -o export %s) unexpected exit status 4: blkid: error: no such device"},
+	}
+	for _, tt := range probeFails {
+		t.Run(tt.name, func(t *testing.T) {
+			d := fakeDevice(t, 1<<20)
+			call := tt.giveCall
+			call.Argv = blockdev.BlkidArgv(d)
+			err := logical.New(testkit.NewFakeRunner(t, call), nil).BuildPool(ctx, capvgPool(d), domain.PoolBuildNoOverwrite)
+			want := strings.ReplaceAll(tt.wantErr, "%s", d)
+			wantErr(t, err, tt.wantKind, want)
+			if err.Error() != want {
+				t.Errorf("err = %q, want exactly %q", err, want)
 			}
 		})
 	}

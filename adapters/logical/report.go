@@ -193,33 +193,3 @@ func ParsePVS(out []byte) ([]PV, error) {
 	}
 	return pvs, nil
 }
-
-// ParseBlkid parses `blkid -p -o export DEV`: KEY=value lines, values with
-// blkid's backslash escapes ("LVM2\ 001"). Empty output (exit status 2, no
-// signature found) gives an empty map.
-func ParseBlkid(out []byte) (map[string]string, error) {
-	vals := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		key, val, ok := strings.Cut(line, "=")
-		if !ok || key == "" {
-			return nil, fmt.Errorf("logical: malformed blkid line %q", line)
-		}
-		var b strings.Builder
-		for i := 0; i < len(val); i++ {
-			if val[i] == '\\' && i+1 < len(val) {
-				i++
-			}
-			b.WriteByte(val[i])
-		}
-		vals[key] = b.String()
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("logical: reading blkid output: %w", err)
-	}
-	return vals, nil
-}

@@ -11,10 +11,10 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
-// The testdata/*.txt reports and blkid outputs were captured from lvm2
-// 2.03.16 on loop devices (--driverloaded n; the snapshot, sparse and thin
-// LVs were written into the VG metadata with vgcfgrestore, since LVM cannot
-// create them without device-mapper). See testdata/README.md.
+// The testdata/*.txt reports were captured from lvm2 2.03.16 on loop devices
+// (--driverloaded n; the snapshot, sparse and thin LVs were written into the
+// VG metadata with vgcfgrestore, since LVM cannot create them without
+// device-mapper). See testdata/README.md.
 
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
@@ -125,7 +125,6 @@ func TestParseReportErrors(t *testing.T) {
 		{"vgs no row", vgs, ""},
 		{"vgs two rows", vgs, "  1:0\n  1:0\n"},
 		{"vgs one field", vgs, "  125829120\n"},
-		{"blkid no equals", func(b []byte) error { _, err := logical.ParseBlkid(b); return err }, "TYPE\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,35 +172,6 @@ func TestParsePVSAndGroupSources(t *testing.T) {
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("sources = %+v, want %+v", got, want)
-	}
-}
-
-func TestParseBlkid(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name     string
-		giveFile string
-		want     map[string]string
-	}{
-		{"lvm2", "blkid-lvm2.txt", map[string]string{
-			"DEVNAME": "/dev/loop0", "UUID": "zmnMid-2GFQ-wT8v-f0OP-Cmkh-jQKH-JCf3ky",
-			"VERSION": "LVM2 001", "TYPE": "LVM2_member", "USAGE": "raid",
-		}},
-		{"ext4", "blkid-ext4.txt", map[string]string{
-			"DEVNAME": "/dev/loop2", "UUID": "94fad739-05a2-464c-875a-897377ec66ad",
-			"VERSION": "1.0", "BLOCK_SIZE": "1024", "TYPE": "ext4", "USAGE": "filesystem",
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := logical.ParseBlkid(readTestdata(t, tt.giveFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
 	}
 }
 
@@ -303,8 +273,7 @@ func TestVolumesSkipsInactiveAndUsesDataPercent(t *testing.T) {
 	}
 }
 
-// The report parsers split lines and fields into strings: fuzzing measured at
-// most 31 bytes per input byte (ParseBlkid at 4 KB), and the worst found by
+// The report parsers split lines and fields into strings: the worst found by
 // hand is ParseLVS on thousands of short "a=b" lines, 58 per byte, which it
 // splits before rejecting the first. Small reports stay under 10 KB (the
 // scanner's buffer). Stripe counts and sizes are numbers read from the input:
@@ -376,24 +345,6 @@ func FuzzParsePVS(f *testing.F) {
 		}
 		if n > len(pvs) {
 			t.Errorf("grouped %d devices out of %d PVs", n, len(pvs))
-		}
-	})
-}
-
-func FuzzParseBlkid(f *testing.F) {
-	f.Add(readTestdata(f, "blkid-lvm2.txt"))
-	f.Add(readTestdata(f, "blkid-ext4.txt"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		var vals map[string]string
-		var err error
-		checkReportAlloc(t, "ParseBlkid", b, func() { vals, err = logical.ParseBlkid(b) })
-		if err != nil {
-			return
-		}
-		for k := range vals {
-			if k == "" {
-				t.Error("empty key accepted")
-			}
 		}
 	})
 }
