@@ -74,10 +74,28 @@ func parseUint(field, s string) (uint64, error) {
 	return n, nil
 }
 
+// lvsColumns and lvsThinColumns name the columns of the two lvs reports, in
+// the order LVSArgv asks for them.
 var (
-	nLVSFields     = strings.Count(LVSFields, ",") + 1
-	nLVSThinFields = strings.Count(LVSThinFields, ",") + 1
+	lvsColumns     = strings.Split(LVSFields, ",")
+	lvsThinColumns = strings.Split(LVSThinFields, ",")
 )
+
+// lvsRow is one row of an lvs report, its fields looked up by column name so
+// that the parser follows the field lists rather than positions.
+type lvsRow struct {
+	columns []string
+	fields  []string
+}
+
+func (r lvsRow) get(column string) string {
+	for i, c := range r.columns {
+		if c == column {
+			return r.fields[i]
+		}
+	}
+	return ""
+}
 
 // ParseLVS parses the '#'-separated report of LVSArgv, with either field
 // list. Some lvs builds end each row with the separator (libvirt's regex
@@ -90,51 +108,63 @@ func ParseLVS(out []byte) ([]LV, error) {
 	lvs := make([]LV, 0, len(lines))
 	for _, line := range lines {
 		f := strings.Split(line, "#")
-		if (len(f) == nLVSFields+1 || len(f) == nLVSThinFields+1) && f[len(f)-1] == "" {
+		if (len(f) == len(lvsColumns)+1 || len(f) == len(lvsThinColumns)+1) && f[len(f)-1] == "" {
 			f = f[:len(f)-1]
 		}
-		if len(f) != nLVSFields && len(f) != nLVSThinFields {
+		var row lvsRow
+		switch len(f) {
+		case len(lvsColumns):
+			row = lvsRow{lvsColumns, f}
+		case len(lvsThinColumns):
+			row = lvsRow{lvsThinColumns, f}
+		default:
 			return nil, fmt.Errorf("logical: malformed lvs row %q: %d fields", line, len(f))
 		}
-		lv := LV{Name: f[0], Origin: f[1], UUID: f[2], SegType: f[4], Attr: f[9]}
+		lv := LV{Name: row.get("lv_name"), Origin: row.get("origin"), UUID: row.get("uuid"),
+			SegType: row.get("segtype"), Attr: row.get("lv_attr"), PoolLV: row.get("pool_lv")}
 		if lv.Name == "" || lv.UUID == "" || lv.Attr == "" {
 			return nil, fmt.Errorf("logical: malformed lvs row %q: no name, uuid or attributes", line)
 		}
 		for _, n := range []struct {
-			name string
-			s    string
-			dst  *uint64
-		}{{"stripes", f[5], &lv.Stripes}, {"seg_size", f[6], &lv.SegSize}, {"vg_extent_size", f[7], &lv.ExtentSize}, {"size", f[8], &lv.Size}} {
-			if *n.dst, err = parseUint(n.name, n.s); err != nil {
+			column string
+			dst    *uint64
+		}{{"stripes", &lv.Stripes}, {"seg_size", &lv.SegSize}, {"vg_extent_size", &lv.ExtentSize}, {"size", &lv.Size}} {
+			if *n.dst, err = parseUint(n.column, row.get(n.column)); err != nil {
 				return nil, err
 			}
 		}
-		if lv.Devices, err = parseDevices(f[3]); err != nil {
+		if lv.Devices, err = parseDevices(row.get("devices")); err != nil {
 			return nil, err
 		}
-		if len(f) == nLVSThinFields {
-			lv.PoolLV = f[10]
-			if s := f[11]; s != "" {
-				p, err := strconv.ParseFloat(s, 64)
-				if err != nil || p < 0 || p > 100 || math.IsNaN(p) {
-					return nil, fmt.Errorf("logical: malformed data_percent %q", s)
-				}
-				lv.DataPercent = p
+		if s := row.get("data_percent"); s != "" {
+			p, err := strconv.ParseFloat(s, 64)
+			if err != nil || p < 0 || p > 100 || math.IsNaN(p) {
+				return nil, fmt.Errorf("logical: malformed data_percent %q", s)
 			}
+			lv.DataPercent = p
 		}
 		lvs = append(lvs, lv)
 	}
 	return lvs, nil
 }
 
-// parseDevices splits "/dev/loop0(2),/dev/loop1(0)". The device part is taken
-// up to the last '(' so that a path holding parentheses still parses.
+// parseDevices splits "/dev/loop0(2),/dev/loop1(0)". An entry ends at a ','
+// that follows "(N)", so a path holding commas or parentheses still parses;
+// the device part is taken up to the last '(' of its entry.
 func parseDevices(s string) ([]Stripe, error) {
 	if s == "" {
 		return nil, nil
 	}
 	var out []Stripe
-	for _, part := range strings.Split(s, ",") {
+	for start := 0; start < len(s); {
+		end := len(s)
+		for i := start; i < len(s); i++ {
+			if s[i] == ',' && endsWithExtent(s[start:i]) {
+				end = i
+				break
+			}
+		}
+		part := s[start:end]
 		open := strings.LastIndexByte(part, '(')
 		if open <= 0 || !strings.HasSuffix(part, ")") {
 			return nil, fmt.Errorf("logical: malformed devices entry %q", part)
@@ -144,8 +174,29 @@ func parseDevices(s string) ([]Stripe, error) {
 			return nil, fmt.Errorf("logical: malformed devices entry %q", part)
 		}
 		out = append(out, Stripe{Device: part[:open], StartPE: pe})
+		start = end + 1
+		if end < len(s) && start == len(s) {
+			return nil, fmt.Errorf("logical: malformed devices field %q: ends with ','", s)
+		}
 	}
 	return out, nil
+}
+
+// endsWithExtent reports whether s ends with "(N)", N decimal digits.
+func endsWithExtent(s string) bool {
+	if !strings.HasSuffix(s, ")") {
+		return false
+	}
+	open := strings.LastIndexByte(s, '(')
+	if open < 0 || open+1 == len(s)-1 {
+		return false
+	}
+	for _, c := range s[open+1 : len(s)-1] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseVGS parses VGSArgv's report, one "SIZE:FREE" row for the one VG asked.

@@ -145,6 +145,50 @@ func TestParseLVSTrailingSeparator(t *testing.T) {
 	}
 }
 
+// Device paths may hold commas and parentheses (a by-path name of a SCSI or
+// virtio disk does): an entry of the devices field ends at the ',' after its
+// "(first extent)", not at any ','.
+func TestParseLVSDevicePaths(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		give    string
+		want    []logical.Stripe
+		wantErr bool
+	}{
+		{name: "two PVs", give: "/dev/loop0(2),/dev/loop1(0)",
+			want: []logical.Stripe{{Device: "/dev/loop0", StartPE: 2}, {Device: "/dev/loop1", StartPE: 0}}},
+		{name: "comma in a path", give: "/dev/disk/by-path/ccw-0.0.1,2-lun-0(5),/dev/loop1(0)",
+			want: []logical.Stripe{{Device: "/dev/disk/by-path/ccw-0.0.1,2-lun-0", StartPE: 5}, {Device: "/dev/loop1", StartPE: 0}}},
+		{name: "comma then parentheses in a path", give: "/dev/x,(a)(7)",
+			want: []logical.Stripe{{Device: "/dev/x,(a)", StartPE: 7}}},
+		{name: "hidden data LV", give: "[tpool_tdata](0)",
+			want: []logical.Stripe{{Device: "[tpool_tdata]", StartPE: 0}}},
+		{name: "ends with a comma", give: "/dev/loop0(2),", wantErr: true},
+		{name: "no first extent", give: "/dev/loop0", wantErr: true},
+		{name: "extent not a number", give: "/dev/loop0(x)", wantErr: true},
+		{name: "no device", give: "(3)", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			row := "  a##U#" + tt.give + "#striped#2#4194304#4194304#4194304#-wi-a-----\n"
+			got, err := logical.ParseLVS([]byte(row))
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("parsed %+v, want an error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got[0].Devices, tt.want) {
+				t.Errorf("devices %+v, want %+v", got[0].Devices, tt.want)
+			}
+		})
+	}
+}
+
 func TestParseVGS(t *testing.T) {
 	t.Parallel()
 	vg, err := logical.ParseVGS(readTestdata(t, "vgs.txt"))
