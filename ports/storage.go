@@ -94,6 +94,19 @@ type VolumeReader interface {
 	Close() error
 }
 
+// VolumeSectionReader is a VolumeReader whose data lies in a file or device
+// that the transport may send straight from the page cache (sendfile), without
+// reading it into a buffer first: one copy of the data fewer per download.
+type VolumeSectionReader interface {
+	VolumeReader
+	// NextSection is Next without the read: it returns where the next data
+	// lies, n ≤ max bytes at off of the file open as fd, or a hole, or io.EOF,
+	// and moves past them. fd stays open until Close; the transport dups it
+	// for as long as it needs it. A file that shrinks in between gives fewer
+	// bytes than n.
+	NextSection(max int) (fd int, off int64, n int, holeLen int64, err error)
+}
+
 // EventSink is where the service publishes storage pool events; adapters/rpc
 // delivers them to the registered callbacks of every connection.
 type EventSink interface {

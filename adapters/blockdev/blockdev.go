@@ -341,6 +341,22 @@ func (r *reader) Next(buf []byte) (int, int64, error) {
 	return n, 0, nil
 }
 
+var _ ports.VolumeSectionReader = (*reader)(nil)
+
+// NextSection implements ports.VolumeSectionReader.
+func (r *reader) NextSection(max int) (int, int64, int, int64, error) {
+	if r.closed {
+		return 0, 0, 0, 0, io.ErrClosedPipe
+	}
+	if r.pos >= r.end {
+		return 0, 0, 0, 0, io.EOF
+	}
+	off := r.pos
+	n := int(min(int64(max), r.end-r.pos))
+	r.pos += int64(n)
+	return r.fd, off, n, 0, nil
+}
+
 // Close releases the device.
 func (r *reader) Close() error {
 	if r.closed {

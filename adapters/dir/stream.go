@@ -199,6 +199,8 @@ func (v *FileVolumes) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol
 	return &downloader{fd: fd, path: path, pos: pos, end: end, sparse: flags&domain.StreamSparse != 0 && regular, dataEnd: -1}, nil
 }
 
+var _ ports.VolumeSectionReader = (*downloader)(nil)
+
 type downloader struct {
 	fd       int
 	path     string
@@ -210,8 +212,9 @@ type downloader struct {
 	closed  bool
 }
 
-// Next returns the next data bytes, or a hole length in sparse mode, or io.EOF.
-func (d *downloader) Next(buf []byte) (int, int64, error) {
+// span returns where the next data lies, n ≤ max bytes at the current
+// position, or a hole length in sparse mode, or io.EOF; it does not move.
+func (d *downloader) span(max int) (n int, hole int64, err error) {
 	if d.closed {
 		return 0, 0, io.ErrClosedPipe
 	}
@@ -228,9 +231,7 @@ func (d *downloader) Next(buf []byte) (int, int64, error) {
 				return 0, 0, sysErr(err, "unable to seek in '%s'", d.path)
 			}
 			if data > d.pos {
-				hole := min(data, d.end) - d.pos
-				d.pos += hole
-				return 0, hole, nil
+				return 0, min(data, d.end) - d.pos, nil
 			}
 			hole, err := unix.Seek(d.fd, d.pos, unix.SEEK_HOLE)
 			if err != nil {
@@ -240,10 +241,17 @@ func (d *downloader) Next(buf []byte) (int, int64, error) {
 		}
 		want = min(want, d.dataEnd-d.pos)
 	}
-	if int64(len(buf)) > want {
-		buf = buf[:want]
+	return int(min(int64(max), want)), 0, nil
+}
+
+// Next returns the next data bytes, or a hole length in sparse mode, or io.EOF.
+func (d *downloader) Next(buf []byte) (int, int64, error) {
+	n, hole, err := d.span(len(buf))
+	if n == 0 {
+		d.pos += hole
+		return 0, hole, err
 	}
-	n, err := unix.Pread(d.fd, buf, d.pos)
+	n, err = unix.Pread(d.fd, buf[:n], d.pos)
 	if err != nil {
 		return 0, 0, sysErr(err, "cannot read from '%s'", d.path)
 	}
@@ -254,6 +262,14 @@ func (d *downloader) Next(buf []byte) (int, int64, error) {
 	}
 	d.pos += int64(n)
 	return n, 0, nil
+}
+
+// NextSection implements ports.VolumeSectionReader.
+func (d *downloader) NextSection(max int) (int, int64, int, int64, error) {
+	off := d.pos
+	n, hole, err := d.span(max)
+	d.pos += int64(n) + hole
+	return d.fd, off, n, hole, err
 }
 
 // Close releases the file.

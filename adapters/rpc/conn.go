@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
@@ -414,9 +416,18 @@ func encodeErrorFrame(h header, typ int32, err error, scope errorScope) ([]byte,
 // outItem is a frame waiting for the writer; done runs once it is written or the
 // connection is gone.
 type outItem struct {
-	buf   []byte
-	done  func(error)
-	event bool
+	buf     []byte
+	section fileSection // sent after buf when n > 0
+	done    func(error)
+	event   bool
+}
+
+// fileSection is the body of a download packet still in its file: n bytes at
+// off of fd, which the item owns (a dup) until its done runs.
+type fileSection struct {
+	fd  int
+	off int64
+	n   int
 }
 
 // outQueue decouples workers from slow readers: a worker never blocks on a client's
@@ -559,6 +570,9 @@ func (c *conn) writeLoop() {
 			}
 		}
 		_, err := c.nc.Write(it.buf)
+		if err == nil && it.section.n > 0 {
+			err = c.sendSection(it.section)
+		}
 		c.out.unclaim()
 		if it.done != nil {
 			it.done(err)
@@ -574,11 +588,68 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// sendSection writes a section of a file to the socket with sendfile. A file
+// that shrank since its length went into the frame header leaves the frame
+// short, which would break the framing for everything after it: the rest is
+// made up with zeros, as a read past the end of the file would see.
+func (c *conn) sendSection(sec fileSection) error {
+	raw, ok := c.nc.(*rawIO)
+	if !ok {
+		return errors.New("rpc: this connection cannot send files")
+	}
+	sent, err := raw.sendFile(sec.fd, sec.off, sec.n)
+	if err != nil {
+		return err
+	}
+	for sent < sec.n {
+		w, err := c.nc.Write(zeroPage[:min(len(zeroPage), sec.n-sent)])
+		if err != nil {
+			return err
+		}
+		sent += w
+	}
+	return nil
+}
+
+var zeroPage = make([]byte, 64<<10)
+
+// canSendFiles reports whether the connection's socket takes file sections.
+func (c *conn) canSendFiles() bool {
+	_, ok := c.nc.(*rawIO)
+	return ok
+}
+
+// writeSection is write for a frame whose body is n bytes at off of the file
+// open as fd: hdr goes out, then the section straight from the file. The item
+// holds its own duplicate of fd, closed once the writer is done with it, so
+// that a reader closed meanwhile (the client hung up) cannot make the writer
+// send from whatever file takes the descriptor's number next.
+func (c *conn) writeSection(ctx context.Context, hdr []byte, fd int, off int64, n int) error {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	return c.writeItem(ctx, outItem{buf: hdr, section: fileSection{fd: dup, off: off, n: n}}, func() { _ = unix.Close(dup) })
+}
+
 // write queues frame and waits until it is on the wire: the one-outstanding-packet
 // rule of streams.
 func (c *conn) write(ctx context.Context, frame []byte) error {
+	return c.writeItem(ctx, outItem{buf: frame}, nil)
+}
+
+// writeItem queues it and waits until it is on the wire or ctx ends;
+// release, if any, runs once the writer is done with the item, or at once if
+// the connection is gone.
+func (c *conn) writeItem(ctx context.Context, it outItem, release func()) error {
 	ch := make(chan error, 1)
-	if !c.out.push(c, outItem{buf: frame, done: func(err error) { ch <- err }}) {
+	it.done = func(err error) {
+		if release != nil {
+			release()
+		}
+		ch <- err
+	}
+	if !c.out.push(c, it) {
 		return errConnClosed
 	}
 	select {

@@ -2,10 +2,14 @@ package rpc_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
+	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -22,6 +26,8 @@ type memAPI struct {
 	uploads []*memWriter
 	readers []*memReader
 	events  ports.EventSink
+	// files holds volumes served by a fileReader (sendfile downloads).
+	files map[string]*fileReader
 }
 
 type memPool struct {
@@ -565,10 +571,100 @@ func (r *memReader) Close() error {
 	return nil
 }
 
+// fileReader serves a download from a real file through NextSection, the
+// sendfile path; Next must not be used. Its sections are those of memReader's
+// segments; afterFirst runs once the first section is handed out.
+type fileReader struct {
+	mu         sync.Mutex
+	f          *os.File
+	sparse     bool
+	segs       []fileSegment
+	afterFirst func(f *os.File)
+	handed     int
+	closed     chan struct{}
+}
+
+type fileSegment struct {
+	off, n int64
+	hole   bool
+}
+
+var _ ports.VolumeSectionReader = (*fileReader)(nil)
+
+func (r *fileReader) Next([]byte) (int, int64, error) {
+	return 0, 0, errors.New("fileReader: Next used where NextSection should be")
+}
+
+func (r *fileReader) NextSection(max int) (int, int64, int, int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.handed == 1 && r.afterFirst != nil {
+		r.afterFirst(r.f)
+	}
+	if len(r.segs) == 0 {
+		return 0, 0, 0, 0, io.EOF
+	}
+	s := &r.segs[0]
+	if s.hole && r.sparse {
+		r.segs = r.segs[1:]
+		return 0, 0, 0, s.n, nil
+	}
+	off, n := s.off, min(int64(max), s.n)
+	s.off, s.n = s.off+n, s.n-n
+	if s.n == 0 {
+		r.segs = r.segs[1:]
+	}
+	r.handed++
+	return int(r.f.Fd()), off, int(n), 0, nil
+}
+
+func (r *fileReader) Close() error {
+	close(r.closed)
+	return r.f.Close()
+}
+
+// setFileVol serves images/name from a file of the segments' layout: data
+// segments filled with content, holes left as holes.
+func (m *memAPI) setFileVol(t *testing.T, name string, content []byte, segs []fileSegment, afterFirst func(*os.File)) *fileReader {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, s := range segs {
+		if !s.hole {
+			if _, err := f.WriteAt(content[s.off:s.off+s.n], s.off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		size = max(size, s.off+s.n)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	r := &fileReader{f: f, segs: segs, afterFirst: afterFirst, closed: make(chan struct{})}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.files == nil {
+		m.files = map[string]*fileReader{}
+	}
+	m.files[name] = r
+	m.pools["images"].vols[name] = nil
+	return r
+}
+
 func (m *memAPI) VolDownload(_ context.Context, v domain.VolHandle, _, _ uint64, flags uint32) (ports.VolumeReader, error) {
 	p, err := m.volPool(v)
 	if err != nil {
 		return nil, err
+	}
+	m.mu.Lock()
+	fr := m.files[v.Name]
+	m.mu.Unlock()
+	if fr != nil {
+		fr.sparse = flags&domain.StreamSparse != 0
+		return fr, nil
 	}
 	m.mu.Lock()
 	data := p.vols[v.Name] // never modified in place: uploads replace the slice

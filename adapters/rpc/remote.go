@@ -687,48 +687,71 @@ func (r *remoteProgram) StorageVolDownload(ctx context.Context, args *remote.Sto
 }
 
 func pumpDownload(s *stream, rd ports.VolumeReader) {
-	// The data is read straight into one frame buffer behind a ready-made header:
-	// no copy and no allocation per packet. The buffer is free again once the
-	// send returns, because send waits until the frame is on the socket.
 	h := s.h
 	h.typ, h.status = typeStream, statusContinue
-	tmpl, err := encodeRaw(h, nil)
+	hdr, err := encodeRaw(h, nil)
 	if err != nil {
 		s.Close(err)
 		return
 	}
-	frame := make([]byte, xdr.MinFrameLen+downloadChunk)
-	copy(frame, tmpl)
-	buf := frame[xdr.MinFrameLen:]
-	finish := func(err error) {
+	var sendData func() (hole int64, err error)
+	if sr, ok := rd.(ports.VolumeSectionReader); ok && s.c.canSendFiles() {
+		sendData = sectionSender(s, sr, hdr)
+	} else {
+		sendData = bufferSender(s, rd, hdr)
+	}
+	for {
+		hole, err := sendData()
+		if hole > 0 && err == nil {
+			err = s.SendHole(s.ctx, hole)
+		}
+		if errors.Is(err, io.EOF) {
+			err = nil
+		} else if err == nil {
+			continue
+		}
 		if cerr := rd.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
 		s.Close(err)
+		return
 	}
-	for {
+}
+
+// sectionSender sends each data packet with sendfile, from the page cache to
+// the socket: one copy of every byte fewer than a read into a buffer and a
+// write from it. It returns the hole that follows, if any.
+func sectionSender(s *stream, rd ports.VolumeSectionReader, hdr []byte) func() (int64, error) {
+	return func() (int64, error) {
+		fd, off, n, hole, err := rd.NextSection(downloadChunk)
+		if n > 0 {
+			// hdr is free again once a send returns: it waits for the writer.
+			binary.BigEndian.PutUint32(hdr, uint32(xdr.MinFrameLen+n))
+			if serr := s.sendSection(hdr, fd, off, n); serr != nil {
+				return 0, serr
+			}
+		}
+		return hole, err
+	}
+}
+
+// bufferSender reads the data straight into one frame buffer behind a
+// ready-made header: no copy and no allocation per packet. The buffer is free
+// again once the send returns, because send waits until the frame is on the
+// socket.
+func bufferSender(s *stream, rd ports.VolumeReader, hdr []byte) func() (int64, error) {
+	frame := make([]byte, xdr.MinFrameLen+downloadChunk)
+	copy(frame, hdr)
+	buf := frame[xdr.MinFrameLen:]
+	return func() (int64, error) {
 		n, hole, err := rd.Next(buf)
 		if n > 0 {
 			binary.BigEndian.PutUint32(frame, uint32(xdr.MinFrameLen+n))
 			if serr := s.send(s.ctx, frame[:xdr.MinFrameLen+n]); serr != nil {
-				finish(serr)
-				return
+				return 0, serr
 			}
 		}
-		if hole > 0 {
-			if serr := s.SendHole(s.ctx, hole); serr != nil {
-				finish(serr)
-				return
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			finish(nil)
-			return
-		}
-		if err != nil {
-			finish(err)
-			return
-		}
+		return hole, err
 	}
 }
 

@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"bytes"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -276,6 +277,67 @@ func TestDownload(t *testing.T) {
 			r.streamEnd(procDownload, 12, virnet.MessageStatusOk)
 			if h, p := r.recv(); h != streamHdr(procDownload, 12, virnet.MessageTypeStream, virnet.MessageStatusOk) || len(p) != 0 {
 				t.Errorf("finish confirmation %+v", h)
+			}
+		})
+	}
+}
+
+// A reader that can hand out file sections has its data sent with sendfile
+// (fileReader fails any Next). A file that shrinks after its section's length
+// went into the frame header is made up with zeros, so that the framing holds
+// and the connection goes on.
+func TestDownloadFromFile(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	content := make([]byte, 3*mib)
+	for i := range content {
+		content[i] = byte(i%251 + 1)
+	}
+	zeros := func(n int) []byte { return make([]byte, n) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	sparseLayout := func() []fileSegment {
+		return []fileSegment{{off: 0, n: 5}, {off: 5, n: 8192, hole: true}, {off: 8197, n: 5}, {off: 8202, n: 4096, hole: true}}
+	}
+	tests := []struct {
+		name       string
+		giveFlags  uint32
+		giveSegs   []fileSegment
+		afterFirst func(*os.File)
+		want       []byte
+		wantKinds  []string
+	}{
+		{name: "sparse", giveFlags: 1, giveSegs: sparseLayout(),
+			want:      cat(content[:5], zeros(8192), content[8197:8202], zeros(4096)),
+			wantKinds: []string{"data", "hole", "data", "hole", "eof"}},
+		{name: "plain sends the holes' zeros", giveSegs: sparseLayout(),
+			want:      cat(content[:5], zeros(8192), content[8197:8202], zeros(4096)),
+			wantKinds: []string{"data", "data", "data", "data", "eof"}},
+		{name: "packets of at most downloadChunk", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
+			want: content, wantKinds: []string{"data", "data", "data", "eof"}},
+		{name: "the file shrinks", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
+			afterFirst: func(f *os.File) { _ = f.Truncate(mib + mib/2) },
+			want:       cat(content[:mib+mib/2], zeros(mib+mib/2)), wantKinds: []string{"data", "data", "data", "eof"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := startDaemon(t)
+			fr := d.api.setFileVol(t, "file.img", content, tt.giveSegs, tt.afterFirst)
+			r := dialRaw(t, d.rw)
+			r.open(0)
+			startStream(t, r, procDownload, 12, "file.img", tt.giveFlags)
+			data, kinds := readDownload(t, r, 12)
+			if !bytes.Equal(data, tt.want) || !reflect.DeepEqual(kinds, tt.wantKinds) {
+				t.Errorf("got %d bytes %v (equal: %v), want %d bytes %v", len(data), kinds, bytes.Equal(data, tt.want), len(tt.want), tt.wantKinds)
+			}
+			waitClosed(t, fr.closed, "reader close")
+			r.streamEnd(procDownload, 12, virnet.MessageStatusOk)
+			if h, p := r.recv(); h != streamHdr(procDownload, 12, virnet.MessageTypeStream, virnet.MessageStatusOk) || len(p) != 0 {
+				t.Errorf("finish confirmation %+v", h)
+			}
+			r.call(int32(remote.ProcConnectGetType), 13, nil)
+			if h, _ := r.recv(); h.Serial != 13 || h.Status != virnet.MessageStatusOk {
+				t.Errorf("call after the download: %+v", h)
 			}
 		})
 	}

@@ -563,7 +563,22 @@ func (s *Service) VolDownload(ctx context.Context, h domain.VolHandle, offset, l
 		done()
 		return nil, err
 	}
-	return &downloadReader{VolumeReader: rd, r: r, done: done}, nil
+	d := &downloadReader{VolumeReader: rd, r: r, done: done}
+	if sr, ok := rd.(ports.VolumeSectionReader); ok {
+		return &sectionDownloadReader{downloadReader: d, sections: sr}, nil
+	}
+	return d, nil
+}
+
+// sectionDownloadReader keeps the backend's sendfile path visible through the
+// wrapper, which would otherwise hide it.
+type sectionDownloadReader struct {
+	*downloadReader
+	sections ports.VolumeSectionReader
+}
+
+func (d *sectionDownloadReader) NextSection(max int) (int, int64, int, int64, error) {
+	return d.sections.NextSection(max)
 }
 
 // downloadReader keeps the volume in use until closed.
