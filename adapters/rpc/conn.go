@@ -588,16 +588,21 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// sendSection writes a section of a file to the socket with sendfile. A file
-// that shrank since its length went into the frame header leaves the frame
-// short, which would break the framing for everything after it: the rest is
-// made up with zeros, as a read past the end of the file would see.
+// sendSection writes a section of a file to the socket with sendfile, or
+// with reads and writes when the file cannot be spliced (sendfile answers
+// EINVAL for some procfs and device files). A file that shrank since its
+// length went into the frame header leaves the frame short, which would
+// break the framing for everything after it: the rest is made up with
+// zeros, as a read past the end of the file would see.
 func (c *conn) sendSection(sec fileSection) error {
 	raw, ok := c.nc.(*rawIO)
 	if !ok {
 		return errors.New("rpc: this connection cannot send files")
 	}
 	sent, err := raw.sendFile(sec.fd, sec.off, sec.n)
+	if err != nil && sent == 0 && errors.Is(err, unix.EINVAL) {
+		sent, err = c.copySection(sec)
+	}
 	if err != nil {
 		return err
 	}
@@ -609,6 +614,27 @@ func (c *conn) sendSection(sec fileSection) error {
 		sent += w
 	}
 	return nil
+}
+
+// copySection is sendSection's way for files sendfile refuses: pread into a
+// buffer, then write. It stops early only where the file ends.
+func (c *conn) copySection(sec fileSection) (int, error) {
+	buf := make([]byte, min(sec.n, 256<<10))
+	sent := 0
+	for sent < sec.n {
+		r, err := unix.Pread(sec.fd, buf[:min(len(buf), sec.n-sent)], sec.off+int64(sent))
+		if err != nil {
+			return sent, os.NewSyscallError("pread", err)
+		}
+		if r == 0 {
+			break
+		}
+		if _, err := c.nc.Write(buf[:r]); err != nil {
+			return sent, err
+		}
+		sent += r
+	}
+	return sent, nil
 }
 
 var zeroPage = make([]byte, 64<<10)

@@ -295,12 +295,18 @@ func TestDownloadFromFile(t *testing.T) {
 	}
 	zeros := func(n int) []byte { return make([]byte, n) }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	// sendfile answers EINVAL for /proc/self/cmdline, which pread reads.
+	cmdline, err := os.ReadFile("/proc/self/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sparseLayout := func() []fileSegment {
 		return []fileSegment{{off: 0, n: 5}, {off: 5, n: 8192, hole: true}, {off: 8197, n: 5}, {off: 8202, n: 4096, hole: true}}
 	}
 	tests := []struct {
 		name       string
 		giveFlags  uint32
+		giveFile   string // served instead of a file of giveSegs' layout
 		giveSegs   []fileSegment
 		afterFirst func(*os.File)
 		want       []byte
@@ -314,6 +320,8 @@ func TestDownloadFromFile(t *testing.T) {
 			wantKinds: []string{"data", "data", "data", "data", "eof"}},
 		{name: "packets of at most downloadChunk", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
 			want: content, wantKinds: []string{"data", "data", "data", "eof"}},
+		{name: "a file sendfile refuses", giveFile: "/proc/self/cmdline", giveSegs: []fileSegment{{off: 0, n: int64(len(cmdline))}},
+			want: cmdline, wantKinds: []string{"data", "eof"}},
 		{name: "the file shrinks", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
 			afterFirst: func(f *os.File) { _ = f.Truncate(mib + mib/2) },
 			want:       cat(content[:mib+mib/2], zeros(mib+mib/2)), wantKinds: []string{"data", "data", "data", "eof"}},
@@ -323,6 +331,14 @@ func TestDownloadFromFile(t *testing.T) {
 			t.Parallel()
 			d := startDaemon(t)
 			fr := d.api.setFileVol(t, "file.img", content, tt.giveSegs, tt.afterFirst)
+			if tt.giveFile != "" {
+				f, err := os.Open(tt.giveFile)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = fr.f.Close()
+				fr.f = f
+			}
 			r := dialRaw(t, d.rw)
 			r.open(0)
 			startStream(t, r, procDownload, 12, "file.img", tt.giveFlags)
