@@ -6,13 +6,11 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
@@ -422,14 +420,6 @@ type outItem struct {
 	event   bool
 }
 
-// fileSection is the body of a download packet still in its file: n bytes at
-// off of fd, which the item owns (a dup) until its done runs.
-type fileSection struct {
-	fd  int
-	off int64
-	n   int
-}
-
 // outQueue decouples workers from slow readers: a worker never blocks on a client's
 // socket. Its length is bounded by the request slots (replies hold theirs until
 // written), one packet per stream, one pending PONG, and the event limit.
@@ -586,76 +576,6 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
-}
-
-// sendSection writes a section of a file to the socket with sendfile, or
-// with reads and writes when the file cannot be spliced (sendfile answers
-// EINVAL for some procfs and device files). A file that shrank since its
-// length went into the frame header leaves the frame short, which would
-// break the framing for everything after it: the rest is made up with
-// zeros, as a read past the end of the file would see.
-func (c *conn) sendSection(sec fileSection) error {
-	raw, ok := c.nc.(*rawIO)
-	if !ok {
-		return errors.New("rpc: this connection cannot send files")
-	}
-	sent, err := raw.sendFile(sec.fd, sec.off, sec.n)
-	if err != nil && sent == 0 && errors.Is(err, unix.EINVAL) {
-		sent, err = c.copySection(sec)
-	}
-	if err != nil {
-		return err
-	}
-	for sent < sec.n {
-		w, err := c.nc.Write(zeroPage[:min(len(zeroPage), sec.n-sent)])
-		if err != nil {
-			return err
-		}
-		sent += w
-	}
-	return nil
-}
-
-// copySection is sendSection's way for files sendfile refuses: pread into a
-// buffer, then write. It stops early only where the file ends.
-func (c *conn) copySection(sec fileSection) (int, error) {
-	buf := make([]byte, min(sec.n, 256<<10))
-	sent := 0
-	for sent < sec.n {
-		r, err := unix.Pread(sec.fd, buf[:min(len(buf), sec.n-sent)], sec.off+int64(sent))
-		if err != nil {
-			return sent, os.NewSyscallError("pread", err)
-		}
-		if r == 0 {
-			break
-		}
-		if _, err := c.nc.Write(buf[:r]); err != nil {
-			return sent, err
-		}
-		sent += r
-	}
-	return sent, nil
-}
-
-var zeroPage = make([]byte, 64<<10)
-
-// canSendFiles reports whether the connection's socket takes file sections.
-func (c *conn) canSendFiles() bool {
-	_, ok := c.nc.(*rawIO)
-	return ok
-}
-
-// writeSection is write for a frame whose body is n bytes at off of the file
-// open as fd: hdr goes out, then the section straight from the file. The item
-// holds its own duplicate of fd, closed once the writer is done with it, so
-// that a reader closed meanwhile (the client hung up) cannot make the writer
-// send from whatever file takes the descriptor's number next.
-func (c *conn) writeSection(ctx context.Context, hdr []byte, fd int, off int64, n int) error {
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return os.NewSyscallError("fcntl", err)
-	}
-	return c.writeItem(ctx, outItem{buf: hdr, section: fileSection{fd: dup, off: off, n: n}}, func() { _ = unix.Close(dup) })
 }
 
 // write queues frame and waits until it is on the wire: the one-outstanding-packet

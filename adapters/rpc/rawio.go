@@ -5,8 +5,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // rawIO reads and writes a client socket with raw system calls, still waiting
@@ -143,39 +141,4 @@ func (r *rawIO) Write(p []byte) (int, error) {
 		return n, &net.OpError{Op: "write", Net: "unix", Addr: r.LocalAddr(), Err: os.NewSyscallError("write", r.werr)}
 	}
 	return n, nil
-}
-
-// sendFile sends n bytes at off of the file open as fd with sendfile(2):
-// the socket takes them from the page cache, so they are never copied into
-// a buffer of ours. It returns how many went out, fewer than n only when the
-// file ends first.
-func (r *rawIO) sendFile(fd int, off int64, n int) (int, error) {
-	sent := 0
-	var serr error
-	err := r.rc.Write(func(sock uintptr) bool {
-		for sent < n {
-			m, e := unix.Sendfile(int(sock), fd, &off, n-sent)
-			switch {
-			case e == unix.EINTR:
-			case e == unix.EAGAIN:
-				sent += max(m, 0)
-				return false
-			case e != nil:
-				serr = os.NewSyscallError("sendfile", e)
-				return true
-			case m == 0:
-				return true // the file ends here
-			default:
-				sent += m
-			}
-		}
-		return true
-	})
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
-		return sent, &net.OpError{Op: "sendfile", Net: "unix", Addr: r.LocalAddr(), Err: err}
-	}
-	return sent, nil
 }

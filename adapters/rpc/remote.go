@@ -718,23 +718,6 @@ func pumpDownload(s *stream, rd ports.VolumeReader) {
 	}
 }
 
-// sectionSender sends each data packet with sendfile, from the page cache to
-// the socket: one copy of every byte fewer than a read into a buffer and a
-// write from it. It returns the hole that follows, if any.
-func sectionSender(s *stream, rd ports.VolumeSectionReader, hdr []byte) func() (int64, error) {
-	return func() (int64, error) {
-		fd, off, n, hole, err := rd.NextSection(downloadChunk)
-		if n > 0 {
-			// hdr is free again once a send returns: it waits for the writer.
-			binary.BigEndian.PutUint32(hdr, uint32(xdr.MinFrameLen+n))
-			if serr := s.sendSection(hdr, fd, off, n); serr != nil {
-				return 0, serr
-			}
-		}
-		return hole, err
-	}
-}
-
 // bufferSender reads the data straight into one frame buffer behind a
 // ready-made header: no copy and no allocation per packet. The buffer is free
 // again once the send returns, because send waits until the frame is on the

@@ -342,12 +342,6 @@ func (st *stream) send(ctx context.Context, frame []byte) error {
 	return st.sendWith(ctx, func(ctx context.Context) error { return st.c.write(ctx, frame) })
 }
 
-// sendSection sends a data packet whose body, n bytes at off of the file
-// open as fd, goes from the file to the socket without passing through us.
-func (st *stream) sendSection(hdr []byte, fd int, off int64, n int) error {
-	return st.sendWith(st.ctx, func(ctx context.Context) error { return st.c.writeSection(ctx, hdr, fd, off, n) })
-}
-
 func (st *stream) sendWith(ctx context.Context, write func(context.Context) error) error {
 	st.mu.Lock()
 	stop := st.aborted || st.closed

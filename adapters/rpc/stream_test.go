@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
 )
@@ -283,9 +285,9 @@ func TestDownload(t *testing.T) {
 }
 
 // A reader that can hand out file sections has its data sent with sendfile
-// (fileReader fails any Next). A file that shrinks after its section's length
-// went into the frame header is made up with zeros, so that the framing holds
-// and the connection goes on.
+// when it is in memory, read first otherwise (fileReader fails any Next). A
+// file that shrinks after the section was handed out reads as zeros past its
+// end, so that the framing holds and the connection goes on.
 func TestDownloadFromFile(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
@@ -295,7 +297,7 @@ func TestDownloadFromFile(t *testing.T) {
 	}
 	zeros := func(n int) []byte { return make([]byte, n) }
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-	// sendfile answers EINVAL for /proc/self/cmdline, which pread reads.
+	// /proc/self/cmdline cannot be mapped (nor sent with sendfile), but pread reads it.
 	cmdline, err := os.ReadFile("/proc/self/cmdline")
 	if err != nil {
 		t.Fatal(err)
@@ -307,6 +309,7 @@ func TestDownloadFromFile(t *testing.T) {
 		name       string
 		giveFlags  uint32
 		giveFile   string // served instead of a file of giveSegs' layout
+		evict      bool   // drop the file from the page cache first
 		giveSegs   []fileSegment
 		afterFirst func(*os.File)
 		want       []byte
@@ -320,8 +323,10 @@ func TestDownloadFromFile(t *testing.T) {
 			wantKinds: []string{"data", "data", "data", "data", "eof"}},
 		{name: "packets of at most downloadChunk", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
 			want: content, wantKinds: []string{"data", "data", "data", "eof"}},
-		{name: "a file sendfile refuses", giveFile: "/proc/self/cmdline", giveSegs: []fileSegment{{off: 0, n: int64(len(cmdline))}},
+		{name: "a file that cannot be mapped (procfs)", giveFile: "/proc/self/cmdline", giveSegs: []fileSegment{{off: 0, n: int64(len(cmdline))}},
 			want: cmdline, wantKinds: []string{"data", "eof"}},
+		{name: "not in memory", giveSegs: []fileSegment{{off: 0, n: 3 * mib}}, evict: true,
+			want: content, wantKinds: []string{"data", "data", "data", "eof"}},
 		{name: "the file shrinks", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
 			afterFirst: func(f *os.File) { _ = f.Truncate(mib + mib/2) },
 			want:       cat(content[:mib+mib/2], zeros(mib+mib/2)), wantKinds: []string{"data", "data", "data", "eof"}},
@@ -331,6 +336,15 @@ func TestDownloadFromFile(t *testing.T) {
 			t.Parallel()
 			d := startDaemon(t)
 			fr := d.api.setFileVol(t, "file.img", content, tt.giveSegs, tt.afterFirst)
+			if tt.evict {
+				fd := int(fr.f.Fd())
+				if err := unix.Fdatasync(fd); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tt.giveFile != "" {
 				f, err := os.Open(tt.giveFile)
 				if err != nil {
