@@ -13,8 +13,18 @@ import (
 )
 
 func TestInMemory(t *testing.T) {
+	for _, check := range []struct {
+		name string
+		fn   func(fd int, off int64, n int, pages *[]byte) bool
+	}{{"inMemory", inMemory}, {"mincore", mincoreInMemory}} {
+		t.Run(check.name, func(t *testing.T) { testInMemory(t, check.fn) })
+	}
+}
+
+func testInMemory(t *testing.T, inMemory func(fd int, off int64, n int, pages *[]byte) bool) {
 	path := filepath.Join(t.TempDir(), "f")
-	data := bytes.Repeat([]byte("virtstoraged"), 100000)
+	// 16 MB: more than any readahead window (8 MiB at most here) around one page.
+	data := bytes.Repeat([]byte("virtstoraged"), 1400000)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +47,7 @@ func TestInMemory(t *testing.T) {
 	}
 	defer proc.Close()
 	if inMemory(int(proc.Fd()), 0, 10, &pages) {
-		t.Error("a procfs file (which cannot be mapped) is in memory")
+		t.Error("a procfs file is in memory")
 	}
 	var fsst unix.Statfs_t
 	if err := unix.Fstatfs(fd, &fsst); err != nil {
@@ -55,6 +65,13 @@ func TestInMemory(t *testing.T) {
 	}
 	if inMemory(fd, 0, len(data), &pages) {
 		t.Error("a file evicted from the page cache is in memory")
+	}
+	// One page read back: the section around it is still not all in memory.
+	if _, err := unix.Pread(fd, make([]byte, 1), 8192); err != nil {
+		t.Fatal(err)
+	}
+	if inMemory(fd, 0, len(data), &pages) {
+		t.Error("a file with one page read back is all in memory")
 	}
 }
 
