@@ -196,10 +196,28 @@ func (v *FileVolumes) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol
 	_ = unix.Fadvise(fd, int64(offset), 0, unix.FADV_SEQUENTIAL)
 	// An offset past the end gives an immediate EOF, as libvirt.
 	pos := int64(min(offset, uint64(end)))
-	return &downloader{fd: fd, path: path, pos: pos, end: end, sparse: flags&domain.StreamSparse != 0 && regular, dataEnd: -1}, nil
+	d := &downloader{fd: fd, path: path, pos: pos, end: end, sparse: flags&domain.StreamSparse != 0 && regular, dataEnd: -1}
+	if !regular || onLocalFS(fd) {
+		return &sectionDownloader{d}, nil
+	}
+	return d, nil
 }
 
-var _ ports.VolumeSectionReader = (*downloader)(nil)
+// onLocalFS reports whether the file open as fd lies on a local filesystem.
+// Only there may the transport send its data straight from the page cache
+// (ports.VolumeSectionReader): on NFS even a cached page may first wait for
+// the server to revalidate the file, which would hold up the connection's
+// writer, not just the download.
+func onLocalFS(fd int) bool {
+	var st unix.Statfs_t
+	return unix.Fstatfs(fd, &st) == nil && inotifyFS[uint32(st.Type)]
+}
+
+// sectionDownloader is a downloader whose file the transport may send by
+// sendfile.
+type sectionDownloader struct{ *downloader }
+
+var _ ports.VolumeSectionReader = sectionDownloader{}
 
 type downloader struct {
 	fd       int
@@ -265,7 +283,7 @@ func (d *downloader) Next(buf []byte) (int, int64, error) {
 }
 
 // NextSection implements ports.VolumeSectionReader.
-func (d *downloader) NextSection(max int) (int, int64, int, int64, error) {
+func (d sectionDownloader) NextSection(max int) (int, int64, int, int64, error) {
 	off := d.pos
 	n, hole, err := d.span(max)
 	d.pos += int64(n) + hole

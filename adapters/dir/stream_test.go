@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -41,6 +43,35 @@ func drain(t testing.TB, r ports.VolumeReader, bufSize int) []piece {
 			continue
 		}
 		out = append(out, piece{data: append([]byte(nil), buf[:n]...)})
+	}
+}
+
+// drainSections reads a download to the end as the transport's sendfile path
+// does: sections of at most max bytes, their data read from the file.
+func drainSections(t testing.TB, r ports.VolumeSectionReader, max int) []piece {
+	t.Helper()
+	var out []piece
+	for {
+		fd, off, n, hole, err := r.NextSection(max)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hole > 0 {
+			out = append(out, piece{hole: hole})
+			continue
+		}
+		buf := make([]byte, n)
+		if _, err := unix.Pread(fd, buf, off); err != nil {
+			t.Fatal(err)
+		}
+		if len(out) > 0 && out[len(out)-1].data != nil {
+			out[len(out)-1].data = append(out[len(out)-1].data, buf...)
+			continue
+		}
+		out = append(out, piece{data: buf})
 	}
 }
 
@@ -77,35 +108,57 @@ func TestDownload(t *testing.T) {
 		{name: "length across a hole, sparse", giveOffset: 302000, giveLength: 10000, giveFlags: domain.StreamSparse, wantLen: 10000, wantHoles: 1},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r, err := b.DownloadVol(context.Background(), pool, vol, tt.giveOffset, tt.giveLength, tt.giveFlags)
-			if err != nil {
-				t.Fatal(err)
+		for _, sections := range []bool{false, true} {
+			name := tt.name
+			if sections {
+				name += ", sections"
 			}
-			defer r.Close()
-			pieces := drain(t, r, 256<<10)
-			var total int64
-			holes := 0
-			var got []byte
-			for _, p := range pieces {
-				if p.data == nil {
-					holes++
-					total += p.hole
-					got = append(got, make([]byte, p.hole)...)
-					continue
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				r, err := b.DownloadVol(context.Background(), pool, vol, tt.giveOffset, tt.giveLength, tt.giveFlags)
+				if err != nil {
+					t.Fatal(err)
 				}
-				total += int64(len(p.data))
-				got = append(got, p.data...)
-			}
-			if total != tt.wantLen || holes != tt.wantHoles {
-				t.Errorf("total %d holes %d, want %d and %d", total, holes, tt.wantLen, tt.wantHoles)
-			}
-			full, _ := os.ReadFile(vol.Target.Path)
-			if tt.giveOffset < uint64(len(full)) && !bytes.Equal(got, full[tt.giveOffset:tt.giveOffset+uint64(total)]) {
-				t.Error("downloaded bytes differ from the file")
-			}
-		})
+				defer r.Close()
+				var pieces []piece
+				if sections {
+					sr, ok := r.(ports.VolumeSectionReader)
+					if !ok {
+						t.Fatal("the download of a file on a local filesystem offers no sections")
+					}
+					pieces = drainSections(t, sr, 256<<10)
+				} else {
+					pieces = drain(t, r, 256<<10)
+				}
+				checkDownload(t, vol, pieces, tt.giveOffset, tt.wantLen, tt.wantHoles)
+			})
+		}
+	}
+}
+
+// checkDownload compares the pieces of a download from offset with the file:
+// wantLen bytes in all, wantHoles of them holes.
+func checkDownload(t *testing.T, vol *domain.VolDef, pieces []piece, offset uint64, wantLen int64, wantHoles int) {
+	t.Helper()
+	var total int64
+	holes := 0
+	var got []byte
+	for _, p := range pieces {
+		if p.data == nil {
+			holes++
+			total += p.hole
+			got = append(got, make([]byte, p.hole)...)
+			continue
+		}
+		total += int64(len(p.data))
+		got = append(got, p.data...)
+	}
+	if total != wantLen || holes != wantHoles {
+		t.Errorf("total %d holes %d, want %d and %d", total, holes, wantLen, wantHoles)
+	}
+	full, _ := os.ReadFile(vol.Target.Path)
+	if offset < uint64(len(full)) && !bytes.Equal(got, full[offset:offset+uint64(total)]) {
+		t.Error("downloaded bytes differ from the file")
 	}
 }
 

@@ -64,6 +64,7 @@ const maxDirty = 1 << 16
 // this kernel's VFS, so that inotify sees it (magic numbers of statfs(2)).
 // Network and cluster filesystems (NFS, CIFS, Ceph, GFS2, FUSE and so
 // GlusterFS) change under us without events and are always read in full.
+// They are also the local filesystems of onLocalFS.
 var inotifyFS = map[uint32]bool{
 	0xEF53:     true, // ext2, ext3, ext4
 	0x58465342: true, // xfs
