@@ -103,8 +103,11 @@ type VolumeSectionReader interface {
 	// lies, n ≤ max bytes at off of the file open as fd, or a hole, or io.EOF,
 	// and moves past them. fd stays open until Close; the transport dups it
 	// for as long as it needs it. A file that shrinks in between gives fewer
-	// bytes than n.
+	// bytes than n, and the transport ends the stream there, as Next does.
 	NextSection(max int) (fd int, off int64, n int, holeLen int64, err error)
+	// SectionError is the error to report when reading a section from fd
+	// failed with err: Next's own error for a failed read.
+	SectionError(err error) error
 }
 
 // EventSink is where the service publishes storage pool events; adapters/rpc

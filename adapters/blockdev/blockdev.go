@@ -343,6 +343,11 @@ func (r *reader) Next(buf []byte) (int, int64, error) {
 
 var _ ports.VolumeSectionReader = (*reader)(nil)
 
+// SectionError implements ports.VolumeSectionReader.
+func (r *reader) SectionError(err error) error {
+	return SysErr(err, "cannot read from '%s'", r.path)
+}
+
 // NextSection implements ports.VolumeSectionReader.
 func (r *reader) NextSection(max int) (int, int64, int, int64, error) {
 	if r.closed {

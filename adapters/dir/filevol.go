@@ -189,7 +189,8 @@ func settlePerms(path string, perms domain.Perms) error {
 	}
 	if uid >= 0 || gid >= 0 {
 		if err := unix.Chown(path, uid, gid); err != nil {
-			return sysErr(err, "cannot chown '%s' to (%d, %d)", path, perms.Owner, perms.Group)
+			// libvirt's text here: no quotes, the ids as passed (-1 unsigned).
+			return sysErr(err, "cannot chown %s to (%d, %d)", path, uint32(uid), uint32(gid))
 		}
 	}
 	if mode := VolMode(perms); st.Mode&0o777 != mode {

@@ -210,7 +210,7 @@ func (v *FileVolumes) DownloadVol(ctx context.Context, pool *domain.PoolDef, vol
 // writer, not just the download.
 func onLocalFS(fd int) bool {
 	var st unix.Statfs_t
-	return unix.Fstatfs(fd, &st) == nil && inotifyFS[uint32(st.Type)]
+	return unix.Fstatfs(fd, &st) == nil && localFS[uint32(st.Type)]
 }
 
 // sectionDownloader is a downloader whose file the transport may send by
@@ -280,6 +280,11 @@ func (d *downloader) Next(buf []byte) (int, int64, error) {
 	}
 	d.pos += int64(n)
 	return n, 0, nil
+}
+
+// SectionError implements ports.VolumeSectionReader.
+func (d sectionDownloader) SectionError(err error) error {
+	return sysErr(err, "cannot read from '%s'", d.path)
 }
 
 // NextSection implements ports.VolumeSectionReader.

@@ -60,12 +60,13 @@ const drainInterval = 100 * time.Millisecond
 // cannot grow the daemon.
 const maxDirty = 1 << 16
 
-// inotifyFS are the filesystems where every change to a file goes through
-// this kernel's VFS, so that inotify sees it (magic numbers of statfs(2)).
-// Network and cluster filesystems (NFS, CIFS, Ceph, GFS2, FUSE and so
-// GlusterFS) change under us without events and are always read in full.
-// They are also the local filesystems of onLocalFS.
-var inotifyFS = map[uint32]bool{
+// localFS are the filesystems where every change to a file goes through this
+// kernel's VFS (magic numbers of statfs(2)): inotify sees every change, and
+// reading a cached page never waits for anyone else. Network and cluster
+// filesystems (NFS, CIFS, Ceph, GFS2, FUSE and so GlusterFS) change under us
+// without events, so their pools are always read in full, and their downloads
+// are never sent from the page cache by sendfile (onLocalFS).
+var localFS = map[uint32]bool{
 	0xEF53:     true, // ext2, ext3, ext4
 	0x58465342: true, // xfs
 	0x9123683E: true, // btrfs
@@ -152,7 +153,7 @@ type poolCache struct {
 func (v *FileVolumes) refreshCached(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, bool, error) {
 	target := def.Target.Path
 	stats, ti, err := measure(target)
-	if err != nil || !ti.statOK || !inotifyFS[ti.fsType] {
+	if err != nil || !ti.statOK || !localFS[ti.fsType] {
 		v.ForgetPool(def)
 		return domain.PoolStats{}, nil, false, nil
 	}

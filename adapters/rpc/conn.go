@@ -560,12 +560,16 @@ func (c *conn) writeLoop() {
 			}
 		}
 		_, err := c.nc.Write(it.buf)
+		result := err
 		if err == nil && it.section.n > 0 {
-			err = c.sendSection(it.section)
+			result, err = c.writeFileBody(it.section)
+			if err != nil {
+				result = err
+			}
 		}
 		c.out.unclaim()
 		if it.done != nil {
-			it.done(err)
+			it.done(result)
 		}
 		if err != nil {
 			if c.ctx.Err() == nil {

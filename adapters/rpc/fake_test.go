@@ -591,6 +591,10 @@ type fileSegment struct {
 
 var _ ports.VolumeSectionReader = (*fileReader)(nil)
 
+func (r *fileReader) SectionError(err error) error {
+	return domain.SystemError(0, err, "cannot read from '%s'", r.f.Name())
+}
+
 func (r *fileReader) Next([]byte) (int, int64, error) {
 	return 0, 0, errors.New("fileReader: Next used where NextSection should be")
 }

@@ -694,14 +694,14 @@ func pumpDownload(s *stream, rd ports.VolumeReader) {
 		s.Close(err)
 		return
 	}
-	var sendData func() (hole int64, err error)
+	var sender dataSender
 	if sr, ok := rd.(ports.VolumeSectionReader); ok && s.c.canSendFiles() {
-		sendData = sectionSender(s, sr, hdr)
+		sender = newSectionSender(s, sr, hdr)
 	} else {
-		sendData = bufferSender(s, rd, hdr)
+		sender = newBufferSender(s, rd, hdr)
 	}
 	for {
-		hole, err := sendData()
+		hole, err := sender.send()
 		if hole > 0 && err == nil {
 			err = s.SendHole(s.ctx, hole)
 		}
@@ -710,33 +710,74 @@ func pumpDownload(s *stream, rd ports.VolumeReader) {
 		} else if err == nil {
 			continue
 		}
-		if cerr := rd.Close(); cerr != nil && err == nil {
-			err = cerr
+		sender.close()
+		select {
+		case <-sender.idle():
+			if cerr := rd.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		default:
+			// The download was cut off while the writer still has a packet
+			// of it: the volume stays in use until that is sent or dropped.
+			idle := sender.idle()
+			go func() {
+				<-idle
+				_ = rd.Close()
+			}()
 		}
 		s.Close(err)
 		return
 	}
 }
 
+// dataSender sends a download's data packets.
+type dataSender interface {
+	// send sends the next data packet, if any, and returns the hole that
+	// follows it, or io.EOF at the end.
+	send() (hole int64, err error)
+	// idle is closed once the writer no longer uses the volume's file.
+	idle() <-chan struct{}
+	close()
+}
+
 // bufferSender reads the data straight into one frame buffer behind a
 // ready-made header: no copy and no allocation per packet. The buffer is free
 // again once the send returns, because send waits until the frame is on the
 // socket.
-func bufferSender(s *stream, rd ports.VolumeReader, hdr []byte) func() (int64, error) {
+type bufferSender struct {
+	s     *stream
+	rd    ports.VolumeReader
+	frame []byte
+}
+
+func newBufferSender(s *stream, rd ports.VolumeReader, hdr []byte) *bufferSender {
 	frame := make([]byte, xdr.MinFrameLen+downloadChunk)
 	copy(frame, hdr)
-	buf := frame[xdr.MinFrameLen:]
-	return func() (int64, error) {
-		n, hole, err := rd.Next(buf)
-		if n > 0 {
-			binary.BigEndian.PutUint32(frame, uint32(xdr.MinFrameLen+n))
-			if serr := s.send(s.ctx, frame[:xdr.MinFrameLen+n]); serr != nil {
-				return 0, serr
-			}
-		}
-		return hole, err
-	}
+	return &bufferSender{s: s, rd: rd, frame: frame}
 }
+
+func (bs *bufferSender) send() (int64, error) {
+	n, hole, err := bs.rd.Next(bs.frame[xdr.MinFrameLen:])
+	if n > 0 {
+		binary.BigEndian.PutUint32(bs.frame, uint32(xdr.MinFrameLen+n))
+		if serr := bs.s.send(bs.s.ctx, bs.frame[:xdr.MinFrameLen+n]); serr != nil {
+			return 0, serr
+		}
+	}
+	return hole, err
+}
+
+// idle: the writer never holds the file, only the buffer, which the next
+// download does not reuse.
+func (bs *bufferSender) idle() <-chan struct{} { return closedChan }
+
+func (bs *bufferSender) close() {}
+
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // --------------------------------------------------------------- events
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"os"
-	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -20,11 +20,10 @@ import (
 // copy of every byte fewer than a read into a buffer and a write from it.
 //
 // The connection's writer does the sendfile, since a frame must go out whole.
-// A section whose pages are not all in memory would make the writer wait for
-// the disk, or for an NFS server that stopped answering, while every other
-// reply of the connection, keepalive PONGs included, waits behind it. Such a
-// section is read by the download's own goroutine first, as the buffered path
-// does, and sent from there.
+// A section whose pages are not all in memory and read would make the writer
+// wait for the disk while every other reply of the connection, keepalive
+// PONGs included, waits behind it. Such a section is read by the download's
+// own goroutine first, as the buffered path does, and sent from there.
 
 // fileSection is the body of a download packet still in its file: n bytes at
 // off of fd, which the item owns (a dup) until its done runs.
@@ -34,49 +33,91 @@ type fileSection struct {
 	n   int
 }
 
+// errFileEnded is what the writer reports for a section whose file ended
+// before the section did (it shrank since): the frame was made whole with
+// zeros, and the download ends there, as a read reaching the end would.
+var errFileEnded = errors.New("rpc: the file ended within the section")
+
+// fileReadError is what the writer reports for a section it could not read
+// from its file: the frame was made whole with zeros, and the stream fails
+// with the reader's error, the connection going on.
+type fileReadError struct{ err error }
+
+func (e *fileReadError) Error() string { return e.err.Error() }
+
 // canSendFiles reports whether the connection's socket takes file sections.
 func (c *conn) canSendFiles() bool {
 	_, ok := c.nc.(*rawIO)
 	return ok
 }
 
-// sectionSender is the sendData of pumpDownload for a reader of sections. It
-// returns the hole that follows the data it sent, if any.
-func sectionSender(s *stream, rd ports.VolumeSectionReader, hdr []byte) func() (int64, error) {
-	var frame []byte // for sections not in memory: read into it, then sent
-	var pages []byte // inMemory's scratch
-	return func() (int64, error) {
-		fd, off, n, hole, err := rd.NextSection(downloadChunk)
-		if n == 0 {
-			return hole, err
-		}
-		var serr error
-		if inMemory(fd, off, n, &pages) {
-			// hdr is free again once a send returns: it waits for the writer.
-			binary.BigEndian.PutUint32(hdr, uint32(xdr.MinFrameLen+n))
-			serr = s.sendSection(hdr, fd, off, n)
-		} else {
-			if frame == nil {
-				frame = make([]byte, xdr.MinFrameLen+downloadChunk)
-				copy(frame, hdr)
-			}
-			body := frame[xdr.MinFrameLen : xdr.MinFrameLen+n]
-			if rerr := preadSection(fd, body, off); rerr != nil {
-				return 0, rerr
-			}
-			binary.BigEndian.PutUint32(frame, uint32(xdr.MinFrameLen+n))
-			serr = s.send(s.ctx, frame[:xdr.MinFrameLen+n])
-		}
-		if serr != nil {
+// sectionSender is pumpDownload's sender for a reader of sections.
+type sectionSender struct {
+	s     *stream
+	rd    ports.VolumeSectionReader
+	hdr   []byte          // the frame header of sendfile packets
+	frame []byte          // for sections not in memory: read into it, then sent
+	pages pageMap         // what tells whether a section is in memory
+	busy  <-chan struct{} // released when the writer is done with the last section
+}
+
+func newSectionSender(s *stream, rd ports.VolumeSectionReader, hdr []byte) *sectionSender {
+	return &sectionSender{s: s, rd: rd, hdr: hdr}
+}
+
+// send sends the next data packet, if any, and returns the hole that follows.
+func (ss *sectionSender) send() (int64, error) {
+	fd, off, n, hole, err := ss.rd.NextSection(downloadChunk)
+	if n == 0 {
+		return hole, err
+	}
+	if ss.pages.inMemory(fd, off, n) {
+		binary.BigEndian.PutUint32(ss.hdr, uint32(xdr.MinFrameLen+n))
+		serr := ss.s.sendFileFrame(ss.hdr, fd, off, n, &ss.busy)
+		var fe *fileReadError
+		switch {
+		case errors.Is(serr, errFileEnded):
+			return 0, io.EOF
+		case errors.As(serr, &fe):
+			return 0, ss.rd.SectionError(fe.err)
+		case serr != nil:
 			return 0, serr
 		}
 		return hole, err
 	}
+	if ss.frame == nil {
+		ss.frame = make([]byte, xdr.MinFrameLen+downloadChunk)
+		copy(ss.frame, ss.hdr)
+	}
+	got, rerr := preadFull(fd, ss.frame[xdr.MinFrameLen:xdr.MinFrameLen+n], off)
+	if rerr != nil {
+		return 0, ss.rd.SectionError(rerr)
+	}
+	if got > 0 {
+		binary.BigEndian.PutUint32(ss.frame, uint32(xdr.MinFrameLen+got))
+		if serr := ss.s.send(ss.s.ctx, ss.frame[:xdr.MinFrameLen+got]); serr != nil {
+			return 0, serr
+		}
+	}
+	if got < n {
+		return 0, io.EOF // the file shrank under us: end where the data ends
+	}
+	return hole, err
 }
 
-// preadSection fills body from off of fd; what lies past the end of a file
-// that shrank reads as zeros, as sendSection sends it.
-func preadSection(fd int, body []byte, off int64) error {
+// idle is closed once the writer no longer uses the reader's file: at once
+// unless the download ended (aborted) while a section was still queued.
+func (ss *sectionSender) idle() <-chan struct{} {
+	if ss.busy == nil {
+		return closedChan
+	}
+	return ss.busy
+}
+
+func (ss *sectionSender) close() { ss.pages.unmap() }
+
+// preadFull reads len(body) bytes at off of fd, fewer where the file ends.
+func preadFull(fd int, body []byte, off int64) (int, error) {
 	got := 0
 	for got < len(body) {
 		r, err := unix.Pread(fd, body[got:], off+int64(got))
@@ -84,66 +125,58 @@ func preadSection(fd int, body []byte, off int64) error {
 			continue
 		}
 		if err != nil {
-			return os.NewSyscallError("pread", err)
+			return got, err
 		}
 		if r == 0 {
-			clear(body[got:])
 			break
 		}
 		got += r
 	}
-	return nil
+	return got, nil
 }
 
-// inMemory reports whether every page of the n bytes at off of fd is in the
-// page cache, so that sending them cannot wait for a disk or a server.
-// cachestat (Linux 6.5) answers in one system call; on older kernels
-// mincoreInMemory does, at several times the cost. A file neither can look at
-// (procfs) is taken as not in memory. pages is scratch space kept between
-// calls.
-func inMemory(fd int, off int64, n int, pages *[]byte) bool {
-	if !noCachestat.Load() {
-		start, length, count := pageSpan(off, n)
-		var st unix.Cachestat_t
-		err := unix.Cachestat(uint(fd), &unix.CachestatRange{Off: uint64(start), Len: uint64(length)}, &st, 0)
-		if err == nil {
-			return st.Cache == uint64(count)
-		}
-		if !errors.Is(err, unix.ENOSYS) {
+// pageMap tells whether sections of one file are in memory: mincore over a
+// mapping of the file (never touched, so nothing is read), made for a window
+// of it at a time so that the unmapping, which costs a TLB flush on every
+// CPU running the daemon, comes once a GiB rather than once a packet.
+// mincore counts a page only once its data is there (unlike cachestat, which
+// also counts pages readahead has only begun to read). A file that cannot be
+// mapped (procfs, a window past what the address space holds) is taken as
+// not in memory; so is every page when the daemon may not learn about the
+// file's cache (mincore then answers only for pages mapped in, none here).
+type pageMap struct {
+	fd    int
+	start int64  // file offset of m
+	m     []byte // the window mapped; nil when none
+	vec   []byte // mincore's answer, kept between calls
+}
+
+// pageWindow is how much of a file one mapping covers: one GiB plus a packet,
+// so that a section starting anywhere in the GiB fits.
+const pageWindow = 1<<30 + downloadChunk
+
+// inMemory reports whether every page of the n bytes at off of fd is in
+// memory, so that sending them cannot wait for a disk.
+func (p *pageMap) inMemory(fd int, off int64, n int) bool {
+	pageSize := int64(os.Getpagesize())
+	first := off &^ (pageSize - 1)
+	end := off + int64(n)
+	if p.m == nil || p.fd != fd || first < p.start || end > p.start+int64(len(p.m)) {
+		p.unmap()
+		start := off &^ (1<<30 - 1)
+		m, err := unix.Mmap(fd, start, pageWindow, unix.PROT_READ, unix.MAP_SHARED)
+		if err != nil {
 			return false
 		}
-		noCachestat.Store(true)
+		p.fd, p.start, p.m = fd, start, m
 	}
-	return mincoreInMemory(fd, off, n, pages)
-}
-
-// noCachestat is set once the kernel turned out not to have cachestat.
-var noCachestat atomic.Bool
-
-// pageSpan returns the pages that hold n bytes at off: where the first
-// starts, how many bytes they span and how many there are.
-func pageSpan(off int64, n int) (start, length int64, count int) {
-	pageSize := int64(os.Getpagesize())
-	start = off &^ (pageSize - 1)
-	length = off + int64(n) - start
-	return start, length, int((length + pageSize - 1) / pageSize)
-}
-
-// mincoreInMemory is inMemory through a mapping of the section (never
-// touched, so nothing is read) and mincore. Each unmapping costs the other
-// CPUs running the daemon a TLB flush, which is why cachestat comes first.
-func mincoreInMemory(fd int, off int64, n int, pages *[]byte) bool {
-	start, length, count := pageSpan(off, n)
-	m, err := unix.Mmap(fd, start, int(length), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return false
+	span := p.m[first-p.start : end-p.start]
+	count := (len(span) + int(pageSize) - 1) / int(pageSize)
+	if cap(p.vec) < count {
+		p.vec = make([]byte, count)
 	}
-	defer func() { _ = unix.Munmap(m) }()
-	if cap(*pages) < count {
-		*pages = make([]byte, count)
-	}
-	vec := (*pages)[:count]
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+	vec := p.vec[:count]
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&span[0])), uintptr(len(span)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
 		return false
 	}
 	for _, v := range vec {
@@ -154,52 +187,77 @@ func mincoreInMemory(fd int, off int64, n int, pages *[]byte) bool {
 	return true
 }
 
-// sendSection sends a data packet whose body, n bytes at off of the file
-// open as fd, goes from the file to the socket without passing through us.
-func (st *stream) sendSection(hdr []byte, fd int, off int64, n int) error {
-	return st.sendWith(st.ctx, func(ctx context.Context) error { return st.c.writeSection(ctx, hdr, fd, off, n) })
+func (p *pageMap) unmap() {
+	if p.m != nil {
+		_ = unix.Munmap(p.m)
+		p.m = nil
+	}
 }
 
-// writeSection is write for a frame whose body is n bytes at off of the file
-// open as fd: hdr goes out, then the section straight from the file. The item
-// holds its own duplicate of fd, closed once the writer is done with it, so
-// that a reader closed meanwhile (the client hung up) cannot make the writer
-// send from whatever file takes the descriptor's number next.
-func (c *conn) writeSection(ctx context.Context, hdr []byte, fd int, off int64, n int) error {
+// sendFileFrame sends a data packet whose body, n bytes at off of the file
+// open as fd, goes from the file to the socket without passing through us.
+// busy is set to a channel closed once the writer is done with the file.
+// What the writer found wrong with the file (errFileEnded, *fileReadError)
+// comes back as it is; any other failure is xdr.ErrStreamAborted.
+func (st *stream) sendFileFrame(hdr []byte, fd int, off int64, n int, busy *<-chan struct{}) error {
+	return st.sendWith(st.ctx, func(ctx context.Context) error {
+		return st.c.writeFileFrame(ctx, hdr, fd, off, n, busy)
+	})
+}
+
+// writeFileFrame is write for a frame whose body is n bytes at off of the
+// file open as fd: hdr goes out, then the body straight from the file. The
+// item holds its own duplicate of fd, closed once the writer is done with it,
+// so that a reader closed meanwhile cannot make the writer send from
+// whatever file takes the descriptor's number next.
+func (c *conn) writeFileFrame(ctx context.Context, hdr []byte, fd int, off int64, n int, busy *<-chan struct{}) error {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return os.NewSyscallError("fcntl", err)
 	}
-	return c.writeItem(ctx, outItem{buf: hdr, section: fileSection{fd: dup, off: off, n: n}}, func() { _ = unix.Close(dup) })
+	released := make(chan struct{})
+	*busy = released
+	return c.writeItem(ctx, outItem{buf: hdr, section: fileSection{fd: dup, off: off, n: n}}, func() {
+		_ = unix.Close(dup)
+		close(released)
+	})
 }
 
-// sendSection is the writer's half: the section goes out with sendfile. A
-// file that shrank since its length went into the frame header leaves the
-// frame short, which would break the framing for everything after it: the
-// rest is made up with zeros, as a read past the end of the file would see.
-func (c *conn) sendSection(sec fileSection) error {
+// writeFileBody is the writer's half: the section goes out with sendfile.
+// Whatever sendfile could not take from the file, because the file ended
+// (it shrank) or a read of it failed, is made up with zeros, so that the
+// frame is whole and the connection can go on: fileErr tells the download
+// why (errFileEnded, *fileReadError). err is the socket's failure, which
+// ends the connection.
+func (c *conn) writeFileBody(sec fileSection) (fileErr, err error) {
 	raw, ok := c.nc.(*rawIO)
 	if !ok {
-		return errors.New("rpc: this connection cannot send files")
+		return nil, errors.New("rpc: this connection cannot send files")
 	}
-	sent, err := raw.sendFile(sec.fd, sec.off, sec.n)
-	if err != nil {
-		return err
+	sent, serr := raw.sendFile(sec.fd, sec.off, sec.n)
+	if sent < sec.n {
+		fileErr = errFileEnded
+		if serr != nil {
+			// sendfile does not say which side failed: if the zeros go out,
+			// the socket is fine and it was the file.
+			fileErr = &fileReadError{err: serr}
+		}
 	}
 	for sent < sec.n {
 		w, err := c.nc.Write(zeroPage[:min(len(zeroPage), sec.n-sent)])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sent += w
 	}
-	return nil
+	return fileErr, nil
 }
 
 var zeroPage = make([]byte, 64<<10)
 
 // sendFile sends n bytes at off of the file open as fd with sendfile(2). It
-// returns how many went out, fewer than n only when the file ends first.
+// returns how many went out: fewer than n when the file ends first, or with
+// the error that stopped it, the file's or the socket's.
 func (r *rawIO) sendFile(fd int, off int64, n int) (int, error) {
 	sent := 0
 	var serr error
@@ -212,7 +270,7 @@ func (r *rawIO) sendFile(fd int, off int64, n int) (int, error) {
 				sent += max(m, 0)
 				return false
 			case e != nil:
-				serr = os.NewSyscallError("sendfile", e)
+				serr = e
 				return true
 			case m == 0:
 				return true // the file ends here
@@ -222,11 +280,8 @@ func (r *rawIO) sendFile(fd int, off int64, n int) (int, error) {
 		}
 		return true
 	})
-	if err == nil {
-		err = serr
-	}
 	if err != nil {
 		return sent, &net.OpError{Op: "sendfile", Net: "unix", Addr: r.LocalAddr(), Err: err}
 	}
-	return sent, nil
+	return sent, serr
 }

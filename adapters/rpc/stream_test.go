@@ -286,8 +286,8 @@ func TestDownload(t *testing.T) {
 
 // A reader that can hand out file sections has its data sent with sendfile
 // when it is in memory, read first otherwise (fileReader fails any Next). A
-// file that shrinks after the section was handed out reads as zeros past its
-// end, so that the framing holds and the connection goes on.
+// file that shrinks after the section was handed out ends the download where
+// its data ends, as a read reaching the end does.
 func TestDownloadFromFile(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
@@ -313,7 +313,10 @@ func TestDownloadFromFile(t *testing.T) {
 		giveSegs   []fileSegment
 		afterFirst func(*os.File)
 		want       []byte
-		wantKinds  []string
+		// wantZerosTo allows zeros after want up to this length: a packet
+		// whose length was sent before the file shrank is made whole.
+		wantZerosTo int
+		wantKinds   []string
 	}{
 		{name: "sparse", giveFlags: 1, giveSegs: sparseLayout(),
 			want:      cat(content[:5], zeros(8192), content[8197:8202], zeros(4096)),
@@ -329,7 +332,7 @@ func TestDownloadFromFile(t *testing.T) {
 			want: content, wantKinds: []string{"data", "data", "data", "eof"}},
 		{name: "the file shrinks", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
 			afterFirst: func(f *os.File) { _ = f.Truncate(mib + mib/2) },
-			want:       cat(content[:mib+mib/2], zeros(mib+mib/2)), wantKinds: []string{"data", "data", "data", "eof"}},
+			want:       content[:mib+mib/2], wantZerosTo: 2 * mib, wantKinds: []string{"data", "data", "eof"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,6 +360,9 @@ func TestDownloadFromFile(t *testing.T) {
 			r.open(0)
 			startStream(t, r, procDownload, 12, "file.img", tt.giveFlags)
 			data, kinds := readDownload(t, r, 12)
+			if len(data) > len(tt.want) && len(data) <= tt.wantZerosTo && !bytes.ContainsFunc(data[len(tt.want):], func(r rune) bool { return r != 0 }) {
+				data = data[:len(tt.want)]
+			}
 			if !bytes.Equal(data, tt.want) || !reflect.DeepEqual(kinds, tt.wantKinds) {
 				t.Errorf("got %d bytes %v (equal: %v), want %d bytes %v", len(data), kinds, bytes.Equal(data, tt.want), len(tt.want), tt.wantKinds)
 			}

@@ -581,6 +581,8 @@ func (d *sectionDownloadReader) NextSection(max int) (int, int64, int, int64, er
 	return d.sections.NextSection(max)
 }
 
+func (d *sectionDownloadReader) SectionError(err error) error { return d.sections.SectionError(err) }
+
 // downloadReader keeps the volume in use until closed.
 type downloadReader struct {
 	ports.VolumeReader
