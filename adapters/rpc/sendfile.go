@@ -9,6 +9,7 @@ import (
 	"os"
 	"unsafe"
 
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -59,6 +60,8 @@ type sectionSender struct {
 	frame []byte          // for sections not in memory: read into it, then sent
 	pages pageMap         // what tells whether a section is in memory
 	busy  <-chan struct{} // released when the writer is done with the last section
+	// byFile and byRead count the packets sent each way, for the debug log.
+	byFile, byRead int
 }
 
 func newSectionSender(s *stream, rd ports.VolumeSectionReader, hdr []byte) *sectionSender {
@@ -73,6 +76,7 @@ func (ss *sectionSender) send() (int64, error) {
 	}
 	if ss.pages.inMemory(fd, off, n) {
 		binary.BigEndian.PutUint32(ss.hdr, uint32(xdr.MinFrameLen+n))
+		ss.byFile++
 		serr := ss.s.sendFileFrame(ss.hdr, fd, off, n, &ss.busy)
 		var fe *fileReadError
 		switch {
@@ -94,6 +98,7 @@ func (ss *sectionSender) send() (int64, error) {
 		return 0, ss.rd.SectionError(rerr)
 	}
 	if got > 0 {
+		ss.byRead++
 		binary.BigEndian.PutUint32(ss.frame, uint32(xdr.MinFrameLen+got))
 		if serr := ss.s.send(ss.s.ctx, ss.frame[:xdr.MinFrameLen+got]); serr != nil {
 			return 0, serr
@@ -114,7 +119,11 @@ func (ss *sectionSender) idle() <-chan struct{} {
 	return ss.busy
 }
 
-func (ss *sectionSender) close() { ss.pages.unmap() }
+func (ss *sectionSender) close() {
+	ss.pages.unmap()
+	ss.s.c.log.WithFields(logrus.Fields{"serial": ss.s.h.serial, "sendfile": ss.byFile, "read": ss.byRead}).
+		Debug("rpc: download packets sent from the page cache, and read first")
+}
 
 // preadFull reads len(body) bytes at off of fd, fewer where the file ends.
 func preadFull(fd int, body []byte, off int64) (int, error) {

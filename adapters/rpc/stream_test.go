@@ -317,6 +317,12 @@ func TestDownloadFromFile(t *testing.T) {
 		// whose length was sent before the file shrank is made whole.
 		wantZerosTo int
 		wantKinds   []string
+		// wantSendfile and wantRead, when either is set, are the packets
+		// that must have gone from the page cache and been read first.
+		wantSendfile, wantRead int
+		// readahead: the reads may bring in later packets, which may then go
+		// by sendfile; wantRead is the least read first.
+		readahead bool
 	}{
 		{name: "sparse", giveFlags: 1, giveSegs: sparseLayout(),
 			want:      cat(content[:5], zeros(8192), content[8197:8202], zeros(4096)),
@@ -325,11 +331,11 @@ func TestDownloadFromFile(t *testing.T) {
 			want:      cat(content[:5], zeros(8192), content[8197:8202], zeros(4096)),
 			wantKinds: []string{"data", "data", "data", "data", "eof"}},
 		{name: "packets of at most downloadChunk", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
-			want: content, wantKinds: []string{"data", "data", "data", "eof"}},
+			want: content, wantKinds: []string{"data", "data", "data", "eof"}, wantSendfile: 3},
 		{name: "a file that cannot be mapped (procfs)", giveFile: "/proc/self/cmdline", giveSegs: []fileSegment{{off: 0, n: int64(len(cmdline))}},
-			want: cmdline, wantKinds: []string{"data", "eof"}},
+			want: cmdline, wantKinds: []string{"data", "eof"}, wantRead: 1},
 		{name: "not in memory", giveSegs: []fileSegment{{off: 0, n: 3 * mib}}, evict: true,
-			want: content, wantKinds: []string{"data", "data", "data", "eof"}},
+			want: content, wantKinds: []string{"data", "data", "data", "eof"}, wantRead: 1, readahead: true},
 		{name: "the file shrinks", giveSegs: []fileSegment{{off: 0, n: 3 * mib}},
 			afterFirst: func(f *os.File) { _ = f.Truncate(mib + mib/2) },
 			want:       content[:mib+mib/2], wantZerosTo: 2 * mib, wantKinds: []string{"data", "data", "eof"}},
@@ -367,6 +373,14 @@ func TestDownloadFromFile(t *testing.T) {
 				t.Errorf("got %d bytes %v (equal: %v), want %d bytes %v", len(data), kinds, bytes.Equal(data, tt.want), len(tt.want), tt.wantKinds)
 			}
 			waitClosed(t, fr.closed, "reader close")
+			if tt.wantSendfile+tt.wantRead > 0 {
+				sendfile, read := downloadPaths(t, d)
+				if tt.readahead && read >= tt.wantRead && sendfile+read == len(tt.wantKinds)-1 {
+					t.Logf("%d packets read first, %d then by sendfile", read, sendfile)
+				} else if sendfile != tt.wantSendfile || read != tt.wantRead {
+					t.Errorf("%d packets by sendfile and %d read first, want %d and %d", sendfile, read, tt.wantSendfile, tt.wantRead)
+				}
+			}
 			r.streamEnd(procDownload, 12, virnet.MessageStatusOk)
 			if h, p := r.recv(); h != streamHdr(procDownload, 12, virnet.MessageTypeStream, virnet.MessageStatusOk) || len(p) != 0 {
 				t.Errorf("finish confirmation %+v", h)
@@ -377,6 +391,19 @@ func TestDownloadFromFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// downloadPaths reads the counts of the daemon's one sendfile download from
+// its debug log.
+func downloadPaths(t *testing.T, d *daemon) (sendfile, read int) {
+	t.Helper()
+	for _, e := range d.logs.AllEntries() {
+		if e.Message == "rpc: download packets sent from the page cache, and read first" {
+			return e.Data["sendfile"].(int), e.Data["read"].(int)
+		}
+	}
+	t.Fatal("no log line of a sendfile download")
+	return 0, 0
 }
 
 func TestDownloadNeverFinished(t *testing.T) {
