@@ -148,7 +148,11 @@ func startLibvirtd(t *testing.T) (string, int) {
 	if pid := pidOf(); pid != 0 {
 		return bench.SocketURI(sock), pid
 	}
-	if out, err := exec.Command("bash", script, "start", dir).CombinedOutput(); err != nil || pidOf() == 0 {
+	// anchor.sh waits 5 s for the socket and carries on without it: a
+	// libvirtd that exits at once (another root libvirtd holds its locks)
+	// leaves none.
+	out, err := exec.Command("bash", script, "start", dir).CombinedOutput()
+	if st, serr := os.Stat(sock); err != nil || pidOf() == 0 || serr != nil || st.Mode()&os.ModeSocket == 0 {
 		t.Logf("anchor.sh start %s: %v %s; using testkit's anchor", dir, err, out)
 		a := testkit.StartAnchor(t)
 		t.Cleanup(func() { a.CleanupPools("bench-vsb-") })
