@@ -34,17 +34,19 @@ type fileSection struct {
 	n   int
 }
 
-// errFileEnded is what the writer reports for a section whose file ended
-// before the section did (it shrank since): the frame was made whole with
-// zeros, and the download ends there, as a read reaching the end would.
-var errFileEnded = errors.New("rpc: the file ended within the section")
+// fileError is what the writer reports for a section it could not take whole
+// from its file. The frame was made whole with zeros and the connection goes
+// on. err == nil: the file ended first (it shrank since), and the download
+// ends there, as a read reaching the end would. Otherwise reading the file
+// failed with err, and so does the stream, with the reader's text.
+type fileError struct{ err error }
 
-// fileReadError is what the writer reports for a section it could not read
-// from its file: the frame was made whole with zeros, and the stream fails
-// with the reader's error, the connection going on.
-type fileReadError struct{ err error }
-
-func (e *fileReadError) Error() string { return e.err.Error() }
+func (e *fileError) Error() string {
+	if e.err == nil {
+		return "rpc: the file ended within the section"
+	}
+	return e.err.Error()
+}
 
 // canSendFiles reports whether the connection's socket takes file sections.
 func (c *conn) canSendFiles() bool {
@@ -56,10 +58,10 @@ func (c *conn) canSendFiles() bool {
 type sectionSender struct {
 	s     *stream
 	rd    ports.VolumeSectionReader
-	hdr   []byte          // the frame header of sendfile packets
-	frame []byte          // for sections not in memory: read into it, then sent
-	pages pageMap         // what tells whether a section is in memory
-	busy  <-chan struct{} // released when the writer is done with the last section
+	hdr   []byte        // the frame header of sendfile packets
+	frame []byte        // for sections not in memory: read into it, then sent
+	pages pageMap       // what tells whether a section is in memory
+	busy  chan struct{} // closed when the writer is done with the last section
 	// byFile and byRead count the packets sent each way, for the debug log.
 	byFile, byRead int
 }
@@ -77,10 +79,11 @@ func (ss *sectionSender) send() (int64, error) {
 	if ss.pages.inMemory(fd, off, n) {
 		binary.BigEndian.PutUint32(ss.hdr, uint32(xdr.MinFrameLen+n))
 		ss.byFile++
-		serr := ss.s.sendFileFrame(ss.hdr, fd, off, n, &ss.busy)
-		var fe *fileReadError
+		ss.busy = make(chan struct{})
+		serr := ss.s.sendFileFrame(ss.hdr, fd, off, n, ss.busy)
+		var fe *fileError
 		switch {
-		case errors.Is(serr, errFileEnded):
+		case errors.As(serr, &fe) && fe.err == nil:
 			return 0, io.EOF
 		case errors.As(serr, &fe):
 			return 0, ss.rd.SectionError(fe.err)
@@ -205,12 +208,12 @@ func (p *pageMap) unmap() {
 
 // sendFileFrame sends a data packet whose body, n bytes at off of the file
 // open as fd, goes from the file to the socket without passing through us.
-// busy is set to a channel closed once the writer is done with the file.
-// What the writer found wrong with the file (errFileEnded, *fileReadError)
-// comes back as it is; any other failure is xdr.ErrStreamAborted.
-func (st *stream) sendFileFrame(hdr []byte, fd int, off int64, n int, busy *<-chan struct{}) error {
+// released is closed once the writer is done with the file. What the writer
+// found wrong with the file (*fileError) comes back as it is; any other
+// failure is xdr.ErrStreamAborted.
+func (st *stream) sendFileFrame(hdr []byte, fd int, off int64, n int, released chan struct{}) error {
 	return st.sendWith(st.ctx, func(ctx context.Context) error {
-		return st.c.writeFileFrame(ctx, hdr, fd, off, n, busy)
+		return st.c.writeFileFrame(ctx, hdr, fd, off, n, released)
 	})
 }
 
@@ -219,13 +222,12 @@ func (st *stream) sendFileFrame(hdr []byte, fd int, off int64, n int, busy *<-ch
 // item holds its own duplicate of fd, closed once the writer is done with it,
 // so that a reader closed meanwhile cannot make the writer send from
 // whatever file takes the descriptor's number next.
-func (c *conn) writeFileFrame(ctx context.Context, hdr []byte, fd int, off int64, n int, busy *<-chan struct{}) error {
+func (c *conn) writeFileFrame(ctx context.Context, hdr []byte, fd int, off int64, n int, released chan struct{}) error {
 	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
+		close(released)
 		return os.NewSyscallError("fcntl", err)
 	}
-	released := make(chan struct{})
-	*busy = released
 	return c.writeItem(ctx, outItem{buf: hdr, section: fileSection{fd: dup, off: off, n: n}}, func() {
 		_ = unix.Close(dup)
 		close(released)
@@ -235,9 +237,8 @@ func (c *conn) writeFileFrame(ctx context.Context, hdr []byte, fd int, off int64
 // writeFileBody is the writer's half: the section goes out with sendfile.
 // Whatever sendfile could not take from the file, because the file ended
 // (it shrank) or a read of it failed, is made up with zeros, so that the
-// frame is whole and the connection can go on: fileErr tells the download
-// why (errFileEnded, *fileReadError). err is the socket's failure, which
-// ends the connection.
+// frame is whole and the connection can go on: fileErr (*fileError) tells
+// the download why. err is the socket's failure, which ends the connection.
 func (c *conn) writeFileBody(sec fileSection) (fileErr, err error) {
 	raw, ok := c.nc.(*rawIO)
 	if !ok {
@@ -245,12 +246,9 @@ func (c *conn) writeFileBody(sec fileSection) (fileErr, err error) {
 	}
 	sent, serr := raw.sendFile(sec.fd, sec.off, sec.n)
 	if sent < sec.n {
-		fileErr = errFileEnded
-		if serr != nil {
-			// sendfile does not say which side failed: if the zeros go out,
-			// the socket is fine and it was the file.
-			fileErr = &fileReadError{err: serr}
-		}
+		// sendfile does not say which side failed: if the zeros go out, the
+		// socket is fine and it was the file.
+		fileErr = &fileError{err: serr}
 	}
 	for sent < sec.n {
 		w, err := c.nc.Write(zeroPage[:min(len(zeroPage), sec.n-sent)])

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -122,12 +123,12 @@ func TestWriteFileBody(t *testing.T) {
 	defer file.Close()
 
 	for _, tt := range []struct {
-		name        string
-		n           int
-		wantFileErr error
+		name      string
+		n         int
+		wantEnded bool
 	}{
-		{"whole", 4096, nil},
-		{"the file ends first", 3 * 4096, errFileEnded},
+		{"whole", 4096, false},
+		{"the file ends first", 3 * 4096, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := make(chan []byte, 1)
@@ -140,8 +141,9 @@ func TestWriteFileBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fileErr != tt.wantFileErr {
-				t.Errorf("file error %v, want %v", fileErr, tt.wantFileErr)
+			var fe *fileError
+			if ended := errors.As(fileErr, &fe) && fe.err == nil; ended != tt.wantEnded || (!tt.wantEnded && fileErr != nil) {
+				t.Errorf("file error %v, want the file's end reported: %v", fileErr, tt.wantEnded)
 			}
 			want := append(append([]byte{}, data...), make([]byte, tt.n-len(data))...)
 			if b := <-got; !bytes.Equal(b, want) {

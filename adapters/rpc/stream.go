@@ -355,8 +355,8 @@ func (st *stream) sendWith(ctx context.Context, write func(context.Context) erro
 		defer cancel()
 	}
 	if err := write(ctx); err != nil {
-		var fe *fileReadError
-		if errors.Is(err, errFileEnded) || errors.As(err, &fe) {
+		var fe *fileError
+		if errors.As(err, &fe) {
 			return err // the file's, not the stream's: see sendFileFrame
 		}
 		return xdr.ErrStreamAborted
