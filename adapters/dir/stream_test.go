@@ -26,34 +26,34 @@ type piece struct {
 func drain(t testing.TB, r ports.VolumeReader, bufSize int) []piece {
 	t.Helper()
 	buf := make([]byte, bufSize)
-	var out []piece
-	for {
+	return drainWith(t, func() ([]byte, int64, error) {
 		n, hole, err := r.Next(buf)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hole > 0 {
-			out = append(out, piece{hole: hole})
-			continue
-		}
-		if len(out) > 0 && out[len(out)-1].data != nil {
-			out[len(out)-1].data = append(out[len(out)-1].data, buf[:n]...)
-			continue
-		}
-		out = append(out, piece{data: append([]byte(nil), buf[:n]...)})
-	}
+		return buf[:n], hole, err
+	})
 }
 
 // drainSections reads a download to the end as the transport's sendfile path
 // does: sections of at most max bytes, their data read from the file.
 func drainSections(t testing.TB, r ports.VolumeSectionReader, max int) []piece {
 	t.Helper()
+	return drainWith(t, func() ([]byte, int64, error) {
+		fd, off, n, hole, err := r.NextSection(max)
+		if err != nil || n == 0 {
+			return nil, hole, err
+		}
+		buf := make([]byte, n)
+		_, err = unix.Pread(fd, buf, off)
+		return buf, 0, err
+	})
+}
+
+// drainWith collects the pieces next returns until io.EOF, runs of data
+// joined into one piece.
+func drainWith(t testing.TB, next func() ([]byte, int64, error)) []piece {
+	t.Helper()
 	var out []piece
 	for {
-		fd, off, n, hole, err := r.NextSection(max)
+		data, hole, err := next()
 		if errors.Is(err, io.EOF) {
 			return out
 		}
@@ -64,15 +64,11 @@ func drainSections(t testing.TB, r ports.VolumeSectionReader, max int) []piece {
 			out = append(out, piece{hole: hole})
 			continue
 		}
-		buf := make([]byte, n)
-		if _, err := unix.Pread(fd, buf, off); err != nil {
-			t.Fatal(err)
-		}
 		if len(out) > 0 && out[len(out)-1].data != nil {
-			out[len(out)-1].data = append(out[len(out)-1].data, buf...)
+			out[len(out)-1].data = append(out[len(out)-1].data, data...)
 			continue
 		}
-		out = append(out, piece{data: buf})
+		out = append(out, piece{data: append([]byte(nil), data...)})
 	}
 }
 

@@ -132,11 +132,7 @@ func TestBuildArgv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tmp := t.TempDir()
-			dev := filepath.Join(tmp, "disk")
-			if err := os.WriteFile(dev, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			tmp, dev := deviceFile(t)
 			target := filepath.Join(tmp, "pool")
 			def := fsPool(dev, tt.giveFmt, target)
 			f := testkit.NewFakeRunner(t)
@@ -211,11 +207,7 @@ func TestBuildProbeFails(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tmp := t.TempDir()
-			dev := filepath.Join(tmp, "disk")
-			if err := os.WriteFile(dev, nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			tmp, dev := deviceFile(t)
 			call := tt.giveCall
 			call.Argv = blockdev.BlkidArgv(dev)
 			call.Stderr = strings.ReplaceAll(call.Stderr, "DEV", dev)
@@ -224,6 +216,18 @@ func TestBuildProbeFails(t *testing.T) {
 			wantErrText(t, err, tt.wantKind, strings.ReplaceAll(tt.wantErr, "DEV", dev))
 		})
 	}
+}
+
+// deviceFile returns a temporary directory and an empty file in it, the
+// "device" of a pool whose commands are scripted.
+func deviceFile(t *testing.T) (tmp, dev string) {
+	t.Helper()
+	tmp = t.TempDir()
+	dev = filepath.Join(tmp, "disk")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tmp, dev
 }
 
 func TestBuildMissingDevice(t *testing.T) {

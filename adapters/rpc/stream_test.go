@@ -61,6 +61,17 @@ func waitClosed(t *testing.T, ch chan struct{}, what string) {
 	}
 }
 
+// openUpload starts a daemon and an upload of images/disk.img on a new
+// connection, and returns the connection and the upload's writer.
+func openUpload(t *testing.T, serial, flags uint32) (*raw, *memWriter) {
+	t.Helper()
+	d := startDaemon(t)
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	startStream(t, r, procUpload, serial, "disk.img", flags)
+	return r, d.api.lastUpload()
+}
+
 func TestUpload(t *testing.T) {
 	t.Parallel()
 	big := bytes.Repeat([]byte{7}, 4194276) // go-libvirt's packet size
@@ -102,11 +113,7 @@ func TestUpload(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := startDaemon(t)
-			r := dialRaw(t, d.rw)
-			r.open(0)
-			startStream(t, r, procUpload, 40, "disk.img", tt.giveFlags)
-			w := d.api.lastUpload()
+			r, w := openUpload(t, 40, tt.giveFlags)
 			tt.give(r, 40)
 			if tt.wantClose {
 				if tt.name != "hang-up aborts" {
@@ -156,11 +163,7 @@ func TestUploadBadHoleFailsTheStream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			d := startDaemon(t)
-			r := dialRaw(t, d.rw)
-			r.open(0)
-			startStream(t, r, procUpload, 5, "disk.img", 1)
-			w := d.api.lastUpload()
+			r, w := openUpload(t, 5, 1)
 			r.streamData(procUpload, 5, []byte("abc"))
 			hole := tt.give
 			r.send(streamHdr(procUpload, 5, virnet.MessageTypeStreamHole, virnet.MessageStatusContinue), &hole)
