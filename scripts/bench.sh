@@ -27,9 +27,8 @@ ours_pid=""
 anchor_started=""
 anchor_dir=${ANCHOR_DIR:-${TMPDIR:-/tmp}/libvirt-anchor}
 anchor=""
-for a in ../shared/tools/anchor.sh /work/shared/tools/anchor.sh; do
-	if [ -f "$a" ]; then anchor=$a; break; fi
-done
+# shared/ lies beside the checkout (as CI lays it out); no absolute fallback.
+if [ -f ../shared/tools/anchor.sh ]; then anchor=../shared/tools/anchor.sh; fi
 cleanup() {
 	if [ -n "$ours_pid" ]; then
 		kill "$ours_pid" 2>/dev/null || true
@@ -72,6 +71,10 @@ elif ! PATH=$PATH:/usr/sbin:/sbin command -v libvirtd >/dev/null; then
 elif [ -z "$anchor" ]; then
 	echo "== shared/tools/anchor.sh not found; libvirtd skipped" >&2
 else
+	# Only one root libvirtd runs at a time: hold the lock the tests take
+	# (internal/testkit) for as long as ours may run.
+	exec 9>"${TMPDIR:-/tmp}/anchor-e2e.lock"
+	flock 9
 	pidf=$anchor_dir/libvirtd.pid
 	if [ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null; then
 		echo "== libvirtd: sharing the anchor already running in $anchor_dir"

@@ -446,20 +446,17 @@ func (a *Anchor) ConfigDir() string {
 	return filepath.Join(a.Dir, "etc-storage")
 }
 
-// AnchorScript finds shared/tools/anchor.sh beside the module (as CI lays it
-// out) or at /work/shared.
+// AnchorScript finds shared/tools/anchor.sh beside the module, as CI lays it
+// out: paths are relative to the checkout, never absolute.
 func AnchorScript(t testing.TB) string {
 	t.Helper()
-	candidates := []string{"/work/shared/tools/anchor.sh"}
 	if root, err := moduleRoot(); err == nil {
-		candidates = append([]string{filepath.Join(root, "..", "shared", "tools", "anchor.sh")}, candidates...)
-	}
-	for _, p := range candidates {
+		p := filepath.Join(root, "..", "shared", "tools", "anchor.sh")
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Skip("testkit: shared/tools/anchor.sh not found")
+	SkipOrFailInCI(t, "testkit: ../shared/tools/anchor.sh not found beside the checkout")
 	return ""
 }
 
@@ -627,6 +624,23 @@ func runningLibvirtd() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// Pid is the process id of the libvirtd this anchor started, or 0 when it
+// shares one that someone else runs (whose CPU the caller must not measure).
+func (a *Anchor) Pid() int {
+	if a.sockDir != filepath.Join(a.Dir, "run") {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(a.Dir, "libvirtd.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	return pid
 }
 
 // SocketPath is libvirtd's read-write socket.

@@ -3,11 +3,7 @@ package bench_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -118,52 +114,15 @@ func TestScenariosAgainstLibvirtd(t *testing.T) {
 	runEveryScenario(t, uri, pid)
 }
 
-// startLibvirtd returns the URI and pid of the libvirtd that anchor.sh runs in its
-// default directory, starting it (and stopping it at the end) when it is not running.
-// That instance is the one scripts/bench.sh and people use; testkit's shared e2e
-// anchor can be stopped by another test binary in the middle of a run. When anchor.sh
-// cannot start one there (another libvirtd holds /run/libvirt), testkit's is used.
+// startLibvirtd returns the URI and pid of testkit's reference libvirtd. It is
+// the one instance every test binary of `go test ./...` shares, behind
+// testkit's lock and in a private mount namespace: a libvirtd of our own next
+// to it would find /run/libvirt taken and exit at once.
 func startLibvirtd(t *testing.T) (string, int) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the libvirtd anchor needs root")
-	}
-	if _, err := exec.LookPath("libvirtd"); err != nil {
-		t.Skip("libvirtd not installed (apt-get install libvirt-daemon)")
-	}
-	script := testkit.AnchorScript(t)
-	dir := filepath.Join(os.TempDir(), "libvirt-anchor")
-	sock := filepath.Join(dir, "run", "libvirt-sock")
-	pidOf := func() int {
-		b, err := os.ReadFile(filepath.Join(dir, "libvirtd.pid"))
-		if err != nil {
-			return 0
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || syscall.Kill(pid, 0) != nil {
-			return 0
-		}
-		return pid
-	}
-	if pid := pidOf(); pid != 0 {
-		return bench.SocketURI(sock), pid
-	}
-	// anchor.sh waits 5 s for the socket and carries on without it: a
-	// libvirtd that exits at once (another root libvirtd holds its locks)
-	// leaves none.
-	out, err := exec.Command("bash", script, "start", dir).CombinedOutput()
-	if st, serr := os.Stat(sock); err != nil || pidOf() == 0 || serr != nil || st.Mode()&os.ModeSocket == 0 {
-		t.Logf("anchor.sh start %s: %v %s; using testkit's anchor", dir, err, out)
-		a := testkit.StartAnchor(t)
-		t.Cleanup(func() { a.CleanupPools("bench-vsb-") })
-		return a.URI(), 0
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("bash", script, "stop", dir).CombinedOutput(); err != nil {
-			t.Logf("anchor.sh stop: %v %s", err, out)
-		}
-	})
-	return bench.SocketURI(sock), pidOf()
+	a := testkit.StartAnchor(t)
+	t.Cleanup(func() { a.CleanupPools("bench-vsb-") })
+	return a.URI(), a.Pid()
 }
 
 func TestScenariosAgainstVirtstoraged(t *testing.T) {
