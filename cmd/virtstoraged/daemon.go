@@ -82,6 +82,9 @@ func resolveSettings(g *Globals) (*settings, error) {
 }
 
 func run(g *Globals) error {
+	// First of all, before -d starts the daemon proper or anything runs a
+	// command: descriptors inherited from whoever started us stay with us.
+	sealErr := process.SealInheritedFDs()
 	var child *process.Child
 	if g.Daemon {
 		c, err := process.Daemonize(process.DaemonConfig{})
@@ -90,20 +93,23 @@ func run(g *Globals) error {
 		}
 		child = c
 	}
-	err := serve(g, child)
+	err := serve(g, child, sealErr)
 	if err != nil && child != nil {
 		_ = child.Fail(err)
 	}
 	return err
 }
 
-func serve(g *Globals, child *process.Child) error {
+func serve(g *Globals, child *process.Child, sealErr error) error {
 	s, err := resolveSettings(g)
 	if err != nil {
 		return err
 	}
 	defer s.logs.Close()
 	log := s.logger.WithField(logconf.ModuleField, "daemon")
+	if sealErr != nil {
+		log.WithError(sealErr).Warn("inherited descriptors may leak into the commands the daemon runs")
+	}
 
 	// Signals are caught from the start, so that a SIGTERM arriving while the
 	// sockets are being set up still shuts down cleanly (sockets and pid file removed).
