@@ -28,8 +28,14 @@ type program interface {
 }
 
 // procConnectClose is CONNECT_CLOSE in both the remote and the admin program: the
-// server replies, then hangs up.
+// server replies, then hangs up (see awaitHangup).
 const procConnectClose int32 = 2
+
+// DefaultCloseLinger is how long a connection waits, after its CONNECT_CLOSE
+// reply, for the client to hang up before the server closes it. libvirt's
+// clients hang up within a millisecond of the reply; the bound is for those
+// that wait for the server instead.
+const DefaultCloseLinger = 2 * time.Second
 
 // readBufKeep is the largest read buffer a connection keeps between frames. It
 // covers go-libvirt's 4 MiB stream packets, so an upload from it does not
@@ -68,8 +74,12 @@ type conn struct {
 
 	lastRecv   atomic.Int64 // unix nanoseconds of the last received frame
 	closeAfter atomic.Bool  // hang up after the next reply (admin closing its own client)
-	keepalive  atomic.Bool
-	eventLimit int
+	// lingering is set once CONNECT_CLOSE is answered: the client is to hang
+	// up, and nothing it sends is served any more.
+	lingering   atomic.Bool
+	lingerTimer atomic.Pointer[time.Timer]
+	keepalive   atomic.Bool
+	eventLimit  int
 
 	remote *remoteProgram
 	admin  *adminProgram
@@ -134,6 +144,9 @@ func (c *conn) serve() {
 // number of times.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
+		if t := c.lingerTimer.Load(); t != nil {
+			t.Stop()
+		}
 		c.cancel()
 		c.nc.Close()
 		c.out.shutdown()
@@ -197,6 +210,9 @@ const (
 // handle acts on one received frame; the payload is only valid during the call.
 // It returns false when the connection must be closed.
 func (c *conn) handle(h header, payload []byte) readNext {
+	if c.lingering.Load() {
+		return readOn // read only to see the hang-up
+	}
 	switch h.typ {
 	case typeMessage:
 		if h.prog == progKeepalive && h.vers == 1 && h.proc == keepalivePing {
@@ -362,15 +378,48 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 		c.sendInline(frame, release)
 		return
 	}
+	if h.proc == procConnectClose {
+		c.stopServing()
+	}
 	c.out.push(c, outItem{buf: frame, done: func(werr error) {
 		release()
 		if st != nil {
 			st.replied(werr)
 		}
-		if werr == nil && (h.proc == procConnectClose || c.closeAfter.Load()) {
+		switch {
+		case werr != nil:
+		case c.closeAfter.Load():
 			c.close()
+		case h.proc == procConnectClose:
+			c.awaitHangup()
 		}
 	}})
+}
+
+// stopServing is CONNECT_CLOSE's first step, before its reply is queued: what
+// the client sends from now on is read but not served, and it gets no more
+// events.
+func (c *conn) stopServing() {
+	c.lingering.Store(true)
+	c.srv.events.removeConn(c)
+}
+
+// awaitHangup ends a connection whose CONNECT_CLOSE reply was just written.
+// A libvirt client hangs up as soon as it has the reply; if the server's
+// hang-up reaches it first, its event loop reports "End of file while reading
+// data: Input/output error" (virtqemud logs it for connections to a storage
+// daemon). libvirt closes on its event loop's next pass and loses that race on
+// about 0.5% of connections; closing right after the write lost it on 3-5%.
+// So the connection is closed once the reader sees the client hang up, or
+// after the linger for a client that waits for the server to do it.
+func (c *conn) awaitHangup() {
+	t := time.AfterFunc(c.srv.cfg.CloseLinger, c.close)
+	c.lingerTimer.Store(t)
+	select {
+	case <-c.done:
+		t.Stop() // closed meanwhile, maybe before the timer was stored
+	default:
+	}
 }
 
 // sendInline writes an inline call's reply from the reader itself when the

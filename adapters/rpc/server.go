@@ -109,6 +109,9 @@ type Config struct {
 	EventQueue int
 	// Now is the clock for client timestamps; nil means time.Now.
 	Now func() time.Time
+	// CloseLinger bounds the wait for a client to hang up after CONNECT_CLOSE;
+	// 0 means DefaultCloseLinger.
+	CloseLinger time.Duration
 }
 
 // Server names as virt-admin sees them.
@@ -177,6 +180,9 @@ func NewServer(cfg Config, api ports.StorageAPI, events *EventHub, log *logrus.E
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CloseLinger <= 0 {
+		cfg.CloseLinger = DefaultCloseLinger
 	}
 	if cfg.PeerCred == nil {
 		cfg.PeerCred = peerCred

@@ -56,6 +56,17 @@ func New(configDir, autostartDir, statusDir string, log *logrus.Entry) (*Store, 
 	return &Store{configDir: abs[0], autostartDir: abs[1], statusDir: abs[2], log: log}, nil
 }
 
+// CreateStatusDir makes the run-time status directory, as libvirt's storage
+// driver does when it starts (g_mkdir_with_parents, 0777 under the umask): tools
+// that look there find it whether or not a pool runs. 0755 is what libvirt gets
+// under the usual umask 022; a looser umask does not make it world-writable.
+func (s *Store) CreateStatusDir() error {
+	if err := os.MkdirAll(s.statusDir, 0o755); err != nil {
+		return fmt.Errorf("statefile: create %s: %w", s.statusDir, err)
+	}
+	return nil
+}
+
 type nopWriter struct{}
 
 func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }

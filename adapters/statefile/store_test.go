@@ -3,6 +3,7 @@ package statefile_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -351,4 +352,44 @@ func TestNewRequiresDirectories(t *testing.T) {
 	if _, err := statefile.New("", "a", "b", nil); err == nil {
 		t.Error("New accepted an empty config dir")
 	}
+}
+
+// The status directory exists from the start, as libvirt's does, and only it:
+// the config directories wait for the first define, as in libvirt.
+func TestCreateStatusDir(t *testing.T) {
+	s, d, _ := newStore(t)
+	if err := s.CreateStatusDir(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(d.status)
+	if err != nil || !st.IsDir() {
+		t.Fatalf("status directory: %v", err)
+	}
+	if got, want := st.Mode().Perm(), os.FileMode(0o755)&^processUmask(t); got != want {
+		t.Errorf("mode %o, want %o", got, want)
+	}
+	if _, err := os.Stat(d.config); !os.IsNotExist(err) {
+		t.Errorf("config directory made too: %v", err)
+	}
+	// Again on a daemon restart.
+	if err := s.CreateStatusDir(); err != nil {
+		t.Error(err)
+	}
+}
+
+// processUmask reads the umask from /proc without changing it (Umask would
+// change it for the parallel tests too).
+func processUmask(t *testing.T) os.FileMode {
+	t.Helper()
+	for _, l := range strings.Split(readFile(t, "/proc/self/status"), "\n") {
+		if v, ok := strings.CutPrefix(l, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return os.FileMode(m)
+		}
+	}
+	t.Fatal("no Umask in /proc/self/status")
+	return 0
 }

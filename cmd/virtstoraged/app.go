@@ -60,8 +60,15 @@ func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) 
 }
 
 func provideStore(s *settings) (*statefile.Store, error) {
-	return statefile.New(s.paths.StorageConfigDir, s.paths.AutostartDir, s.paths.StatusDir,
+	st, err := statefile.New(s.paths.StorageConfigDir, s.paths.AutostartDir, s.paths.StatusDir,
 		s.logger.WithField(logconf.ModuleField, "storage.state"))
+	if err != nil {
+		return nil, err
+	}
+	if err := st.CreateStatusDir(); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func provideEventHub(l *logrus.Logger) *rpc.EventHub {

@@ -82,6 +82,9 @@ func resolveSettings(g *Globals) (*settings, error) {
 }
 
 func run(g *Globals) error {
+	// First of all, before -d starts the daemon proper or anything runs a
+	// command: descriptors inherited from whoever started us stay with us.
+	sealErr := process.SealInheritedFDs()
 	var child *process.Child
 	if g.Daemon {
 		c, err := process.Daemonize(process.DaemonConfig{})
@@ -90,20 +93,23 @@ func run(g *Globals) error {
 		}
 		child = c
 	}
-	err := serve(g, child)
+	err := serve(g, child, sealErr)
 	if err != nil && child != nil {
 		_ = child.Fail(err)
 	}
 	return err
 }
 
-func serve(g *Globals, child *process.Child) error {
+func serve(g *Globals, child *process.Child, sealErr error) error {
 	s, err := resolveSettings(g)
 	if err != nil {
 		return err
 	}
 	defer s.logs.Close()
 	log := s.logger.WithField(logconf.ModuleField, "daemon")
+	if sealErr != nil {
+		log.WithError(sealErr).Warn("inherited descriptors may leak into the commands the daemon runs")
+	}
 
 	// Signals are caught from the start, so that a SIGTERM arriving while the
 	// sockets are being set up still shuts down cleanly (sockets and pid file removed).
@@ -154,11 +160,30 @@ func serve(g *Globals, child *process.Child) error {
 
 	idle := s.timeouts.start(a)
 	defer s.timeouts.stop()
+	// A reload runs beside the loop, so that SIGTERM is heard while it starts
+	// autostart pools; like libvirt, a SIGHUP during a reload is dropped.
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	reloadDone := make(chan struct{}, 1)
+	reloading := false
+	var reloads sync.WaitGroup
 loop:
 	for {
 		select {
 		case <-sig.Reload:
-			reload(s, a, log)
+			if reloading {
+				log.Warn("a reload is in progress, SIGHUP ignored")
+				continue
+			}
+			reloading = true
+			reloads.Add(1)
+			go func() {
+				defer reloads.Done()
+				reload(rctx, s, a, log)
+				reloadDone <- struct{}{}
+			}()
+		case <-reloadDone:
+			reloading = false
 		case <-sig.Shutdown:
 			log.Info("shutting down on signal")
 			break loop
@@ -168,6 +193,7 @@ loop:
 		}
 	}
 	_ = process.NotifyStopping()
+	rcancel()
 	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer scancel()
 	if err := a.server.Shutdown(sctx); err != nil {
@@ -175,15 +201,30 @@ loop:
 	}
 	closeAll(listeners)
 	serving.Wait()
+	reloads.Wait()
 	a.service.Shutdown(sctx)
 	return nil
 }
 
 // reload applies SIGHUP: the config is read again; log settings and limits take
-// effect at once; a bad file is reported and the running config kept.
-func reload(s *settings, a *app, log *logrus.Entry) {
+// effect at once; a bad file is reported and the running config kept. Then the
+// storage driver reads the pool configs and autostart links again.
+func reload(ctx context.Context, s *settings, a *app, log *logrus.Entry) {
 	_ = process.NotifyReloading()
-	defer func() { _ = process.NotifyReady() }()
+	defer func() {
+		if ctx.Err() == nil {
+			_ = process.NotifyReady()
+		}
+	}()
+	reloadConfig(s, a, log)
+	if err := a.service.Reload(ctx); err != nil {
+		log.WithError(err).Error("reload: pool configs")
+		return
+	}
+	log.Info("pool configs reloaded")
+}
+
+func reloadConfig(s *settings, a *app, log *logrus.Entry) {
 	conf, warnings, err := conffile.Load(s.configFile, s.explicit)
 	if err != nil {
 		log.WithError(err).Error("reload: keeping the running configuration")

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // Start brings back the pools of a previous run, in libvirt's daemon-start order:
@@ -36,39 +37,16 @@ func (s *Service) Start(ctx context.Context) error {
 		s.loadLocked(def, false, false)
 	}
 	for _, c := range configs {
-		def, err := s.codec.ParsePool(c.XML, 0)
-		if err != nil {
-			s.plog(c.Name).WithError(err).Warn("ignoring unreadable pool config")
-			continue
+		if def := s.parseConfig(c); def != nil {
+			s.loadLocked(def, true, c.Autostart)
 		}
-		if def.Name != c.Name {
-			s.plog(c.Name).WithField("xml_name", def.Name).Warn("ignoring pool config whose name does not match its file")
-			continue
-		}
-		s.loadLocked(def, true, c.Autostart)
 	}
 	s.regMu.Unlock()
 
 	for _, e := range s.entries() {
 		s.revive(ctx, e)
 	}
-	if !s.cfg.NoAutostart {
-		for _, e := range s.entries() {
-			var auto bool
-			var h domain.PoolHandle
-			_ = e.view(func(p *domain.Pool) error {
-				auto = p.Autostart() && !p.Active()
-				h = p.Handle()
-				return nil
-			})
-			if !auto {
-				continue
-			}
-			if err := s.PoolCreate(ctx, h, 0); err != nil {
-				s.plog(h.Name).WithError(err).Warn("autostart failed")
-			}
-		}
-	}
+	s.autostart(ctx)
 	for name := range hadStatus {
 		active := false
 		if e, err := s.entryByName(name); err == nil {
@@ -89,13 +67,8 @@ func (s *Service) Start(ctx context.Context) error {
 // pending definition of the (possibly) running pool.
 func (s *Service) loadLocked(def *domain.PoolDef, persistent, autostart bool) {
 	log := s.plog(def.Name)
-	if err := domain.ValidatePoolName(def.Name); err != nil {
-		log.WithError(err).Warn("ignoring pool with an invalid name")
-		return
-	}
-	b, ok := s.backends[def.Type]
-	if !ok {
-		log.WithError(domain.ErrMissingBackend(def.Type)).Warn("ignoring pool")
+	b := s.loadableBackend(def)
+	if b == nil {
 		return
 	}
 	if e := s.byUUID[def.UUID]; e != nil {
@@ -126,6 +99,116 @@ func (s *Service) loadLocked(def *domain.PoolDef, persistent, autostart bool) {
 		_ = p.SetAutostart(autostart)
 	}
 	s.byUUID[def.UUID] = &entry{pool: p, backend: b}
+}
+
+// parseConfig reads one stored pool config; nil means it is unusable (logged).
+func (s *Service) parseConfig(c ports.StoredPool) *domain.PoolDef {
+	def, err := s.codec.ParsePool(c.XML, 0)
+	if err != nil {
+		s.plog(c.Name).WithError(err).Warn("ignoring unreadable pool config")
+		return nil
+	}
+	if def.Name != c.Name {
+		s.plog(c.Name).WithField("xml_name", def.Name).Warn("ignoring pool config whose name does not match its file")
+		return nil
+	}
+	return def
+}
+
+// loadableBackend returns the backend of a pool read from disk, nil (logged)
+// when its name is invalid or its type not served.
+func (s *Service) loadableBackend(def *domain.PoolDef) ports.PoolBackend {
+	log := s.plog(def.Name)
+	if err := domain.ValidatePoolName(def.Name); err != nil {
+		log.WithError(err).Warn("ignoring pool with an invalid name")
+		return nil
+	}
+	b, ok := s.backends[def.Type]
+	if !ok {
+		log.WithError(domain.ErrMissingBackend(def.Type)).Warn("ignoring pool")
+		return nil
+	}
+	return b
+}
+
+// autostart starts every autostart pool that is not running, unless the
+// service was configured not to.
+func (s *Service) autostart(ctx context.Context) {
+	if s.cfg.NoAutostart {
+		return
+	}
+	for _, e := range s.entries() {
+		var auto bool
+		var h domain.PoolHandle
+		_ = e.view(func(p *domain.Pool) error {
+			auto = p.Autostart() && !p.Active() && !p.Starting()
+			h = p.Handle()
+			return nil
+		})
+		if !auto || ctx.Err() != nil {
+			continue
+		}
+		if err := s.PoolCreate(ctx, h, 0); err != nil {
+			s.plog(h.Name).WithError(err).Warn("autostart failed")
+		}
+	}
+}
+
+// Reload is the storage driver's part of SIGHUP, as libvirt's
+// storageStateReload: the pool configs and autostart links are read again. A
+// new config defines an inactive pool; the config of a known pool becomes its
+// persistent definition, which a running (or starting) pool keeps pending
+// until it stops, so running pools and their jobs are left alone; the
+// autostart flag follows the link. A pool whose config vanished stays defined,
+// and unreadable configs, or ones that clash with another pool, are logged and
+// skipped. Then every autostart pool that is not running is started, those
+// stopped by hand included, as libvirt does. No lifecycle events are sent for
+// what the files define. Status files are the daemon's own record of what runs
+// and are not read again: libvirt reads them too, but only to refuse each pool
+// as already active.
+func (s *Service) Reload(ctx context.Context) error {
+	// The files are read and applied under cfgMu, so that a define, undefine or
+	// autostart change cannot come between the read and the apply and be
+	// undone in memory by what was on disk a moment before.
+	s.cfgMu.Lock()
+	configs, err := s.store.LoadConfigs()
+	if err != nil {
+		s.cfgMu.Unlock()
+		return err
+	}
+	s.regMu.Lock()
+	for _, c := range configs {
+		if def := s.parseConfig(c); def != nil {
+			s.reloadLocked(def, c.Autostart)
+		}
+	}
+	s.regMu.Unlock()
+	s.cfgMu.Unlock()
+	s.autostart(ctx)
+	return ctx.Err()
+}
+
+// reloadLocked applies one pool config read by Reload; the caller holds regMu.
+func (s *Service) reloadLocked(def *domain.PoolDef, autostart bool) {
+	b := s.loadableBackend(def)
+	if b == nil {
+		return
+	}
+	if err := s.checkAgainstOthersLocked(def); err != nil {
+		s.plog(def.Name).WithError(err).Warn("ignoring pool config")
+		return
+	}
+	if e := s.byUUID[def.UUID]; e != nil {
+		e.mu.Lock()
+		e.pool.Redefine(def)
+		_ = e.pool.SetAutostart(autostart)
+		e.mu.Unlock()
+		return
+	}
+	p := domain.NewPool(def, true)
+	_ = p.SetAutostart(autostart)
+	s.byUUID[def.UUID] = &entry{pool: p, backend: b}
+	s.plog(def.Name).Info("pool defined by its config file")
 }
 
 // revive asks the backend whether a loaded pool is active on the system and, if

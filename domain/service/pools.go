@@ -56,6 +56,8 @@ func (s *Service) PoolDefineXML(ctx context.Context, xml string, flags uint32) (
 	if err != nil {
 		return domain.PoolHandle{}, err
 	}
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
 	s.regMu.Lock()
 	if err := s.checkAgainstOthersLocked(def); err != nil {
 		s.regMu.Unlock()
@@ -323,6 +325,8 @@ func (s *Service) PoolUndefine(ctx context.Context, h domain.PoolHandle) error {
 
 // undefine drops e's config and e itself under the registry lock.
 func (s *Service) undefine(e *entry) (domain.PoolHandle, error) {
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
 	s.regMu.Lock()
 	defer s.regMu.Unlock()
 	if err := e.lock(); err != nil {
@@ -460,6 +464,8 @@ func (s *Service) PoolSetAutostart(ctx context.Context, h domain.PoolHandle, aut
 	if err != nil {
 		return err
 	}
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
 	return e.view(func(p *domain.Pool) error {
 		if !p.Persistent() {
 			return domain.ErrNoConfigFile()

@@ -8,8 +8,9 @@
 // and is only held for bookkeeping, never across a backend call. Volume jobs do not
 // take opMu: they mark their volume busy under mu (domain.Volume), run the backend
 // call without locks and release the mark, so refresh, info, lookups and other
-// volumes' jobs go on meanwhile. Lock order: opMu, then the registry, then mu;
-// nobody waits for opMu while holding the registry or mu.
+// volumes' jobs go on meanwhile. cfgMu guards the config files (define, undefine,
+// autostart, reload). Lock order: opMu, cfgMu, the registry, mu; nobody waits for
+// opMu while holding any of the others.
 package service
 
 import (
@@ -41,6 +42,10 @@ type Service struct {
 	store    ports.StateStore
 	events   ports.EventSink
 	log      *logrus.Entry
+
+	// cfgMu serialises the writers of pool configs and autostart links with
+	// Reload, which reads them back.
+	cfgMu sync.Mutex
 
 	regMu  sync.RWMutex
 	byUUID map[domain.UUID]*entry

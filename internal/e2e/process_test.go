@@ -99,7 +99,9 @@ func TestIdleTimeout(t *testing.T) {
 // debug messages to appear in the log output.
 func TestSighupReload(t *testing.T) {
 	t.Parallel()
-	d := startDaemon(t, testkit.DaemonOptions{Config: "log_level = 3\n"})
+	n := listenNotify(t)
+	d := startDaemon(t, testkit.DaemonOptions{Config: "log_level = 3\n", Env: []string{"NOTIFY_SOCKET=" + n.path}})
+	n.waitFor(t, "READY=1")
 	ok(t, d, "pool-list", "--all")
 	before, _ := os.ReadFile(d.LogPath)
 	if strings.Contains(strings.ToLower(string(before)), "level=debug") || strings.Contains(string(before), "debug :") {
@@ -109,10 +111,11 @@ func TestSighupReload(t *testing.T) {
 	if err := d.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	n.waitFor(t, "RELOADING=1")
+	n.waitFor(t, "READY=1")
+	// The calls log at debug level before they answer.
 	ok(t, d, "pool-list", "--all")
 	ok(t, d, "pool-capabilities")
-	time.Sleep(200 * time.Millisecond)
 	after, _ := os.ReadFile(d.LogPath)
 	grown := strings.ToLower(string(after[len(before):]))
 	if !strings.Contains(grown, "debug") {

@@ -124,6 +124,10 @@ type DaemonOptions struct {
 	Config string
 	// Args are appended after --root DIR.
 	Args []string
+	// Env is added to the daemon's environment (later entries win).
+	Env []string
+	// ExtraFiles are inherited by the daemon as descriptors 3, 4, ...
+	ExtraFiles []*os.File
 }
 
 // Daemon is one virtstoraged process living under its own root directory.
@@ -198,7 +202,8 @@ func (d *Daemon) Start(t testing.TB) {
 	args := append([]string{"--root", d.Root}, d.opts.Args...)
 	cmd := exec.Command(d.Bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), d.opts.Env...)
+	cmd.ExtraFiles = d.opts.ExtraFiles
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testkit: start virtstoraged: %v", err)
 	}
