@@ -90,7 +90,11 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 		return nil
 	}
 	var pr probe
+	defined := vol.Target
 	err := inspectProbe(vol.Target.Path, vol, nil, &pr)
+	if err == nil {
+		keepDefined(vol, &defined)
+	}
 	if errors.Is(err, errSkip) {
 		forgetQuiet(vol.Target.Path)
 		return errnoErr(unix.ENOENT, "cannot open volume '%s'", vol.Target.Path)
@@ -99,6 +103,30 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 		rememberQuiet(vol.Target.Path, &pr.stat, clock())
 	}
 	return err
+}
+
+// keepDefined puts back into a re-read volume what libvirt's per-volume
+// refresh (after create, resize, upload, and for every info or XML call)
+// never reads again: the compat level, cluster size and features the volume
+// was defined or last probed with, which only a pool refresh probes anew (so
+// a qcow2 made with compat 1.1 and no <features> shows none until then). A
+// format the header does not tell apart from raw stays too: an iso volume,
+// which qemu-img writes as raw, is iso until the next pool refresh, with its
+// file size as capacity, as in libvirt. Only a file rewritten as another kind
+// of image is read as what it now is (libvirt: at the next pool refresh).
+func keepDefined(vol *domain.VolDef, defined *domain.VolTarget) {
+	t := &vol.Target
+	switch {
+	case vol.Type != domain.VolFile:
+		return
+	case t.Format == defined.Format:
+	case t.Format == imgformat.Raw && defined.Format != "" && defined.Format != "dir":
+		t.Format = defined.Format
+	default:
+		return
+	}
+	t.Compat, t.ClusterSize = defined.Compat, defined.ClusterSize
+	t.HasFeatures, t.LazyRefcounts, t.ExtendedL2 = defined.HasFeatures, defined.LazyRefcounts, defined.ExtendedL2
 }
 
 // DeleteVol removes the volume's file (rmdir for a dir volume). A file that is
