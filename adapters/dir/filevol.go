@@ -46,6 +46,10 @@ type FileVolumes struct {
 	// Owner, when set, makes new volumes' files as their owner (netfs); nil
 	// makes them as the daemon and chowns them.
 	Owner VolOwner
+	// LookPath finds the programs whose absence or place libvirt reports
+	// (ploop, and qemu-img named by its full path in errors); nil is
+	// exec.LookPath.
+	LookPath func(file string) (string, error)
 
 	watches *watchSet // incremental refresh state (watch.go), under watchSetsMu
 }
@@ -68,9 +72,12 @@ func (v *FileVolumes) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error
 	if !volFormats[vol.Target.Format] {
 		return domain.Errorf(domain.KindConfigUnsupported, "unknown volume format type %s", vol.Target.Format)
 	}
-	if vol.Target.Format == "dir" {
+	switch vol.Target.Format {
+	case "dir":
 		vol.Type = domain.VolDir
-	} else {
+	case ploop:
+		vol.Type = domain.VolPloop
+	default:
 		vol.Type = domain.VolFile
 	}
 	vol.Target.Path = volPath(pool.Target.Path, vol.Name)
@@ -154,13 +161,15 @@ func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *d
 	switch vol.Target.Format {
 	case imgformat.Raw:
 		if vol.Target.Encryption != "" {
-			return v.qemuImgCreate(ctx, vol, flags)
+			return v.qemuImgCreate(ctx, pool, vol, flags)
 		}
 		return v.createRaw(ctx, vol, nil, flags)
 	case "dir":
 		return createDir(vol, flags)
+	case ploop:
+		return v.createPloop(vol, nil, flags)
 	default:
-		return v.qemuImgCreate(ctx, vol, flags)
+		return v.qemuImgCreate(ctx, pool, vol, flags)
 	}
 }
 
@@ -178,10 +187,16 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 	if !vol.HasCapacity || vol.Capacity < src.Capacity {
 		vol.Capacity = src.Capacity
 	}
-	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw && vol.Target.Encryption == "" && src.Target.Encryption == "" {
-		return v.createRaw(ctx, vol, src, flags)
+	// libvirt's choice: qemu-img when either side is a file that is not
+	// plain raw; else a ploop volume from ploop tools, else a raw copy.
+	srcFile := src.Type == domain.VolFile && (srcFormat != imgformat.Raw || src.Target.Encryption != "")
+	switch {
+	case srcFile, vol.Type == domain.VolFile && (vol.Target.Format != imgformat.Raw || vol.Target.Encryption != ""):
+		return v.qemuImgConvert(ctx, pool, vol, src, srcFormat, flags)
+	case vol.Type == domain.VolPloop:
+		return v.createPloop(vol, src, flags)
 	}
-	return v.qemuImgConvert(ctx, vol, src, srcFormat, flags)
+	return v.createRaw(ctx, vol, src, flags)
 }
 
 // setPerms gives a file made by someone else (qemu-img) the volume's mode
@@ -245,43 +260,18 @@ func createDir(vol *domain.VolDef, flags uint32) error {
 	return nil
 }
 
-// checkBacking applies libvirt's rules to a backing store of a new image and
-// returns its path and format (raw when the XML gives none, as libvirt).
-func checkBacking(vol *domain.VolDef, prealloc bool) (path, format string, err error) {
-	if vol.Backing == nil || vol.Backing.Path == "" {
-		return "", "", nil
-	}
-	if prealloc {
-		return "", "", domain.Errorf(domain.KindConfigUnsupported, "metadata preallocation conflicts with backing store")
-	}
-	path, format = vol.Backing.Path, vol.Backing.Format
-	if format == "" {
-		format = imgformat.Raw
-	}
-	if err := unix.Access(path, unix.R_OK); err != nil {
-		return "", "", sysErr(err, "inaccessible backing store volume %s", path)
-	}
-	return path, format, nil
-}
-
 // qemuImgCreate builds a non-raw image with qemu-img create.
-func (v *FileVolumes) qemuImgCreate(ctx context.Context, vol *domain.VolDef, flags uint32) error {
+func (v *FileVolumes) qemuImgCreate(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
 	}
 	if vol.Target.Encryption != "" {
 		return domain.Errorf(domain.KindOperationUnsupported, "creation of encrypted volumes is not supported yet")
 	}
-	prealloc := flags&domain.VolCreatePreallocMetadata != 0
-	backing, backingFmt, err := checkBacking(vol, prealloc)
+	o, backing, err := qemuImgPlan(pool, vol, nil, flags&domain.VolCreatePreallocMetadata != 0)
 	if err != nil {
 		return err
 	}
-	o, err := imgOptsFor(vol, prealloc)
-	if err != nil {
-		return err
-	}
-	o.backingFormat = backingFmt
 	capacity := vol.Capacity
 	if !vol.HasCapacity {
 		capacity = 0
@@ -364,30 +354,21 @@ func (v *FileVolumes) createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) err
 	return nil
 }
 
-// qemuImgConvert clones src into vol with qemu-img convert, then grows the
-// copy when a larger capacity was asked (libvirt silently ignores that).
-func (v *FileVolumes) qemuImgConvert(ctx context.Context, vol, src *domain.VolDef, srcFormat string, flags uint32) error {
+// qemuImgConvert clones src into vol with qemu-img convert. A capacity
+// larger than the source's is not applied, as in libvirt: the copy has the
+// source's size (qemu-img cannot resize vmdk, vpc, vdi or qcow images).
+func (v *FileVolumes) qemuImgConvert(ctx context.Context, pool *domain.PoolDef, vol, src *domain.VolDef, srcFormat string, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
 	}
 	if vol.Target.Encryption != "" || src.Target.Encryption != "" {
 		return domain.Errorf(domain.KindOperationUnsupported, "conversion of encrypted volumes is not supported yet")
 	}
-	o, err := imgOptsFor(vol, flags&domain.VolCreatePreallocMetadata != 0)
+	o, _, err := qemuImgPlan(pool, vol, src, flags&domain.VolCreatePreallocMetadata != 0)
 	if err != nil {
 		return err
 	}
-	if err := v.runImageTool(ctx, vol, qemuImgConvertArgs(src.Target.Path, srcFormat, vol.Target.Path, o)); err != nil {
-		return err
-	}
-	if vol.Capacity > src.Capacity {
-		args := qemuImgResizeArgs(vol.Target.Path, vol.Capacity, false)
-		if err := v.runAsOwner(ctx, vol.Target.Perms, ports.Command{Path: qemuImg, Args: args}); err != nil {
-			v.removeFile(vol.Target.Path, vol.Target.Perms)
-			return commandError(err, append([]string{qemuImg}, args...))
-		}
-	}
-	return nil
+	return v.runImageTool(ctx, vol, qemuImgConvertArgs(src.Target.Path, srcFormat, vol.Target.Path, o))
 }
 
 // runImageTool runs qemu-img making vol's file, then applies the volume's
@@ -399,7 +380,7 @@ func (v *FileVolumes) runImageTool(ctx context.Context, vol *domain.VolDef, args
 	if v.Owner == nil || !v.runImageToolAsOwner(ctx, vol, cmd) {
 		if _, err := v.Runner.Run(ctx, cmd); err != nil {
 			v.removeFile(vol.Target.Path, vol.Target.Perms)
-			return commandError(err, append([]string{qemuImg}, args...))
+			return v.qemuImgError(err, args)
 		}
 	}
 	if err := settlePerms(vol.Target.Path, vol.Target.Perms); err != nil {

@@ -30,7 +30,7 @@ func (v *FileVolumes) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *
 	}
 	args := qemuImgResizeArgs(vol.Target.Path, capacity, capacity < vol.Capacity)
 	if _, err := v.Runner.Run(ctx, ports.Command{Path: qemuImg, Args: args}); err != nil {
-		return commandError(err, append([]string{qemuImg}, args...))
+		return v.qemuImgError(err, args)
 	}
 	return nil
 }

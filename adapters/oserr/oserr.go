@@ -54,8 +54,11 @@ func Command(err error, argv []string) *domain.Error {
 	var xe *osexec.ExitError
 	if errors.As(err, &xe) {
 		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", strings.Join(argv, " "), xe.Code)
-		if detail := strings.TrimSpace(xe.Stderr); detail != "" {
-			e.Detail += ": " + detail
+		// The tool's stderr goes in as it came, its final newline and an
+		// LVM tool's leading spaces included: libvirt adds nothing and takes
+		// nothing away.
+		if xe.Stderr != "" {
+			e.Detail += ": " + xe.Stderr
 		}
 		e.Err = err
 		return e
