@@ -238,6 +238,8 @@ type VolTarget struct {
 	ExtendedL2    bool
 	Nocow         bool
 	Encryption    string // encryption format, "" = none
+	// EncryptionSecrets counts the <secret> elements of <encryption>.
+	EncryptionSecrets int
 }
 
 // BackingStore is a volume's backing image.

@@ -98,6 +98,11 @@ func TestQemuImgCreateArgv(t *testing.T) {
 			wantErr: "unsupported configuration: format features only available with qcow2",
 		},
 		{
+			name: "raw-luks-without-secret", giveFmt: "raw", giveCap: gib5,
+			giveMod: func(v *domain.VolDef, _ string) { v.Target.Encryption = "luks" },
+			wantErr: "invalid argument: A single <secret type='passphrase'...> element is expected in encryption description",
+		},
+		{
 			name: "iso-backing", giveFmt: "iso", giveCap: gib5,
 			giveMod: func(v *domain.VolDef, d string) { v.Backing = &domain.BackingStore{Path: filepath.Join(d, "base.img")} },
 			wantErr: "unsupported configuration: cannot set backing store for raw volume",

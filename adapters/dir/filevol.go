@@ -64,7 +64,8 @@ func (v *FileVolumes) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error
 		return domain.Errorf(domain.KindOperationInvalid, "volume name '%s' cannot contain '/'", vol.Name)
 	}
 	if vol.Name == "" || vol.Name == "." || vol.Name == ".." {
-		return domain.Errorf(domain.KindOperationInvalid, "volume name '%s' is not allowed", vol.Name)
+		// Never a file of its own; libvirt finds the directory there.
+		return domain.Errorf(domain.KindOperationInvalid, "volume target path '%s' already exists", volPath(pool.Target.Path, vol.Name))
 	}
 	if vol.Target.Format == "" {
 		vol.Target.Format = imgformat.Raw
@@ -263,7 +264,10 @@ func createDir(vol *domain.VolDef, flags uint32) error {
 // qemuImgCreate builds a non-raw image with qemu-img create.
 func (v *FileVolumes) qemuImgCreate(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
-		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
+		return domain.ErrUnsupportedFlags(flags&^domain.VolCreatePreallocMetadata, "storageBackendCreateQemuImg")
+	}
+	if err := checkSecrets(vol); err != nil {
+		return err
 	}
 	if vol.Target.Encryption != "" {
 		return domain.Errorf(domain.KindOperationUnsupported, "creation of encrypted volumes is not supported yet")
@@ -359,7 +363,13 @@ func (v *FileVolumes) createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) err
 // source's size (qemu-img cannot resize vmdk, vpc, vdi or qcow images).
 func (v *FileVolumes) qemuImgConvert(ctx context.Context, pool *domain.PoolDef, vol, src *domain.VolDef, srcFormat string, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
-		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
+		return domain.ErrUnsupportedFlags(flags&^domain.VolCreatePreallocMetadata, "storageBackendCreateQemuImg")
+	}
+	if err := checkSecrets(vol); err != nil {
+		return err
+	}
+	if err := checkSecrets(src); err != nil {
+		return err
 	}
 	if vol.Target.Encryption != "" || src.Target.Encryption != "" {
 		return domain.Errorf(domain.KindOperationUnsupported, "conversion of encrypted volumes is not supported yet")
@@ -369,6 +379,15 @@ func (v *FileVolumes) qemuImgConvert(ctx context.Context, pool *domain.PoolDef, 
 		return err
 	}
 	return v.runImageTool(ctx, vol, qemuImgConvertArgs(src.Target.Path, srcFormat, vol.Target.Path, o))
+}
+
+// checkSecrets is libvirt's first check of an encrypted volume qemu-img
+// makes or reads: its key comes from exactly one secret.
+func checkSecrets(vol *domain.VolDef) error {
+	if vol.Target.Encryption != "" && vol.Target.EncryptionSecrets != 1 {
+		return domain.Errorf(domain.KindInvalidArg, "A single <secret type='passphrase'...> element is expected in encryption description")
+	}
+	return nil
 }
 
 // runImageTool runs qemu-img making vol's file, then applies the volume's

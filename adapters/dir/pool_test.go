@@ -29,7 +29,12 @@ func TestPoolLifecycle(t *testing.T) {
 	if ok, err := b.CheckPool(ctx, def); ok || err != nil {
 		t.Fatalf("CheckPool before build = %v, %v", ok, err)
 	}
-	wantErrText(t, b.StartPool(ctx, def), domain.KindSystem, "cannot open directory '"+target+"': No such file or directory")
+	err := b.StartPool(ctx, def)
+	wantErrText(t, err, domain.KindSystem, "cannot open directory '"+target+"': No such file or directory")
+	// libvirt's virDirOpen (util code) reports it with no error domain.
+	if d := domain.AsError(err).ErrorDomain(); d != domain.FromNone {
+		t.Errorf("error domain %d, want %d", d, domain.FromNone)
+	}
 	if err := b.BuildPool(ctx, def, 0); err != nil {
 		t.Fatal(err)
 	}

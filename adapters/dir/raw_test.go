@@ -135,8 +135,10 @@ func TestBuildRawErrors(t *testing.T) {
 	bad := &domain.VolDef{Name: "a/b"}
 	wantErrText(t, b.PrepareVol(pool, bad), domain.KindOperationInvalid,
 		"Requested operation is not valid: volume name 'a/b' cannot contain '/'")
-	wantErrText(t, b.PrepareVol(pool, &domain.VolDef{Name: ".."}), domain.KindOperationInvalid,
-		"Requested operation is not valid: volume name '..' is not allowed")
+	for _, name := range []string{".", ".."} {
+		wantErrText(t, b.PrepareVol(pool, &domain.VolDef{Name: name}), domain.KindOperationInvalid,
+			"Requested operation is not valid: volume target path '"+pool.Target.Path+"/"+name+"' already exists")
+	}
 	wantErrText(t, b.PrepareVol(pool, &domain.VolDef{Name: "x", Target: domain.VolTarget{Format: "bogus"}}), domain.KindConfigUnsupported,
 		"unsupported configuration: unknown volume format type bogus")
 }

@@ -44,12 +44,20 @@ func Errno(en syscall.Errno, format string, args ...any) *domain.Error {
 	return domain.SystemError(int32(en), errnoText{en}, format, args...)
 }
 
+// FromUtil marks e as reported by libvirt's util code (virfile.c,
+// vircommand.c), which sends its errors with no error domain (0) where the
+// storage driver's carry VIR_FROM_STORAGE.
+func FromUtil(e *domain.Error) *domain.Error {
+	e.NoDomain = true
+	return e
+}
+
 // Command turns a runner failure into libvirt's virCommandRun errors: a
 // missing program is "Cannot find 'X' in path", a failed one reports its exit
 // status and stderr as an internal error; a domain error passes through.
 func Command(err error, argv []string) *domain.Error {
 	if errors.Is(err, exec.ErrNotFound) {
-		return Errno(syscall.ENOENT, "Cannot find '%s' in path", argv[0])
+		return FromUtil(Errno(syscall.ENOENT, "Cannot find '%s' in path", argv[0]))
 	}
 	var xe *osexec.ExitError
 	if errors.As(err, &xe) {
@@ -61,7 +69,7 @@ func Command(err error, argv []string) *domain.Error {
 			e.Detail += ": " + xe.Stderr
 		}
 		e.Err = err
-		return e
+		return FromUtil(e)
 	}
 	var de *domain.Error
 	if errors.As(err, &de) {

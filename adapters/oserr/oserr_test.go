@@ -44,6 +44,10 @@ func TestCommand(t *testing.T) {
 			if got.Kind != tt.wantKind || got.Error() != tt.wantText {
 				t.Errorf("got kind %d %q, want kind %d %q", got.Kind, got.Error(), tt.wantKind, tt.wantText)
 			}
+			// vircommand.c reports with no error domain.
+			if d := got.ErrorDomain(); d != domain.FromNone {
+				t.Errorf("error domain %d, want %d", d, domain.FromNone)
+			}
 		})
 	}
 }

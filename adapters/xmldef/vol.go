@@ -139,6 +139,7 @@ func (c *Codec) ParseVol(doc string, pool *domain.PoolDef, flags uint32) (*domai
 			return nil, domain.Errorf(domain.KindConfigUnsupported, "unknown volume encryption format type %s", f)
 		}
 		def.Target.Encryption = f
+		def.Target.EncryptionSecrets = len(enc.children("secret"))
 	}
 
 	def.Target.Compat = target.str("compat")
