@@ -6,6 +6,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Kind classifies an error the way libvirt's virErrorNumber does, so that one
@@ -80,6 +81,26 @@ func (k Kind) Code() int32 { return kindCodes[k].code }
 // Prefix returns the text libvirt prepends to the detail for this kind.
 func (k Kind) Prefix() string { return kindCodes[k].prefix }
 
+// kindFormats are the kinds whose libvirt message (virErrorMsg) puts the
+// detail inside a sentence rather than after a prefix.
+var kindFormats = map[Kind]string{
+	KindStorageVolExist: "storage volume %s exists already",
+}
+
+// Format returns libvirt's message format for the kind, with one %s for the
+// detail: the prefix followed by %s for most kinds.
+func (k Kind) Format() string {
+	if f, ok := kindFormats[k]; ok {
+		return f
+	}
+	return k.Prefix() + "%s"
+}
+
+// FormatDetail puts detail into the kind's message format.
+func (k Kind) FormatDetail(detail string) string {
+	return strings.Replace(k.Format(), "%s", detail, 1)
+}
+
 // Kinds lists every defined kind, for exhaustive tests of mapping tables.
 func Kinds() []Kind {
 	ks := make([]Kind, 0, int(kindEnd)-1)
@@ -113,8 +134,13 @@ type Error struct {
 	// (virCheckFlags: "unsupported flags (0x2) in function ...").
 	Bare bool
 	// NoDomain sends the error with domain 0 (VIR_FROM_NONE), as libvirt does for
-	// its generic parsers ("unknown suffix", "value too large").
+	// its generic parsers ("unknown suffix", "value too large") and for what
+	// its util code reports (virfile.c, vircommand.c).
 	NoDomain bool
+	// ArgName marks libvirt's virReportInvalidArg: the error then carries the
+	// function (Op) and the argument's name where others carry their format
+	// and detail, and 0 where others carry -1.
+	ArgName string
 }
 
 // Error returns the full message exactly as libvirt prints it.
@@ -122,7 +148,7 @@ func (e *Error) Error() string {
 	if e.Bare {
 		return e.Detail
 	}
-	return e.Kind.Prefix() + e.Detail
+	return e.Kind.FormatDetail(e.Detail)
 }
 
 // Unwrap exposes the cause.
@@ -184,6 +210,12 @@ func ErrPoolNotFoundUUID(u UUID) *Error {
 	return Errorf(KindNoStoragePool, "no storage pool with matching uuid '%s'", u)
 }
 
+// ErrPoolGone is libvirt's error for a pool handle (name and UUID) whose
+// pool is no longer defined: the UUID with the handle's name.
+func ErrPoolGone(u UUID, name string) *Error {
+	return Errorf(KindNoStoragePool, "no storage pool with matching uuid '%s' (%s)", u, name)
+}
+
 // ErrPoolNotActive is libvirt's error for an operation that needs a running pool.
 func ErrPoolNotActive(name string) *Error {
 	return Errorf(KindOperationInvalid, "storage pool '%s' is not active", name)
@@ -202,7 +234,7 @@ func ErrPoolStillActive(name string) *Error {
 // ErrUnsupportedFlags is libvirt's virCheckFlags error.
 func ErrUnsupportedFlags(flags uint32, fn string) *Error {
 	e := Errorf(KindInvalidArg, "unsupported flags (0x%x) in function %s", flags, fn)
-	e.Bare = true
+	e.Bare, e.Op, e.ArgName = true, fn, "flags"
 	return e
 }
 

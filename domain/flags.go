@@ -16,7 +16,6 @@ const (
 	MaskVolWipe        uint32 = 0
 	MaskVolResize      uint32 = VolResizeAllocate | VolResizeDelta | VolResizeShrink
 	MaskVolStream      uint32 = StreamSparse
-	MaskFindSources    uint32 = 0
 	MaskPoolCaps       uint32 = 0
 )
 

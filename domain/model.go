@@ -224,16 +224,22 @@ type Timestamps struct {
 
 // VolTarget is the <target> of a volume.
 type VolTarget struct {
-	Path          string
-	Format        string // raw, qcow2, ..., dir; "" = pool default
-	Perms         Perms
-	Timestamps    *Timestamps
-	Compat        string // qcow2 compat level "0.10" / "1.1"
-	ClusterSize   uint64 // bytes, 0 = default
+	Path        string
+	Format      string // raw, qcow2, ..., dir; "" = pool default
+	Perms       Perms
+	Timestamps  *Timestamps
+	Compat      string // qcow2 compat level "0.10" / "1.1"
+	ClusterSize uint64 // bytes, 0 = default
+	// HasFeatures is true when a <features> element is given or read (libvirt
+	// keeps a features set for every qcow2 v3 image, printed as <features/>
+	// when empty); LazyRefcounts and ExtendedL2 imply it.
+	HasFeatures   bool
 	LazyRefcounts bool
 	ExtendedL2    bool
 	Nocow         bool
 	Encryption    string // encryption format, "" = none
+	// EncryptionSecrets counts the <secret> elements of <encryption>.
+	EncryptionSecrets int
 }
 
 // BackingStore is a volume's backing image.

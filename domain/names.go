@@ -25,16 +25,15 @@ func ValidatePoolName(name string) error {
 }
 
 // ValidateVolName applies the volume name rules of the file backends: no '/', which
-// libvirt reports as an invalid operation, and (beyond libvirt) no control characters
-// and no "." or "..", which a refresh would skip or which name the pool itself.
+// libvirt reports as an invalid operation, and (beyond libvirt) no control
+// characters, which a refresh would skip. "." and ".." are the backends' to
+// refuse, in their own words (a file pool finds the path taken, as libvirt).
 func ValidateVolName(name string) error {
 	switch {
 	case name == "":
 		return Errorf(KindXMLError, "missing volume name element")
 	case strings.ContainsRune(name, '/'):
 		return Errorf(KindOperationInvalid, "volume name '%s' cannot contain '/'", name)
-	case name == "." || name == "..":
-		return Errorf(KindOperationInvalid, "volume name '%s' is not allowed", name)
 	}
 	if c, ok := firstControl(name); ok {
 		return Errorf(KindOperationInvalid, "volume name %q cannot contain control character 0x%02x", name, c)
@@ -102,7 +101,7 @@ func ErrVolNotFoundPath(path string) *Error {
 
 // ErrVolExists is libvirt's error for creating a volume whose name is taken.
 func ErrVolExists(name string) *Error {
-	return Errorf(KindStorageVolExist, "storage volume '%s' exists already", name)
+	return Errorf(KindStorageVolExist, "'%s'", name)
 }
 
 // ErrVolNameInUse is libvirt's error for cloning onto a volume name that is taken.

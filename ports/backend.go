@@ -29,6 +29,7 @@ type PoolBackend interface {
 	// RefreshPool measures the pool and lists its volumes with their figures.
 	RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error)
 	// FindPoolSources discovers candidate sources (virConnectFindStoragePoolSources);
+	// it refuses unsupported flags before it reads spec, which may then be nil;
 	// spec holds what the caller's srcSpec gave (host, etc.).
 	FindPoolSources(ctx context.Context, spec *domain.PoolSource, flags uint32) ([]domain.PoolSource, error)
 

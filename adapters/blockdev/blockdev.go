@@ -206,7 +206,7 @@ func Upload(path string, offset, length uint64, flags uint32, fn string) (ports.
 // device with mode, returning its size.
 func openStream(path string, mode int, flags uint32, fn string) (int, int64, error) {
 	if flags&^domain.StreamSparse != 0 {
-		return -1, 0, domain.ErrUnsupportedFlags(flags, fn)
+		return -1, 0, domain.ErrUnsupportedFlags(flags&^domain.StreamSparse, fn)
 	}
 	fd, err := unix.Open(path, mode|unix.O_CLOEXEC, 0)
 	if err != nil {

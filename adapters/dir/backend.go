@@ -57,7 +57,7 @@ func (b *Backend) CheckPool(ctx context.Context, def *domain.PoolDef) (bool, err
 // pool has no device to format.
 func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
 	if flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite) != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemBuild")
+		return domain.ErrUnsupportedFlags(flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite), "virStorageBackendFileSystemBuild")
 	}
 	if err := domain.CheckBuildFlags(flags); err != nil {
 		return err
@@ -132,11 +132,11 @@ func (b *Backend) StartPool(ctx context.Context, def *domain.PoolDef) error {
 	path := def.Target.Path
 	if !filepath.IsAbs(path) {
 		// libvirtd runs in /, where a relative target is not found.
-		return errnoErr(unix.ENOENT, "cannot open directory '%s'", path)
+		return utilErr(unix.ENOENT, "cannot open directory '%s'", path)
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return sysErr(err, "cannot open directory '%s'", path)
+		return utilErr(err, "cannot open directory '%s'", path)
 	}
 	unix.Close(fd)
 	return nil
@@ -169,7 +169,7 @@ func (b *Backend) FindPoolSources(ctx context.Context, spec *domain.PoolSource, 
 // RefreshPool refuses a relative target before listing it, like StartPool.
 func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
 	if !filepath.IsAbs(def.Target.Path) {
-		return domain.PoolStats{}, nil, errnoErr(unix.ENOENT, "cannot open directory '%s'", def.Target.Path)
+		return domain.PoolStats{}, nil, utilErr(unix.ENOENT, "cannot open directory '%s'", def.Target.Path)
 	}
 	return b.FileVolumes.RefreshPool(ctx, def)
 }

@@ -22,6 +22,12 @@ func sysErr(err error, format string, args ...any) *domain.Error {
 	return oserr.System(err, format, args...)
 }
 
+// utilErr is sysErr for what libvirt reports from its util code (virDirOpen,
+// virFileResize, ...): the same text with no error domain.
+func utilErr(err error, format string, args ...any) *domain.Error {
+	return oserr.FromUtil(oserr.System(err, format, args...))
+}
+
 // errnoErr is sysErr for a bare errno.
 func errnoErr(en syscall.Errno, format string, args ...any) *domain.Error {
 	return oserr.Errno(en, format, args...)

@@ -46,6 +46,10 @@ type FileVolumes struct {
 	// Owner, when set, makes new volumes' files as their owner (netfs); nil
 	// makes them as the daemon and chowns them.
 	Owner VolOwner
+	// LookPath finds the programs whose absence or place libvirt reports
+	// (ploop, and qemu-img named by its full path in errors); nil is
+	// exec.LookPath.
+	LookPath func(file string) (string, error)
 
 	watches *watchSet // incremental refresh state (watch.go), under watchSetsMu
 }
@@ -60,7 +64,8 @@ func (v *FileVolumes) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error
 		return domain.Errorf(domain.KindOperationInvalid, "volume name '%s' cannot contain '/'", vol.Name)
 	}
 	if vol.Name == "" || vol.Name == "." || vol.Name == ".." {
-		return domain.Errorf(domain.KindOperationInvalid, "volume name '%s' is not allowed", vol.Name)
+		// Never a file of its own; libvirt finds the directory there.
+		return domain.Errorf(domain.KindOperationInvalid, "volume target path '%s' already exists", volPath(pool.Target.Path, vol.Name))
 	}
 	if vol.Target.Format == "" {
 		vol.Target.Format = imgformat.Raw
@@ -68,9 +73,12 @@ func (v *FileVolumes) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error
 	if !volFormats[vol.Target.Format] {
 		return domain.Errorf(domain.KindConfigUnsupported, "unknown volume format type %s", vol.Target.Format)
 	}
-	if vol.Target.Format == "dir" {
+	switch vol.Target.Format {
+	case "dir":
 		vol.Type = domain.VolDir
-	} else {
+	case ploop:
+		vol.Type = domain.VolPloop
+	default:
 		vol.Type = domain.VolFile
 	}
 	vol.Target.Path = volPath(pool.Target.Path, vol.Name)
@@ -90,7 +98,11 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 		return nil
 	}
 	var pr probe
+	defined := vol.Target
 	err := inspectProbe(vol.Target.Path, vol, nil, &pr)
+	if err == nil {
+		keepDefined(vol, &defined)
+	}
 	if errors.Is(err, errSkip) {
 		forgetQuiet(vol.Target.Path)
 		return errnoErr(unix.ENOENT, "cannot open volume '%s'", vol.Target.Path)
@@ -99,6 +111,30 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 		rememberQuiet(vol.Target.Path, &pr.stat, clock())
 	}
 	return err
+}
+
+// keepDefined puts back into a re-read volume what libvirt's per-volume
+// refresh (after create, resize, upload, and for every info or XML call)
+// never reads again: the compat level, cluster size and features the volume
+// was defined or last probed with, which only a pool refresh probes anew (so
+// a qcow2 made with compat 1.1 and no <features> shows none until then). A
+// format the header does not tell apart from raw stays too: an iso volume,
+// which qemu-img writes as raw, is iso until the next pool refresh, with its
+// file size as capacity, as in libvirt. Only a file rewritten as another kind
+// of image is read as what it now is (libvirt: at the next pool refresh).
+func keepDefined(vol *domain.VolDef, defined *domain.VolTarget) {
+	t := &vol.Target
+	switch {
+	case vol.Type != domain.VolFile:
+		return
+	case t.Format == defined.Format:
+	case t.Format == imgformat.Raw && defined.Format != "" && defined.Format != "dir":
+		t.Format = defined.Format
+	default:
+		return
+	}
+	t.Compat, t.ClusterSize = defined.Compat, defined.ClusterSize
+	t.HasFeatures, t.LazyRefcounts, t.ExtendedL2 = defined.HasFeatures, defined.LazyRefcounts, defined.ExtendedL2
 }
 
 // DeleteVol removes the volume's file (rmdir for a dir volume). A file that is
@@ -126,13 +162,15 @@ func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *d
 	switch vol.Target.Format {
 	case imgformat.Raw:
 		if vol.Target.Encryption != "" {
-			return v.qemuImgCreate(ctx, vol, flags)
+			return v.qemuImgCreate(ctx, pool, vol, flags)
 		}
 		return v.createRaw(ctx, vol, nil, flags)
 	case "dir":
 		return createDir(vol, flags)
+	case ploop:
+		return v.createPloop(vol, nil, flags)
 	default:
-		return v.qemuImgCreate(ctx, vol, flags)
+		return v.qemuImgCreate(ctx, pool, vol, flags)
 	}
 }
 
@@ -150,10 +188,16 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 	if !vol.HasCapacity || vol.Capacity < src.Capacity {
 		vol.Capacity = src.Capacity
 	}
-	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw && vol.Target.Encryption == "" && src.Target.Encryption == "" {
-		return v.createRaw(ctx, vol, src, flags)
+	// libvirt's choice: qemu-img when either side is a file that is not
+	// plain raw; else a ploop volume from ploop tools, else a raw copy.
+	srcFile := src.Type == domain.VolFile && (srcFormat != imgformat.Raw || src.Target.Encryption != "")
+	switch {
+	case srcFile, vol.Type == domain.VolFile && (vol.Target.Format != imgformat.Raw || vol.Target.Encryption != ""):
+		return v.qemuImgConvert(ctx, pool, vol, src, srcFormat, flags)
+	case vol.Type == domain.VolPloop:
+		return v.createPloop(vol, src, flags)
 	}
-	return v.qemuImgConvert(ctx, vol, src, srcFormat, flags)
+	return v.createRaw(ctx, vol, src, flags)
 }
 
 // setPerms gives a file made by someone else (qemu-img) the volume's mode
@@ -217,43 +261,21 @@ func createDir(vol *domain.VolDef, flags uint32) error {
 	return nil
 }
 
-// checkBacking applies libvirt's rules to a backing store of a new image and
-// returns its path and format (raw when the XML gives none, as libvirt).
-func checkBacking(vol *domain.VolDef, prealloc bool) (path, format string, err error) {
-	if vol.Backing == nil || vol.Backing.Path == "" {
-		return "", "", nil
-	}
-	if prealloc {
-		return "", "", domain.Errorf(domain.KindConfigUnsupported, "metadata preallocation conflicts with backing store")
-	}
-	path, format = vol.Backing.Path, vol.Backing.Format
-	if format == "" {
-		format = imgformat.Raw
-	}
-	if err := unix.Access(path, unix.R_OK); err != nil {
-		return "", "", sysErr(err, "inaccessible backing store volume %s", path)
-	}
-	return path, format, nil
-}
-
 // qemuImgCreate builds a non-raw image with qemu-img create.
-func (v *FileVolumes) qemuImgCreate(ctx context.Context, vol *domain.VolDef, flags uint32) error {
+func (v *FileVolumes) qemuImgCreate(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
-		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
+		return domain.ErrUnsupportedFlags(flags&^domain.VolCreatePreallocMetadata, "storageBackendCreateQemuImg")
+	}
+	if err := checkSecrets(vol); err != nil {
+		return err
 	}
 	if vol.Target.Encryption != "" {
 		return domain.Errorf(domain.KindOperationUnsupported, "creation of encrypted volumes is not supported yet")
 	}
-	prealloc := flags&domain.VolCreatePreallocMetadata != 0
-	backing, backingFmt, err := checkBacking(vol, prealloc)
+	o, backing, err := qemuImgPlan(pool, vol, nil, flags&domain.VolCreatePreallocMetadata != 0)
 	if err != nil {
 		return err
 	}
-	o, err := imgOptsFor(vol, prealloc)
-	if err != nil {
-		return err
-	}
-	o.backingFormat = backingFmt
 	capacity := vol.Capacity
 	if !vol.HasCapacity {
 		capacity = 0
@@ -336,28 +358,34 @@ func (v *FileVolumes) createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) err
 	return nil
 }
 
-// qemuImgConvert clones src into vol with qemu-img convert, then grows the
-// copy when a larger capacity was asked (libvirt silently ignores that).
-func (v *FileVolumes) qemuImgConvert(ctx context.Context, vol, src *domain.VolDef, srcFormat string, flags uint32) error {
+// qemuImgConvert clones src into vol with qemu-img convert. A capacity
+// larger than the source's is not applied, as in libvirt: the copy has the
+// source's size (qemu-img cannot resize vmdk, vpc, vdi or qcow images).
+func (v *FileVolumes) qemuImgConvert(ctx context.Context, pool *domain.PoolDef, vol, src *domain.VolDef, srcFormat string, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
-		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
+		return domain.ErrUnsupportedFlags(flags&^domain.VolCreatePreallocMetadata, "storageBackendCreateQemuImg")
+	}
+	if err := checkSecrets(vol); err != nil {
+		return err
+	}
+	if err := checkSecrets(src); err != nil {
+		return err
 	}
 	if vol.Target.Encryption != "" || src.Target.Encryption != "" {
 		return domain.Errorf(domain.KindOperationUnsupported, "conversion of encrypted volumes is not supported yet")
 	}
-	o, err := imgOptsFor(vol, flags&domain.VolCreatePreallocMetadata != 0)
+	o, _, err := qemuImgPlan(pool, vol, src, flags&domain.VolCreatePreallocMetadata != 0)
 	if err != nil {
 		return err
 	}
-	if err := v.runImageTool(ctx, vol, qemuImgConvertArgs(src.Target.Path, srcFormat, vol.Target.Path, o)); err != nil {
-		return err
-	}
-	if vol.Capacity > src.Capacity {
-		args := qemuImgResizeArgs(vol.Target.Path, vol.Capacity, false)
-		if err := v.runAsOwner(ctx, vol.Target.Perms, ports.Command{Path: qemuImg, Args: args}); err != nil {
-			v.removeFile(vol.Target.Path, vol.Target.Perms)
-			return commandError(err, append([]string{qemuImg}, args...))
-		}
+	return v.runImageTool(ctx, vol, qemuImgConvertArgs(src.Target.Path, srcFormat, vol.Target.Path, o))
+}
+
+// checkSecrets is libvirt's first check of an encrypted volume qemu-img
+// makes or reads: its key comes from exactly one secret.
+func checkSecrets(vol *domain.VolDef) error {
+	if vol.Target.Encryption != "" && vol.Target.EncryptionSecrets != 1 {
+		return domain.Errorf(domain.KindInvalidArg, "A single <secret type='passphrase'...> element is expected in encryption description")
 	}
 	return nil
 }
@@ -371,7 +399,7 @@ func (v *FileVolumes) runImageTool(ctx context.Context, vol *domain.VolDef, args
 	if v.Owner == nil || !v.runImageToolAsOwner(ctx, vol, cmd) {
 		if _, err := v.Runner.Run(ctx, cmd); err != nil {
 			v.removeFile(vol.Target.Path, vol.Target.Perms)
-			return commandError(err, append([]string{qemuImg}, args...))
+			return v.qemuImgError(err, args)
 		}
 	}
 	if err := settlePerms(vol.Target.Path, vol.Target.Perms); err != nil {

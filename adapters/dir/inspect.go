@@ -118,7 +118,7 @@ func inspectProbe(path string, vol *domain.VolDef, scratch []byte, pr *probe) er
 	}
 	vol.Backing = nil
 	vol.Target.Compat, vol.Target.ClusterSize = "", 0
-	vol.Target.LazyRefcounts, vol.Target.ExtendedL2 = false, false
+	vol.Target.HasFeatures, vol.Target.LazyRefcounts, vol.Target.ExtendedL2 = false, false, false
 	vol.Target.Encryption = ""
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
@@ -158,14 +158,18 @@ func applyInfo(path string, vol *domain.VolDef, info imgformat.Info, pr *probe) 
 	if info.HasVirtualSize {
 		vol.Capacity = info.VirtualSize
 	}
-	// libvirt 9.0's probe reports the compat level only for version 3 images
-	// ("1.1", with its features) and never the cluster size (measured against
-	// libvirtd: a default qcow2 shows neither).
+	// libvirt 9.0's probe reports the cluster size of qcow2 images only (not
+	// qcow or qed), and the compat level only for version 3 images ("1.1"),
+	// which always carry a features set: <features/> when it is empty.
 	vol.Target.ClusterSize = 0
+	if info.Format == imgformat.QCOW2 {
+		vol.Target.ClusterSize = info.ClusterSize
+	}
 	vol.Target.Compat = ""
 	if info.Compat == "1.1" {
 		vol.Target.Compat = info.Compat
 	}
+	vol.Target.HasFeatures = info.Compat == "1.1"
 	vol.Target.LazyRefcounts = info.LazyRefcounts
 	vol.Target.ExtendedL2 = info.ExtendedL2
 	vol.Target.Encryption = info.Encryption

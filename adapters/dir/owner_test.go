@@ -276,7 +276,7 @@ func withoutChown(t *testing.T, fn func() error) error {
 }
 
 // A clone grown past its source is resized by its owner too.
-func TestOwnerResizesConvertedClone(t *testing.T) {
+func TestOwnerConvertsClone(t *testing.T) {
 	testkit.RequireRoot(t)
 	cred := &ports.Credential{UID: testOwner, GID: testOwner, Groups: []uint32{testOwner}}
 	f := testkit.NewFakeRunner(t)
@@ -284,12 +284,13 @@ func TestOwnerResizesConvertedClone(t *testing.T) {
 	b.Owner = &fsOwner{cred: cred}
 	pool := &domain.PoolDef{Type: domain.PoolDir, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, testOwner), Perms: domain.UnsetPerms()}}
 	src := &domain.VolDef{Name: "src", Type: domain.VolFile, Capacity: 1 << 20, Target: domain.VolTarget{Path: "/src.img", Format: "raw", Perms: domain.UnsetPerms()}}
+	// The larger capacity asked is not applied (libvirt's convert takes the
+	// source's size): no qemu-img resize follows.
 	vol := newVol(t, b, pool, "v.qcow2", "qcow2", 2<<20, func(v *domain.VolDef) { v.Target.Perms = ownerPerms(0o600) })
 	f.Expect("qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10", "/src.img", vol.Target.Path).As(cred, 0o177).Do =
 		func(cmd ports.Command) error {
 			return asOwner(func() error { return os.WriteFile(vol.Target.Path, []byte("QFI\xfb"), 0o600) })
 		}
-	f.Expect("qemu-img", "resize", vol.Target.Path, "2097152").As(cred, 0)
 	if err := b.BuildVolFrom(context.Background(), pool, vol, nil, src, 0); err != nil {
 		t.Fatal(err)
 	}

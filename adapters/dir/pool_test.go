@@ -2,6 +2,7 @@ package dir_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -28,7 +29,12 @@ func TestPoolLifecycle(t *testing.T) {
 	if ok, err := b.CheckPool(ctx, def); ok || err != nil {
 		t.Fatalf("CheckPool before build = %v, %v", ok, err)
 	}
-	wantErrText(t, b.StartPool(ctx, def), domain.KindSystem, "cannot open directory '"+target+"': No such file or directory")
+	err := b.StartPool(ctx, def)
+	wantErrText(t, err, domain.KindSystem, "cannot open directory '"+target+"': No such file or directory")
+	// libvirt's virDirOpen (util code) reports it with no error domain.
+	if d := domain.AsError(err).ErrorDomain(); d != domain.FromNone {
+		t.Errorf("error domain %d, want %d", d, domain.FromNone)
+	}
 	if err := b.BuildPool(ctx, def, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -264,5 +270,69 @@ func TestRefreshCancelled(t *testing.T) {
 	cancel()
 	if _, _, err := b.RefreshPool(ctx, pool); err == nil {
 		t.Error("a cancelled refresh succeeded")
+	}
+}
+
+// A pool refresh reports what libvirt's probe reads from a qcow2 header (the
+// cluster size of every qcow2, compat and a features set for version 3); a
+// volume's own refresh keeps what its definition said, as libvirt's does,
+// until the next pool refresh.
+func TestRefreshQcow2Target(t *testing.T) {
+	t.Parallel()
+	b := realBackend()
+	pool := newPool(t)
+	ctx := context.Background()
+	type target struct {
+		compat                   string
+		cluster                  uint64
+		features, lazy, extended bool
+	}
+	targetOf := func(v *domain.VolDef) target {
+		return target{v.Target.Compat, v.Target.ClusterSize, v.Target.HasFeatures, v.Target.LazyRefcounts, v.Target.ExtendedL2}
+	}
+	tests := []struct {
+		name        string
+		give        func(*domain.VolDef)
+		wantDefined target
+		wantProbed  target
+	}{
+		{name: "default", give: func(*domain.VolDef) {},
+			wantProbed: target{cluster: 65536}},
+		{name: "compat 0.10", give: func(v *domain.VolDef) { v.Target.Compat = "0.10" },
+			wantDefined: target{compat: "0.10"}, wantProbed: target{cluster: 65536}},
+		{name: "compat 1.1", give: func(v *domain.VolDef) { v.Target.Compat = "1.1" },
+			wantDefined: target{compat: "1.1"}, wantProbed: target{compat: "1.1", cluster: 65536, features: true}},
+		{name: "lazy", give: func(v *domain.VolDef) {
+			v.Target.Compat, v.Target.HasFeatures, v.Target.LazyRefcounts = "1.1", true, true
+		},
+			wantDefined: target{compat: "1.1", features: true, lazy: true},
+			wantProbed:  target{compat: "1.1", cluster: 65536, features: true, lazy: true}},
+		{name: "cluster 4k", give: func(v *domain.VolDef) { v.Target.ClusterSize = 4096 },
+			wantDefined: target{cluster: 4096}, wantProbed: target{cluster: 4096}},
+	}
+	for i, tt := range tests {
+		vol := newVol(t, b, pool, fmt.Sprintf("v%d.qcow2", i), "qcow2", 1<<20, tt.give)
+		if err := b.BuildVol(ctx, pool, vol, 0); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if err := b.RefreshVol(ctx, pool, vol); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := targetOf(vol); got != tt.wantDefined {
+			t.Errorf("%s: after the volume's refresh %+v, want %+v", tt.name, got, tt.wantDefined)
+		}
+	}
+	_, vols, err := b.RefreshPool(ctx, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vols {
+		var i int
+		if _, err := fmt.Sscanf(v.Name, "v%d.qcow2", &i); err != nil || i >= len(tests) {
+			t.Fatalf("unexpected volume %s", v.Name)
+		}
+		if got := targetOf(v); got != tests[i].wantProbed {
+			t.Errorf("%s: after a pool refresh %+v, want %+v", tests[i].name, got, tests[i].wantProbed)
+		}
 	}
 }

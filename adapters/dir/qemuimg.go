@@ -4,11 +4,25 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
 // qemuImg is the program name; the runner resolves it through PATH.
 const qemuImg = "qemu-img"
+
+// qemuImgError is the error of a failed qemu-img run. libvirt finds qemu-img
+// in PATH before running it, so its "Child process (...)" text names the
+// program by its full path.
+func (v *FileVolumes) qemuImgError(err error, args []string) *domain.Error {
+	name := qemuImg
+	if p, lerr := v.lookPath(qemuImg); lerr == nil {
+		name = p
+	}
+	return commandError(err, append([]string{name}, args...))
+}
 
 // qemuImgOpts is what goes into qemu-img's -o list, in libvirt's order.
 type qemuImgOpts struct {
@@ -50,23 +64,55 @@ func (o qemuImgOpts) String() string {
 	return strings.Join(opts, ",")
 }
 
-// imgOptsFor derives the -o options of a new volume as libvirt does: qcow2
-// without <compat> gets 0.10, preallocation is metadata unless the allocation
-// covers the capacity (then falloc), and lazy_refcounts needs compat 1.1.
-func imgOptsFor(vol *domain.VolDef, prealloc bool) (qemuImgOpts, error) {
-	o := qemuImgOpts{
-		format:        vol.Target.Format,
-		nocow:         vol.Target.Nocow,
-		compat:        vol.Target.Compat,
-		clusterSize:   vol.Target.ClusterSize,
-		lazyRefcounts: vol.Target.LazyRefcounts,
-		extendedL2:    vol.Target.ExtendedL2,
+// qemuImgFormat is the name qemu-img knows a libvirt format by: an iso image
+// is a plain raw file to it.
+func qemuImgFormat(format string) string {
+	if format == imgformat.ISO {
+		return imgformat.Raw
 	}
-	if o.format == "qcow2" && o.compat == "" {
+	return format
+}
+
+// qemuImgPlan makes libvirt's checks of a volume made by qemu-img (create, or
+// convert from src), in libvirt's order, and derives the -o options and the
+// backing file a create names: qcow2 without <compat> gets 0.10,
+// preallocation is metadata unless the allocation covers the capacity (then
+// falloc), and the qcow2 features need compat 1.1. A convert keeps its
+// source's backing file, so it is only checked.
+func qemuImgPlan(pool *domain.PoolDef, vol, src *domain.VolDef, prealloc bool) (o qemuImgOpts, backing string, err error) {
+	t := &vol.Target
+	o = qemuImgOpts{
+		format:        qemuImgFormat(t.Format),
+		nocow:         t.Nocow,
+		compat:        t.Compat,
+		clusterSize:   t.ClusterSize,
+		lazyRefcounts: t.LazyRefcounts,
+		extendedL2:    t.ExtendedL2,
+	}
+	qcow2 := o.format == imgformat.QCOW2
+	switch {
+	case prealloc && !qcow2:
+		return o, "", domain.Errorf(domain.KindConfigUnsupported, "metadata preallocation only available with qcow2")
+	case t.Compat != "" && !qcow2:
+		return o, "", domain.Errorf(domain.KindConfigUnsupported, "compatibility option only available with qcow2")
+	case (t.HasFeatures || t.LazyRefcounts || t.ExtendedL2) && !qcow2:
+		return o, "", domain.Errorf(domain.KindConfigUnsupported, "format features only available with qcow2")
+	}
+	if vol.Backing != nil && vol.Backing.Path != "" {
+		if backing, o.backingFormat, err = checkBacking(pool, vol, src, o.format, prealloc); err != nil {
+			return o, "", err
+		}
+	}
+	if qcow2 && o.compat == "" {
 		o.compat = "0.10"
 	}
-	if o.format == "qcow2" && o.lazyRefcounts && o.compat == "0.10" {
-		return o, domain.Errorf(domain.KindConfigUnsupported, "lazy_refcounts not supported with compat level %s", o.compat)
+	if qcow2 && o.compat == "0.10" {
+		switch {
+		case o.lazyRefcounts:
+			return o, "", domain.Errorf(domain.KindConfigUnsupported, "lazy_refcounts not supported with compat level %s", o.compat)
+		case o.extendedL2:
+			return o, "", domain.Errorf(domain.KindConfigUnsupported, "'extended_l2' not supported with compat level %s", o.compat)
+		}
 	}
 	if prealloc {
 		if kib(vol.Capacity) > kib(allocationOf(vol)) {
@@ -75,7 +121,38 @@ func imgOptsFor(vol *domain.VolDef, prealloc bool) (qemuImgOpts, error) {
 			o.prealloc = "falloc"
 		}
 	}
-	return o, nil
+	if src != nil {
+		backing, o.backingFormat = "", ""
+	}
+	return o, backing, nil
+}
+
+// checkBacking applies libvirt's rules to the backing store of a volume
+// qemu-img makes and returns its path and format (raw when the XML gives
+// none, as libvirt). A relative path is checked against the pool's
+// directory, as qemu-img will resolve it against the image's.
+func checkBacking(pool *domain.PoolDef, vol, src *domain.VolDef, format string, prealloc bool) (path, backingFormat string, err error) {
+	if format == imgformat.Raw {
+		return "", "", domain.Errorf(domain.KindConfigUnsupported, "cannot set backing store for raw volume")
+	}
+	path, backingFormat = vol.Backing.Path, vol.Backing.Format
+	if backingFormat == "" {
+		backingFormat = imgformat.Raw
+	}
+	if prealloc {
+		return "", "", domain.Errorf(domain.KindConfigUnsupported, "metadata preallocation conflicts with backing store")
+	}
+	if src != nil && src.Backing != nil && src.Backing.Path != "" && src.Backing.Path != path {
+		return "", "", domain.Errorf(domain.KindInternal, "a different backing store cannot be specified.")
+	}
+	abs := path
+	if !strings.HasPrefix(abs, "/") {
+		abs = pool.Target.Path + "/" + abs
+	}
+	if err := unix.Access(abs, unix.R_OK); err != nil {
+		return "", "", sysErr(err, "inaccessible backing store volume %s", path)
+	}
+	return path, backingFormat, nil
 }
 
 // kib rounds up to whole KiB, the unit libvirt gives qemu-img sizes in.
@@ -109,9 +186,11 @@ func qemuImgCreateArgs(path string, capacity uint64, backing string, o qemuImgOp
 }
 
 // qemuImgConvertArgs is the argv of `qemu-img convert` cloning src into a new
-// volume: convert -f IN -O OUT [-o OPTS] SRC DST.
+// volume: convert -f IN -O OUT [-o OPTS] SRC DST. No size is given: the copy
+// has its source's, whatever capacity was asked (as in libvirt, and as the
+// formats qemu-img cannot resize, vmdk, vpc, vdi, qcow, require).
 func qemuImgConvertArgs(srcPath, srcFormat, dstPath string, o qemuImgOpts) []string {
-	args := []string{"convert", "-f", srcFormat, "-O", o.format}
+	args := []string{"convert", "-f", qemuImgFormat(srcFormat), "-O", o.format}
 	if s := o.String(); s != "" {
 		args = append(args, "-o", s)
 	}

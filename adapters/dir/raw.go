@@ -23,7 +23,7 @@ const rwBlock = 1 << 20
 // of the asked allocation, copy, fsync. Any failure removes the file.
 func (v *FileVolumes) createRaw(ctx context.Context, vol *domain.VolDef, src *domain.VolDef, flags uint32) (err error) {
 	if flags&^(domain.VolCreatePreallocMetadata|domain.VolCreateReflink) != 0 {
-		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateRaw")
+		return domain.ErrUnsupportedFlags(flags&^(domain.VolCreatePreallocMetadata|domain.VolCreateReflink), "storageBackendCreateRaw")
 	}
 	if flags&domain.VolCreatePreallocMetadata != 0 {
 		return domain.Errorf(domain.KindConfigUnsupported, "metadata preallocation is not supported for raw volumes")

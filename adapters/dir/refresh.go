@@ -92,12 +92,12 @@ func (v *FileVolumes) refreshFull(ctx context.Context, def *domain.PoolDef) (dom
 func listTarget(target string) ([]fs.DirEntry, error) {
 	d, err := os.Open(target)
 	if err != nil {
-		return nil, sysErr(err, "cannot open directory '%s'", target)
+		return nil, utilErr(err, "cannot open directory '%s'", target)
 	}
 	dirents, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
-		return nil, sysErr(err, "failed to read directory '%s'", target)
+		return nil, utilErr(err, "Unable to read directory '%s'", target)
 	}
 	return dirents, nil
 }

@@ -17,7 +17,7 @@ import (
 // part; other formats go through qemu-img resize.
 func (v *FileVolumes) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, capacity uint64, flags uint32) error {
 	if flags&^(domain.VolResizeAllocate|domain.VolResizeDelta|domain.VolResizeShrink) != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendVolResizeLocal")
+		return domain.ErrUnsupportedFlags(flags&^(domain.VolResizeAllocate|domain.VolResizeDelta|domain.VolResizeShrink), "virStorageBackendVolResizeLocal")
 	}
 	alloc := flags&domain.VolResizeAllocate != 0
 	switch {
@@ -30,7 +30,7 @@ func (v *FileVolumes) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *
 	}
 	args := qemuImgResizeArgs(vol.Target.Path, capacity, capacity < vol.Capacity)
 	if _, err := v.Runner.Run(ctx, ports.Command{Path: qemuImg, Args: args}); err != nil {
-		return commandError(err, append([]string{qemuImg}, args...))
+		return v.qemuImgError(err, args)
 	}
 	return nil
 }
@@ -43,7 +43,7 @@ func (v *FileVolumes) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *
 func resizeRaw(ctx context.Context, path string, capacity uint64, alloc bool) error {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return sysErr(err, "Unable to open '%s'", path)
+		return utilErr(err, "Unable to open '%s'", path)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
@@ -57,11 +57,11 @@ func resizeRaw(ctx context.Context, path string, capacity uint64, alloc bool) er
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return err
 			}
-			return sysErr(err, "Failed to pre-allocate space for file '%s'", path)
+			return utilErr(err, "Failed to pre-allocate space for file '%s'", path)
 		}
 	}
 	if err := unix.Ftruncate(fd, int64(capacity)); err != nil {
-		return sysErr(err, "Failed to truncate file '%s'", path)
+		return utilErr(err, "Failed to truncate file '%s'", path)
 	}
 	return nil
 }

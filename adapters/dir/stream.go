@@ -26,7 +26,7 @@ func streamErr(en unix.Errno, format string, args ...any) *domain.Error {
 func openStreamTarget(vol *domain.VolDef, flags uint32, api string, mode int) (int, unix.Stat_t, error) {
 	var st unix.Stat_t
 	if flags&^domain.StreamSparse != 0 {
-		return -1, st, domain.ErrUnsupportedFlags(flags, api)
+		return -1, st, domain.ErrUnsupportedFlags(flags&^domain.StreamSparse, api)
 	}
 	path := vol.Target.Path
 	if vol.Type == domain.VolDir {

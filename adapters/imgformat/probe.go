@@ -173,7 +173,8 @@ func probeQCOW2(r io.ReaderAt, size int64, buf []byte) (Info, error) {
 		info.Compat = "1.1"
 	}
 	backOff, backLen := be.Uint64(buf[8:]), be.Uint32(buf[16:])
-	if bits := be.Uint32(buf[20:]); bits < 64 {
+	// libvirt reads no cluster size from a header giving 0 bits.
+	if bits := be.Uint32(buf[20:]); bits > 0 && bits < 64 {
 		info.ClusterSize = 1 << bits
 	}
 	info.VirtualSize, info.HasVirtualSize = be.Uint64(buf[24:]), true

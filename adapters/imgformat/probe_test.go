@@ -184,6 +184,8 @@ func TestProbeCrafted(t *testing.T) {
 			want: imgformat.Info{Format: "qcow2", VirtualSize: 4096, HasVirtualSize: true, ClusterSize: 65536, Compat: "1.1", ExtendedL2: true},
 		},
 		{name: "qcow2 backing offset past end", give: badBacking, want: imgformat.Info{Format: "qcow2", VirtualSize: 1 << 20, HasVirtualSize: true, ClusterSize: 65536, Compat: "1.1"}, wantErr: true},
+		{name: "qcow2 header without cluster bits", give: append([]byte("QFI\xfb\x00\x00\x00\x02"), make([]byte, 96)...),
+			want: imgformat.Info{Format: "qcow2", HasVirtualSize: true, Compat: "0.10"}},
 		{name: "truncated qcow2", give: []byte("QFI\xfb\x00\x00\x00\x03"), want: imgformat.Info{Format: "qcow2"}, wantErr: true},
 		{
 			name: "qcow2 luks encryption method", give: luks,

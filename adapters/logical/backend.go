@@ -188,7 +188,7 @@ func (b *Backend) CheckPool(ctx context.Context, def *domain.PoolDef) (bool, err
 // pool is created, in an existing VG.
 func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
 	if flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite) != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendLogicalBuildPool")
+		return domain.ErrUnsupportedFlags(flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite), "virStorageBackendLogicalBuildPool")
 	}
 	if err := domain.CheckBuildFlags(flags); err != nil {
 		return err
@@ -616,7 +616,7 @@ func (b *Backend) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *d
 		return domain.Errorf(domain.KindOperationUnsupported, "metadata preallocation is not supported for block volumes")
 	}
 	if flags&^domain.VolCreateReflink != 0 {
-		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateRaw")
+		return domain.ErrUnsupportedFlags(flags&^domain.VolCreateReflink, "storageBackendCreateRaw")
 	}
 	if err := b.BuildVol(ctx, pool, vol, 0); err != nil {
 		return err
@@ -696,7 +696,7 @@ func (b *Backend) deleteLV(ctx context.Context, path string) error {
 // because lvresize would change their COW area, not what the guest sees.
 func (b *Backend) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, capacity uint64, flags uint32) error {
 	if flags&^(domain.VolResizeAllocate|domain.VolResizeShrink) != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendLogicalResizeVol")
+		return domain.ErrUnsupportedFlags(flags&^(domain.VolResizeAllocate|domain.VolResizeShrink), "virStorageBackendLogicalResizeVol")
 	}
 	_, lv, err := b.findLV(ctx, pool, vol.Name)
 	if err != nil {

@@ -106,7 +106,7 @@ func TestBuildPool(t *testing.T) {
 			testkit.FakeCall{Argv: logical.PVRemoveArgv(d1)},
 		)
 		err := logical.New(f, nil).BuildPool(ctx, capvgPool(d1, d2), domain.PoolBuildOverwrite)
-		wantErr(t, err, domain.KindInternal, "Child process (pvcreate "+d2+") unexpected exit status 5: Cannot use")
+		wantErr(t, err, domain.KindInternal, "Child process (pvcreate "+d2+") unexpected exit status 5:   Cannot use")
 	})
 
 	tests := []struct {
@@ -141,7 +141,7 @@ func TestBuildPool(t *testing.T) {
 		{"unreadable blkid output", testkit.FakeCall{Stdout: "UUID=1\nno equals sign\n"}, domain.KindStorageProbeFailed,
 			"Storage pool probe failed: Failed to probe for format type 'LVM2_member'"},
 		{"blkid fails", testkit.FakeCall{Exit: 4, Stderr: "blkid: error: no such device\n"}, domain.KindInternal,
-			"internal error: Child process (blkid -p -o export %s) unexpected exit status 4: blkid: error: no such device"},
+			"internal error: Child process (blkid -p -o export %s) unexpected exit status 4: blkid: error: no such device\n"},
 	}
 	for _, tt := range probeFails {
 		t.Run(tt.name, func(t *testing.T) {
@@ -452,7 +452,7 @@ func TestDeletePoolAndFindSources(t *testing.T) {
 			testkit.FakeCall{Argv: logical.PVRemoveArgv("/dev/loop1")},
 		)
 		err := logical.New(f, nil).DeletePool(ctx, capvgPool("/dev/loop0", "/dev/loop1"), 0)
-		wantErr(t, err, domain.KindInternal, "Child process (pvremove /dev/loop0) unexpected exit status 5: Device /dev/loop0 is busy.")
+		wantErr(t, err, domain.KindInternal, "Child process (pvremove /dev/loop0) unexpected exit status 5:   Device /dev/loop0 is busy.")
 	})
 	// A label already gone (a partly failed earlier delete) lets the delete finish.
 	t.Run("delete resumed", func(t *testing.T) {

@@ -111,7 +111,7 @@ func (b *Backend) CheckPool(ctx context.Context, def *domain.PoolDef) (bool, err
 // format, so the overwrite flags fail after the mkdir, as in libvirt.
 func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
 	if flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite) != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendFileSystemBuild")
+		return domain.ErrUnsupportedFlags(flags&^(domain.PoolBuildOverwrite|domain.PoolBuildNoOverwrite), "virStorageBackendFileSystemBuild")
 	}
 	if err := domain.CheckBuildFlags(flags); err != nil {
 		return err

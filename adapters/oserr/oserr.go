@@ -44,21 +44,32 @@ func Errno(en syscall.Errno, format string, args ...any) *domain.Error {
 	return domain.SystemError(int32(en), errnoText{en}, format, args...)
 }
 
+// FromUtil marks e as reported by libvirt's util code (virfile.c,
+// vircommand.c), which sends its errors with no error domain (0) where the
+// storage driver's carry VIR_FROM_STORAGE.
+func FromUtil(e *domain.Error) *domain.Error {
+	e.NoDomain = true
+	return e
+}
+
 // Command turns a runner failure into libvirt's virCommandRun errors: a
 // missing program is "Cannot find 'X' in path", a failed one reports its exit
 // status and stderr as an internal error; a domain error passes through.
 func Command(err error, argv []string) *domain.Error {
 	if errors.Is(err, exec.ErrNotFound) {
-		return Errno(syscall.ENOENT, "Cannot find '%s' in path", argv[0])
+		return FromUtil(Errno(syscall.ENOENT, "Cannot find '%s' in path", argv[0]))
 	}
 	var xe *osexec.ExitError
 	if errors.As(err, &xe) {
 		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", strings.Join(argv, " "), xe.Code)
-		if detail := strings.TrimSpace(xe.Stderr); detail != "" {
-			e.Detail += ": " + detail
+		// The tool's stderr goes in as it came, its final newline and an
+		// LVM tool's leading spaces included: libvirt adds nothing and takes
+		// nothing away.
+		if xe.Stderr != "" {
+			e.Detail += ": " + xe.Stderr
 		}
 		e.Err = err
-		return e
+		return FromUtil(e)
 	}
 	var de *domain.Error
 	if errors.As(err, &de) {

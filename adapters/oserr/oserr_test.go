@@ -31,7 +31,7 @@ func TestCommand(t *testing.T) {
 		{name: "missing program", giveCmd: ports.Command{Path: "no-such-tool-vs"},
 			wantKind: domain.KindSystem, wantText: "Cannot find 'no-such-tool-vs' in path: No such file or directory"},
 		{name: "failing program", giveCmd: ports.Command{Path: "sh", Args: []string{"-c", "echo oops >&2; exit 3"}},
-			wantKind: domain.KindInternal, wantText: "internal error: Child process (sh -c echo oops >&2; exit 3) unexpected exit status 3: oops"},
+			wantKind: domain.KindInternal, wantText: "internal error: Child process (sh -c echo oops >&2; exit 3) unexpected exit status 3: oops\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,6 +43,10 @@ func TestCommand(t *testing.T) {
 			got := oserr.Command(err, append([]string{tt.giveCmd.Path}, tt.giveCmd.Args...))
 			if got.Kind != tt.wantKind || got.Error() != tt.wantText {
 				t.Errorf("got kind %d %q, want kind %d %q", got.Kind, got.Error(), tt.wantKind, tt.wantText)
+			}
+			// vircommand.c reports with no error domain.
+			if d := got.ErrorDomain(); d != domain.FromNone {
+				t.Errorf("error domain %d, want %d", d, domain.FromNone)
 			}
 		})
 	}

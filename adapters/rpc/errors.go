@@ -3,6 +3,7 @@ package rpc
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
@@ -20,6 +21,7 @@ const (
 	fromRPC     int32 = 7
 	fromStorage int32 = 18
 	fromDomain  int32 = 20
+	fromSecret  int32 = 30
 	fromAdmin   int32 = 62
 
 	levelError int32 = 2
@@ -51,18 +53,21 @@ type errorFields struct {
 	Str1         string // the format: prefix + "%s"
 	Str2         string // the detail
 	Int1         int32  // errno or -1
+	Int2         int32  // -1, 0 for an invalid argument
 }
 
 // errorScope says which libvirt error domain a "not supported" reply uses: the
 // generic connect APIs report VIR_FROM_DOMAIN (what libvirtd's storage:///system
-// answers for virConnectGetVersion), storage APIs VIR_FROM_STORAGE, admin APIs
-// VIR_FROM_ADMIN.
+// answers for virConnectGetVersion), storage APIs VIR_FROM_STORAGE, secret
+// APIs VIR_FROM_SECRET, admin APIs VIR_FROM_ADMIN: each family of libvirt's
+// public API reports from its own domain.
 type errorScope int
 
 const (
 	scopeStorage errorScope = iota
 	scopeConnect
 	scopeAdmin
+	scopeSecret
 )
 
 // mapError is the one table from any error to the remote_error a client gets.
@@ -75,22 +80,24 @@ func mapError(err error, scope errorScope) errorFields {
 	)
 	switch {
 	case errors.As(err, &we):
-		return fields(we.code, we.domain, we.prefix, we.detail, -1)
+		return fields(we.code, we.domain, we.prefix+"%s", we.detail, -1)
 	case errors.As(err, &xe):
-		return fields(codeRPC, fromRPC, "", "Unable to decode message payload", -1)
+		return fields(codeRPC, fromRPC, "%s", "Unable to decode message payload", -1)
 	case errors.As(err, &ue):
 		dom := fromStorage
 		switch scope {
 		case scopeConnect:
 			dom = fromDomain
+		case scopeSecret:
+			dom = fromSecret
 		case scopeAdmin:
 			dom = fromAdmin
 		}
-		return fields(codeNoSupport, dom, domain.KindNoSupport.Prefix(), ue.API, -1)
+		return fields(codeNoSupport, dom, domain.KindNoSupport.Format(), ue.API, -1)
 	case errors.As(err, &de):
-		prefix := de.Kind.Prefix()
+		format := de.Kind.Format()
 		if de.Bare {
-			prefix = ""
+			format = "%s"
 		}
 		errno := int32(-1)
 		if de.Errno != 0 {
@@ -100,26 +107,34 @@ func mapError(err error, scope errorScope) errorFields {
 		if code == 0 {
 			code = codeInternal
 		}
-		return fields(code, de.ErrorDomain(), prefix, de.Detail, errno)
+		f := fields(code, de.ErrorDomain(), format, de.Detail, errno)
+		if de.ArgName != "" {
+			// virReportInvalidArg: str1 the function, str2 the argument.
+			f.Str1, f.Str2, f.Int1, f.Int2 = de.Op, de.ArgName, 0, 0
+		}
+		return f
 	default:
 		dom := fromStorage
 		if scope == scopeAdmin {
 			dom = fromAdmin
-		} else if scope == scopeConnect {
+		} else if scope == scopeConnect || scope == scopeSecret {
 			dom = fromRPC
 		}
-		return fields(codeInternal, dom, domain.KindInternal.Prefix(), err.Error(), -1)
+		return fields(codeInternal, dom, domain.KindInternal.Format(), err.Error(), -1)
 	}
 }
 
-func fields(code, dom int32, prefix, detail string, int1 int32) errorFields {
+// fields fills remote_error as virRaiseErrorFull does: str1 is the message's
+// format (one %s), str2 what goes into it.
+func fields(code, dom int32, format, detail string, int1 int32) errorFields {
 	return errorFields{
 		Code:    code,
 		Domain:  dom,
-		Message: prefix + detail,
-		Str1:    prefix + "%s",
+		Message: strings.Replace(format, "%s", detail, 1),
+		Str1:    format,
 		Str2:    detail,
 		Int1:    int1,
+		Int2:    -1,
 	}
 }
 
@@ -147,6 +162,6 @@ func (f errorFields) wire() *virnet.Error {
 		Str1:    virnet.OptString{truncate(f.Str1)},
 		Str2:    virnet.OptString{truncate(f.Str2)},
 		Int1:    f.Int1,
-		Int2:    -1,
+		Int2:    f.Int2,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,10 +28,10 @@ func TestMapErrorEveryKind(t *testing.T) {
 			if got.Domain != de.ErrorDomain() {
 				t.Errorf("domain = %d, want %d", got.Domain, de.ErrorDomain())
 			}
-			if got.Message != de.Error() || got.Message != k.Prefix()+"detail text" {
+			if got.Message != de.Error() || got.Message != strings.Replace(k.Format(), "%s", "detail text", 1) {
 				t.Errorf("message = %q, want %q", got.Message, de.Error())
 			}
-			if got.Str1 != k.Prefix()+"%s" || got.Str2 != "detail text" || got.Int1 != -1 {
+			if got.Str1 != k.Format() || got.Str2 != "detail text" || got.Int1 != -1 {
 				t.Errorf("str1 %q str2 %q int1 %d", got.Str1, got.Str2, got.Int1)
 			}
 			w := got.wire()
@@ -51,9 +52,14 @@ func TestMapError(t *testing.T) {
 		wantMsg    string
 		wantStr1   string
 		wantInt1   int32
+		wantStr2   string // "" for the detail the message ends with
+		wantInt2   int32
 	}{
+		// virReportInvalidArg: the function and the argument in str1 and
+		// str2, 0 in int1 and int2 (measured against libvirtd).
 		{name: "bare flags error", giveErr: domain.ErrUnsupportedFlags(0x40, "storagePoolRefresh"),
-			wantCode: 8, wantDomain: 18, wantMsg: "unsupported flags (0x40) in function storagePoolRefresh", wantStr1: "%s", wantInt1: -1},
+			wantCode: 8, wantDomain: 18, wantMsg: "unsupported flags (0x40) in function storagePoolRefresh", wantStr1: "storagePoolRefresh",
+			wantStr2: "flags", wantInt1: 0, wantInt2: 0},
 		{name: "system error errno", giveErr: &domain.Error{Kind: domain.KindSystem, Domain: domain.FromStreams, Detail: "cannot write to stream: No space left on device", Errno: 28},
 			wantCode: 38, wantDomain: 38, wantMsg: "cannot write to stream: No space left on device", wantStr1: "%s", wantInt1: 28},
 		{name: "xml domain", giveErr: &domain.Error{Kind: domain.KindXMLError, Domain: domain.FromXML, Detail: "bad"},
@@ -63,6 +69,9 @@ func TestMapError(t *testing.T) {
 			wantStr1: "this function is not supported by the connection driver: %s", wantInt1: -1},
 		{name: "unsupported connect", giveErr: &xdr.UnsupportedError{API: "virConnectGetVersion"}, giveScope: scopeConnect,
 			wantCode: 3, wantDomain: 20, wantMsg: "this function is not supported by the connection driver: virConnectGetVersion",
+			wantStr1: "this function is not supported by the connection driver: %s", wantInt1: -1},
+		{name: "unsupported secret", giveErr: &xdr.UnsupportedError{API: "virConnectListAllSecrets"}, giveScope: scopeSecret,
+			wantCode: 3, wantDomain: 30, wantMsg: "this function is not supported by the connection driver: virConnectListAllSecrets",
 			wantStr1: "this function is not supported by the connection driver: %s", wantInt1: -1},
 		{name: "unsupported admin", giveErr: &xdr.UnsupportedError{API: "virAdmX"}, giveScope: scopeAdmin,
 			wantCode: 3, wantDomain: 62, wantMsg: "this function is not supported by the connection driver: virAdmX",
@@ -81,8 +90,13 @@ func TestMapError(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := mapError(tt.giveErr, tt.giveScope)
-			if got.Code != tt.wantCode || got.Domain != tt.wantDomain || got.Message != tt.wantMsg || got.Str1 != tt.wantStr1 || got.Int1 != tt.wantInt1 {
-				t.Errorf("got %+v, want %d/%d %q str1 %q int1 %d", got, tt.wantCode, tt.wantDomain, tt.wantMsg, tt.wantStr1, tt.wantInt1)
+			wantStr2, wantInt2 := tt.wantStr2, tt.wantInt2
+			if wantStr2 == "" {
+				wantStr2, wantInt2 = strings.TrimPrefix(tt.wantMsg, strings.TrimSuffix(tt.wantStr1, "%s")), -1
+			}
+			if got.Code != tt.wantCode || got.Domain != tt.wantDomain || got.Message != tt.wantMsg || got.Str1 != tt.wantStr1 || got.Int1 != tt.wantInt1 ||
+				got.Str2 != wantStr2 || got.Int2 != wantInt2 {
+				t.Errorf("got %+v, want %d/%d %q str1 %q str2 %q int1 %d int2 %d", got, tt.wantCode, tt.wantDomain, tt.wantMsg, tt.wantStr1, wantStr2, tt.wantInt1, wantInt2)
 			}
 		})
 	}

@@ -390,7 +390,7 @@ func (m *memAPI) VolCreateXML(_ context.Context, h domain.PoolHandle, xml string
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := p.vols[xml]; ok {
-		return domain.VolHandle{}, domain.Errorf(domain.KindStorageVolExist, "storage volume '%s' exists already", xml)
+		return domain.VolHandle{}, domain.ErrVolExists(xml)
 	}
 	p.vols[xml] = nil
 	return domain.VolHandle{Pool: p.h.Name, Name: xml, Key: "/pools/" + p.h.Name + "/" + xml}, nil

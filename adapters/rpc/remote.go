@@ -66,8 +66,11 @@ func isStorageProc(info *xdr.ProcInfo) bool {
 }
 
 func (r *remoteProgram) scope(info *xdr.ProcInfo) errorScope {
-	if isStorageProc(info) {
+	switch {
+	case isStorageProc(info):
 		return scopeStorage
+	case strings.Contains(info.Name, "SECRET"):
+		return scopeSecret
 	}
 	return scopeConnect
 }

@@ -139,6 +139,7 @@ func (c *Codec) ParseVol(doc string, pool *domain.PoolDef, flags uint32) (*domai
 			return nil, domain.Errorf(domain.KindConfigUnsupported, "unknown volume encryption format type %s", f)
 		}
 		def.Target.Encryption = f
+		def.Target.EncryptionSecrets = len(enc.children("secret"))
 	}
 
 	def.Target.Compat = target.str("compat")
@@ -163,6 +164,7 @@ func (c *Codec) ParseVol(doc string, pool *domain.PoolDef, flags uint32) (*domai
 		if def.Target.Compat == "" {
 			def.Target.Compat = "1.1"
 		}
+		def.Target.HasFeatures = true
 		for _, f := range feats.elements() {
 			switch f.name.Local {
 			case "lazy_refcounts":
@@ -246,7 +248,8 @@ func (c *Codec) FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, err
 	if t.ClusterSize > 0 {
 		w.line("<clusterSize unit='B'>%d</clusterSize>", t.ClusterSize)
 	}
-	if t.LazyRefcounts || t.ExtendedL2 {
+	switch {
+	case t.LazyRefcounts || t.ExtendedL2:
 		w.open("<features>")
 		if t.LazyRefcounts {
 			w.line("<lazy_refcounts/>")
@@ -255,6 +258,8 @@ func (c *Codec) FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, err
 			w.line("<extended_l2/>")
 		}
 		w.close("features")
+	case t.HasFeatures:
+		w.line("<features/>")
 	}
 	w.close("target")
 

@@ -220,8 +220,10 @@ func TestFindPoolSources(t *testing.T) {
 	got, err := s.FindPoolSources(ctx, "dir", `{"Hosts":[{"Name":"h"}]}`, 0)
 	must(t, err)
 	equal(t, "sources", got, `[{"Hosts":null,"Devices":[{"Path":"/dev/sdb","PartSeparator":"","FreeExtents":null}],"Dir":"","Name":"vg0","Format":"","ProtocolVer":"","Vendor":"","Product":""}]`)
-	_, err = s.FindPoolSources(ctx, "dir", "", 1)
-	wantErr(t, err, "unsupported flags (0x1) in function storageConnectFindStoragePoolSources", domain.KindInvalidArg)
+	// Flags are the backend's to refuse, before any source spec is read.
+	b.EXPECT().FindPoolSources(gomock.Any(), nil, uint32(1)).Return(nil, domain.ErrUnsupportedFlags(1, "backendFind"))
+	_, err = s.FindPoolSources(ctx, "dir", "not json", 1)
+	wantErr(t, err, "unsupported flags (0x1) in function backendFind", domain.KindInvalidArg)
 	b.EXPECT().FindPoolSources(gomock.Any(), gomock.Any(), uint32(0)).Return(nil, domain.Errorf(domain.KindNoSupport, "nope"))
 	_, err = s.FindPoolSources(ctx, "dir", "", 0)
 	wantErr(t, err, "this function is not supported by the connection driver: pool type 'dir' does not support source discovery", domain.KindNoSupport)

@@ -225,11 +225,10 @@ func (s *Service) opsLocked(h domain.PoolHandle) (*entry, func(), error) {
 	return e, e.opMu.Unlock, nil
 }
 
-// PoolBuild builds an inactive pool's storage.
+// PoolBuild builds an inactive pool's storage. The flags are the backend's
+// to check, after the pool's state, as in libvirt (a pool type without a
+// build step accepts any).
 func (s *Service) PoolBuild(ctx context.Context, h domain.PoolHandle, flags uint32) error {
-	if err := domain.CheckBuildFlags(flags); err != nil {
-		return err
-	}
 	e, unlock, err := s.opsLocked(h)
 	if err != nil {
 		return err
@@ -568,9 +567,9 @@ func (s *Service) handleOf(e *entry) (domain.PoolHandle, error) {
 
 // PoolLookupByUUID finds a pool by UUID.
 func (s *Service) PoolLookupByUUID(ctx context.Context, u domain.UUID) (domain.PoolHandle, error) {
-	e, err := s.resolve(domain.PoolHandle{UUID: u})
-	if err != nil {
-		return domain.PoolHandle{}, err
+	e := s.entryByUUID(u)
+	if e == nil {
+		return domain.PoolHandle{}, domain.ErrPoolNotFoundUUID(u)
 	}
 	return s.handleOf(e)
 }
@@ -601,9 +600,6 @@ func (s *Service) PoolLookupByTargetPath(ctx context.Context, path string) (doma
 
 // FindPoolSources discovers candidate sources of a pool type.
 func (s *Service) FindPoolSources(ctx context.Context, poolType string, srcSpec string, flags uint32) (string, error) {
-	if err := domain.CheckFlags(flags, domain.MaskFindSources, "storageConnectFindStoragePoolSources"); err != nil {
-		return "", err
-	}
 	t, ok := domain.ParsePoolType(poolType)
 	if !ok {
 		return "", domain.ErrUnknownPoolType(poolType)
@@ -612,17 +608,28 @@ func (s *Service) FindPoolSources(ctx context.Context, poolType string, srcSpec 
 	if !ok {
 		return "", domain.ErrNoSourceDiscovery(poolType)
 	}
+	discoveryErr := func(err error) error {
+		var de *domain.Error
+		if errors.As(err, &de) && de.Kind == domain.KindNoSupport {
+			return domain.ErrNoSourceDiscovery(poolType)
+		}
+		return err
+	}
+	if flags != 0 {
+		// libvirt leaves the flags to the backend, which refuses them before
+		// it reads the source spec (ports.PoolBackend): asked with none, it
+		// answers that error, or that it has no discovery at all.
+		if _, err := b.FindPoolSources(ctx, nil, flags); err != nil {
+			return "", discoveryErr(err)
+		}
+	}
 	spec, err := s.codec.ParsePoolSource(t, srcSpec)
 	if err != nil {
 		return "", err
 	}
 	srcs, err := b.FindPoolSources(ctx, spec, flags)
 	if err != nil {
-		var de *domain.Error
-		if errors.As(err, &de) && de.Kind == domain.KindNoSupport {
-			return "", domain.ErrNoSourceDiscovery(poolType)
-		}
-		return "", err
+		return "", discoveryErr(err)
 	}
 	return s.codec.FormatPoolSources(t, srcs)
 }

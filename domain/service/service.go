@@ -147,13 +147,18 @@ func (s *Service) entryByName(name string) (*entry, error) {
 	return nil, domain.ErrPoolNotFoundName(name)
 }
 
+// entryByUUID finds a registered pool, nil when there is none.
+func (s *Service) entryByUUID(u domain.UUID) *entry {
+	s.regMu.RLock()
+	defer s.regMu.RUnlock()
+	return s.byUUID[u]
+}
+
 // resolve finds the pool of a POOL handle: by UUID, as libvirt does.
 func (s *Service) resolve(h domain.PoolHandle) (*entry, error) {
-	s.regMu.RLock()
-	e := s.byUUID[h.UUID]
-	s.regMu.RUnlock()
+	e := s.entryByUUID(h.UUID)
 	if e == nil {
-		return nil, domain.ErrPoolNotFoundUUID(h.UUID)
+		return nil, domain.ErrPoolGone(h.UUID, h.Name)
 	}
 	return e, nil
 }
@@ -162,9 +167,9 @@ func (s *Service) resolve(h domain.PoolHandle) (*entry, error) {
 func (e *entry) lock() error {
 	e.mu.Lock()
 	if e.gone {
-		u := e.pool.Def().UUID
+		def := e.pool.Def()
 		e.mu.Unlock()
-		return domain.ErrPoolNotFoundUUID(u)
+		return domain.ErrPoolGone(def.UUID, def.Name)
 	}
 	return nil
 }
