@@ -310,9 +310,14 @@ func TestMaxClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.nc.Close()
+	// Until the server has seen a hang up, a new client is still refused: it
+	// may be closed before our call is written (EPIPE), so a write error
+	// here only means "not yet", like a missing reply.
 	waitFor(t, func() bool {
 		r := dialRaw(t, d.rw)
-		r.call(int32(remote.ProcAuthList), 1, nil)
+		if _, err := r.nc.Write(frame(callHdr(remote.Program, int32(remote.ProcAuthList), 1), nil, nil)); err != nil {
+			return false
+		}
 		_, _, err := r.tryRecv(time.Second)
 		return err == nil
 	})
