@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -12,6 +13,8 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/process"
+	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/domain/service"
@@ -57,6 +60,14 @@ func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) 
 		logical.New(runner, l.WithField(logconf.ModuleField, "storage.logical")),
 		mpath.New(runner, s.sysfsRoot, l.WithField(logconf.ModuleField, "storage.mpath")),
 	}
+}
+
+// provideValidator gives the codec libvirt's schemas for the VALIDATE flags.
+// They are written next to the runtime status (run/libvirt/virtstoraged-schemas)
+// at the first validation, and removed at shutdown.
+func provideValidator(s *settings, runner ports.CommandRunner) (*relaxng.Validator, func()) {
+	v := relaxng.New(runner, relaxng.Dir(filepath.Join(filepath.Dir(s.paths.StatusDir), process.Name+"-schemas")))
+	return v, func() { _ = v.Close() }
 }
 
 func provideStore(s *settings) (*statefile.Store, error) {
