@@ -32,6 +32,9 @@ type wireError struct {
 	code, domain int32
 	prefix       string // libvirt's message prefix, "" for "%s" errors
 	detail       string
+	// noFormat sends the message alone, with no format, detail or errno
+	// (libvirt's reply to a failure that reported no error).
+	noFormat bool
 }
 
 func (e *wireError) Error() string { return e.prefix + e.detail }
@@ -51,6 +54,7 @@ type errorFields struct {
 	Str1         string // the format: prefix + "%s"
 	Str2         string // the detail
 	Int1         int32  // errno or -1
+	NoFormat     bool   // str1 and str2 NULL, int1 and int2 0
 }
 
 // errorScope says which libvirt error domain a "not supported" reply uses: the
@@ -75,7 +79,9 @@ func mapError(err error, scope errorScope) errorFields {
 	)
 	switch {
 	case errors.As(err, &we):
-		return fields(we.code, we.domain, we.prefix, we.detail, -1)
+		f := fields(we.code, we.domain, we.prefix, we.detail, -1)
+		f.NoFormat = we.noFormat
+		return f
 	case errors.As(err, &xe):
 		return fields(codeRPC, fromRPC, "", "Unable to decode message payload", -1)
 	case errors.As(err, &ue):
@@ -139,6 +145,9 @@ func truncate(s string) string {
 // wire fills libvirt's remote_error: message and str1/str2 always present
 // (go-libvirt cannot decode a NULL message), dom, str3 and net NULL.
 func (f errorFields) wire() *virnet.Error {
+	if f.NoFormat {
+		return &virnet.Error{Code: f.Code, Domain: f.Domain, Message: virnet.OptString{truncate(f.Message)}, Level: levelError}
+	}
 	return &virnet.Error{
 		Code:    f.Code,
 		Domain:  f.Domain,

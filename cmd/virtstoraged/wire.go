@@ -33,6 +33,7 @@ func newApp(s *settings) (*app, func(), error) {
 		wire.Bind(new(ports.EventSink), new(*rpc.EventHub)),
 		provideService,
 		wire.Bind(new(ports.StorageAPI), new(*service.Service)),
+		providePolkit,
 		provideRPCConfig,
 		provideServer,
 		wire.Struct(new(app), "service", "server"),

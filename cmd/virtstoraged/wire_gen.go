@@ -32,9 +32,11 @@ func newApp(s *settings) (*app, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	config := provideRPCConfig(s)
+	authorizer, cleanup2 := providePolkit(s, logger)
+	config := provideRPCConfig(s, authorizer)
 	server, err := provideServer(config, service, eventHub, logger)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
@@ -43,6 +45,7 @@ func newApp(s *settings) (*app, func(), error) {
 		server:  server,
 	}
 	return mainApp, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }
