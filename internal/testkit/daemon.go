@@ -124,6 +124,8 @@ type DaemonOptions struct {
 	Config string
 	// Args are appended after --root DIR.
 	Args []string
+	// Env is added to the daemon's environment (DBUS_SYSTEM_BUS_ADDRESS=...).
+	Env []string
 }
 
 // Daemon is one virtstoraged process living under its own root directory.
@@ -198,7 +200,7 @@ func (d *Daemon) Start(t testing.TB) {
 	args := append([]string{"--root", d.Root}, d.opts.Args...)
 	cmd := exec.Command(d.Bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C"), d.opts.Env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("testkit: start virtstoraged: %v", err)
 	}
