@@ -54,7 +54,9 @@ var (
 
 	// errNoVirError is libvirt's answer when a procedure fails without saying
 	// why (virNetMessageSaveError's fallback): what AUTH_POLKIT gets from a
-	// client that has no polkit check to pass.
+	// client that has no polkit check to pass. (libvirtd sends instead any
+	// error its worker thread still holds from an earlier call, when it has
+	// one; the fallback is the deterministic part of that.)
 	errNoVirError = &wireError{code: codeInternal, domain: fromRPC, detail: "Library function returned error but did not set virError", noFormat: true}
 
 	// errSASLFailed is every SASL call's answer: the daemon serves no SASL.

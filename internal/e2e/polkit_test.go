@@ -1,13 +1,19 @@
 package e2e_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/xdr/rpcconn"
 )
 
 // polkitRules let "daemon" use the daemon and refuse "nobody"; "bin" has no
@@ -114,7 +120,7 @@ func TestPolkit(t *testing.T) {
 	}
 	ours := polkitSide{name: "virtstoraged", rw: d.URI(), ro: d.ROURI(), sockDir: filepath.Dir(d.SocketPath()),
 		sockets: []string{"virtstoraged-sock", "virtstoraged-sock-ro", "virtstoraged-admin-sock"},
-		asRoot: d.Virsh, asRootRO: d.VirshRO}
+		asRoot:  d.Virsh, asRootRO: d.VirshRO}
 
 	refused := func(msg string) polkitOutcome {
 		return polkitOutcome{virsh: fmt.Sprintf("rc=1\nstdout: \"\"\nstderr: %q", "error: failed to connect to the hypervisor\nerror: "+msg+"\n")}
@@ -157,7 +163,7 @@ func TestPolkit(t *testing.T) {
 	a := testkit.StartPolkitAnchor(t, pk)
 	ref := polkitSide{name: "libvirtd", rw: a.URI(), ro: a.ROURI(), sockDir: filepath.Dir(a.SocketPath()),
 		sockets: []string{"libvirt-sock", "libvirt-sock-ro", "libvirt-admin-sock"},
-		asRoot: a.Virsh, asRootRO: a.VirshRO}
+		asRoot:  a.Virsh, asRootRO: a.VirshRO}
 	for _, c := range cases {
 		key := c.user + " " + c.socket
 		if o := ref.run(t, users[c.user], c.socket); o != got[key] {
@@ -167,6 +173,64 @@ func TestPolkit(t *testing.T) {
 	if m, o := ref.modes(t), ours.modes(t); m != o {
 		t.Errorf("socket modes: libvirtd %s, virtstoraged %s", m, o)
 	}
+
+	// Call by call, as root: what is refused before authentication, and the
+	// authentication procedures' answers before and after.
+	for _, sock := range []string{"rw", "ro"} {
+		o, r := authSequence(t, d.SocketPath()), authSequence(t, a.SocketPath())
+		if sock == "ro" {
+			o, r = authSequence(t, d.ROSocketPath()), authSequence(t, filepath.Join(filepath.Dir(a.SocketPath()), "libvirt-sock-ro"))
+		}
+		if o != r {
+			t.Errorf("root on %s, call by call:\n libvirtd:\n%s\n virtstoraged:\n%s", sock, r, o)
+		}
+	}
+}
+
+// authSequence makes calls on a fresh connection and reports each answer:
+// the error's code, domain, message and fields, or success.
+func authSequence(t *testing.T, socket string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := rpcconn.Dial(ctx, socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := remote.NewClient(conn)
+	var b strings.Builder
+	report := func(what string, v any, err error) {
+		var ve *virnet.Error
+		switch {
+		case errors.As(err, &ve):
+			fmt.Fprintf(&b, "%s: error code=%d domain=%d message=%q str1=%q str2=%q int1=%d int2=%d\n",
+				what, ve.Code, ve.Domain, ve.Message, ve.Str1, ve.Str2, ve.Int1, ve.Int2)
+		case err != nil:
+			fmt.Fprintf(&b, "%s: transport %v\n", what, err)
+		default:
+			fmt.Fprintf(&b, "%s: %+v\n", what, v)
+		}
+	}
+	r1, err := c.ConnectSupportsFeature(ctx, &remote.ConnectSupportsFeatureArgs{Feature: 10})
+	report("feature", r1, err)
+	err = c.ConnectOpen(ctx, &remote.ConnectOpenArgs{Name: remote.OptString{"storage:///system"}})
+	report("open", nil, err)
+	r2, err := c.AuthSaslInit(ctx)
+	report("sasl init", r2, err)
+	r3, err := c.AuthPolkit(ctx) // polkit answers yes for root
+	report("polkit", r3, err)
+	r4, err := c.AuthList(ctx)
+	report("list", r4, err)
+	// A second AUTH_POLKIT is not compared: libvirtd fails it without
+	// reporting an error, and the reply carries whatever error its worker
+	// thread last kept ("authentication required", "authentication failed",
+	// or the "did not set virError" fallback we always give).
+	err = c.ConnectOpen(ctx, &remote.ConnectOpenArgs{Name: remote.OptString{"storage:///system"}})
+	report("open", nil, err)
+	r6, err := c.ConnectNumOfStoragePools(ctx)
+	report("pools", r6, err)
+	return b.String()
 }
 
 // SASL is not served: a config asking for it stops the daemon at start with
