@@ -40,6 +40,10 @@ const (
 	KindNoConnect                            // VIR_ERR_NO_CONNECT 5
 	KindInvalidStream                        // VIR_ERR_INVALID_STREAM 73
 	KindXMLInvalidSchema                     // VIR_ERR_XML_INVALID_SCHEMA 92
+	KindAuthFailed                           // VIR_ERR_AUTH_FAILED 45
+	KindAuthCancelled                        // VIR_ERR_AUTH_CANCELLED 79
+	KindAuthUnavailable                      // VIR_ERR_AUTH_UNAVAILABLE 94
+	KindDBusService                          // VIR_ERR_DBUS_SERVICE 89
 	kindEnd
 )
 
@@ -73,6 +77,10 @@ var kindCodes = map[Kind]struct {
 	KindNoConnect:            {5, ""},
 	KindInvalidStream:        {73, "invalid stream pointer in "},
 	KindXMLInvalidSchema:     {92, ""},
+	KindAuthFailed:           {45, "authentication failed: "},
+	KindAuthCancelled:        {79, "authentication cancelled: "},
+	KindAuthUnavailable:      {94, "authentication unavailable: "},
+	KindDBusService:          {89, "error from service: "},
 }
 
 // Code returns libvirt's virErrorNumber for the kind.
@@ -118,6 +126,8 @@ const (
 	FromStorage int32 = 18
 	FromDomain  int32 = 20
 	FromStreams int32 = 38
+	FromDBus    int32 = 47
+	FromPolkit  int32 = 60
 )
 
 // Error is a domain error: a kind (the libvirt error number), the libvirt error

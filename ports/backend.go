@@ -85,10 +85,17 @@ type CommandRunner interface {
 type XMLCodec interface {
 	// ParsePool parses pool XML with libvirt's rules and error texts.
 	ParsePool(xml string, flags uint32) (*domain.PoolDef, error)
+	// ValidatePool checks pool XML against libvirt's RelaxNG schema, for
+	// domain.PoolDefineValidate, after the parse and root element checks
+	// ParsePool makes (which fail first, with their own errors); a document
+	// the schema refuses gives libvirt's VIR_ERR_XML_INVALID_SCHEMA error.
+	ValidatePool(ctx context.Context, xml string) error
+	// ValidateVol does the same for volume XML (domain.VolCreateValidate).
+	ValidateVol(ctx context.Context, xml string) error
 	// FormatPool formats a pool; stats nil means the inactive form (figures 0).
 	FormatPool(def *domain.PoolDef, stats *domain.PoolStats) (string, error)
-	// ParseVol parses volume XML for a pool of the given type; flags may hold
-	// domain.VolCreateValidate for a strict check.
+	// ParseVol parses volume XML for a pool of the given type; the schema
+	// check of domain.VolCreateValidate is ValidateVol's.
 	ParseVol(xml string, pool *domain.PoolDef, flags uint32) (*domain.VolDef, error)
 	// FormatVol formats a volume as virStorageVolGetXMLDesc shows it.
 	FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, error)

@@ -24,7 +24,8 @@ type Config struct {
 	// default for the mode the daemon runs in.
 	UnixSockDir string
 
-	// AuthUnixRO and AuthUnixRW are always "none": polkit and sasl are refused at load.
+	// AuthUnixRO and AuthUnixRW are "none" or "polkit"; "sasl" and anything
+	// else are refused at load, with libvirt's "unsupported auth" text.
 	AuthUnixRO string
 	AuthUnixRW string
 
@@ -53,7 +54,15 @@ type Config struct {
 	AdminKeepaliveCount    int
 }
 
-// Defaults returns the configuration libvirt uses when the file sets nothing.
+// The values of auth_unix_ro and auth_unix_rw the daemon serves.
+const (
+	AuthNone   = "none"
+	AuthPolkit = "polkit"
+)
+
+// Defaults returns the configuration libvirt uses when the file sets nothing,
+// but for authentication: "none" (libvirt built with polkit starts root's
+// daemons with "polkit" and a 0777 read-write socket; see the README).
 func Defaults() *Config {
 	return &Config{
 		UnixSockROPerms:        "0777",
@@ -210,6 +219,11 @@ func LoadBytes(path string, src []byte) (*Config, []string, error) {
 			return nil, nil, &SyntaxError{File: path, Line: e.Line, Msg: err.Error()}
 		}
 	}
+	if _, set := seen["unix_sock_rw_perms"]; !set && c.AuthUnixRW == AuthPolkit {
+		// As libvirt: with polkit deciding who may manage storage, the socket
+		// itself is open to all unless the file says otherwise.
+		c.UnixSockRWPerms = "0777"
+	}
 	if c.MaxAnonymousClients > c.MaxClients {
 		// Lowering max_clients alone is a reasonable edit; refusing to start
 		// over the untouched default of the other key would not be.
@@ -259,11 +273,10 @@ func (c *Config) Validate() error {
 		{"auth_unix_rw", c.AuthUnixRW},
 	} {
 		switch a.val {
-		case "none":
-		case "polkit", "sasl":
-			errs = append(errs, fmt.Sprintf("%s: %q authentication is not supported yet, use \"none\" and socket permissions", a.key, a.val))
+		case AuthNone, AuthPolkit:
 		default:
-			errs = append(errs, fmt.Sprintf("%s: unknown authentication type %q (want none, polkit or sasl)", a.key, a.val))
+			// libvirt's words for an auth it was built without (sasl here).
+			errs = append(errs, fmt.Sprintf("%s: unsupported auth %s", a.key, a.val))
 		}
 	}
 	if c.LogLevel < 1 || c.LogLevel > 4 {

@@ -311,7 +311,7 @@ func (a *adminProgram) ServerGetClientLimits(_ context.Context, args *admin.Serv
 		uintParam(clMaxClients, uint32(l.MaxClients)),
 		uintParam(clCurrentClients, uint32(n)),
 		uintParam(clMaxUnauthClients, uint32(l.MaxAnonymousClients)),
-		uintParam(clUnauthClients, 0),
+		uintParam(clUnauthClients, uint32(sv.unauth.Load())),
 	}}, nil
 }
 

@@ -34,6 +34,9 @@ type wireError struct {
 	code, domain int32
 	prefix       string // libvirt's message prefix, "" for "%s" errors
 	detail       string
+	// noFormat sends the message alone, with no format, detail or errno
+	// (libvirt's reply to a failure that reported no error).
+	noFormat bool
 }
 
 func (e *wireError) Error() string { return e.prefix + e.detail }
@@ -54,6 +57,7 @@ type errorFields struct {
 	Str2         string // the detail
 	Int1         int32  // errno or -1
 	Int2         int32  // -1, 0 for an invalid argument
+	NoFormat     bool   // str1 and str2 NULL, int1 and int2 0
 }
 
 // errorScope says which libvirt error domain a "not supported" reply uses: the
@@ -80,7 +84,9 @@ func mapError(err error, scope errorScope) errorFields {
 	)
 	switch {
 	case errors.As(err, &we):
-		return fields(we.code, we.domain, we.prefix+"%s", we.detail, -1)
+		f := fields(we.code, we.domain, we.prefix+"%s", we.detail, -1)
+		f.NoFormat = we.noFormat
+		return f
 	case errors.As(err, &xe):
 		return fields(codeRPC, fromRPC, "%s", "Unable to decode message payload", -1)
 	case errors.As(err, &ue):
@@ -154,6 +160,9 @@ func truncate(s string) string {
 // wire fills libvirt's remote_error: message and str1/str2 always present
 // (go-libvirt cannot decode a NULL message), dom, str3 and net NULL.
 func (f errorFields) wire() *virnet.Error {
+	if f.NoFormat {
+		return &virnet.Error{Code: f.Code, Domain: f.Domain, Message: virnet.OptString{truncate(f.Message)}, Level: levelError}
+	}
 	return &virnet.Error{
 		Code:    f.Code,
 		Domain:  f.Domain,

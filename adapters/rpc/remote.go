@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
@@ -41,6 +42,9 @@ type remoteProgram struct {
 	c   *conn
 	api ports.StorageAPI
 
+	// pendingAuth is set while the client must still authenticate (polkit).
+	pendingAuth atomic.Bool
+
 	mu       sync.Mutex
 	opened   bool
 	readonly bool
@@ -50,7 +54,9 @@ type remoteProgram struct {
 var _ remote.Server = (*remoteProgram)(nil)
 
 func newRemoteProgram(c *conn) *remoteProgram {
-	return &remoteProgram{c: c, api: c.srv.api, readonly: c.kind == ListenRO}
+	r := &remoteProgram{c: c, api: c.srv.api, readonly: c.kind == ListenRO}
+	r.pendingAuth.Store(c.srv.authFor(c.kind) == AuthPolkit)
+	return r
 }
 
 func (r *remoteProgram) lookup(proc int32) *xdr.ProcInfo { return remote.Lookup(proc) }
@@ -76,6 +82,9 @@ func (r *remoteProgram) scope(info *xdr.ProcInfo) errorScope {
 }
 
 func (r *remoteProgram) check(info *xdr.ProcInfo) error {
+	if err := r.checkAuth(info); err != nil || authProc(info.Proc) {
+		return err
+	}
 	switch remote.Procedure(info.Proc) {
 	case remote.ProcConnectOpen, remote.ProcConnectClose, remote.ProcAuthList,
 		remote.ProcConnectSupportsFeature, remote.ProcConnectSetIdentity:
@@ -173,11 +182,6 @@ func (r *remoteProgram) ConnectGetLibVersion(context.Context) (*remote.ConnectGe
 // ConnectIsSecure is 1: UNIX sockets are local.
 func (r *remoteProgram) ConnectIsSecure(context.Context) (*remote.ConnectIsSecureRet, error) {
 	return &remote.ConnectIsSecureRet{Secure: 1}, nil
-}
-
-// AuthList offers no authentication, as libvirt on UNIX sockets with auth none.
-func (r *remoteProgram) AuthList(context.Context) (*remote.AuthListRet, error) {
-	return &remote.AuthListRet{Types: []remote.AuthType{remote.AuthType(0)}}, nil
 }
 
 // ConnectSupportsFeature answers libvirtd's values; asking for keepalive starts

@@ -104,6 +104,12 @@ type Config struct {
 	SetDaemonTimeout func(seconds uint32) error
 	// PeerCred overrides how client credentials are read (default SO_PEERCRED).
 	PeerCred PeerCredFunc
+	// AuthRW and AuthRO are how the clients of the read-write and read-only
+	// sockets authenticate (auth_unix_rw, auth_unix_ro); the admin socket has
+	// none, as in libvirt.
+	AuthRW, AuthRO AuthMode
+	// Polkit decides for the sockets with AuthPolkit.
+	Polkit Authorizer
 	// EventQueue is how many undelivered events a client may have before new ones
 	// are dropped for it; 0 means 1024.
 	EventQueue int
@@ -156,6 +162,10 @@ type service struct {
 	clients map[uint64]*conn
 
 	watching atomic.Bool // the inline-call watchdog is running
+
+	// unauth counts the clients that have yet to authenticate
+	// (nclients_unauth), held to MaxAnonymousClients.
+	unauth atomic.Int64
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -173,6 +183,9 @@ func NewServer(cfg Config, api ports.StorageAPI, events *EventHub, log *logrus.E
 		events = NewEventHub(log)
 	}
 	if err := validateLimits(cfg.Limits); err != nil {
+		return nil, err
+	}
+	if err := checkAuthConfig(cfg); err != nil {
 		return nil, err
 	}
 	if cfg.EventQueue <= 0 {
@@ -370,6 +383,16 @@ func (s *Server) accept(nc net.Conn, kind ListenerKind, log *logrus.Entry) {
 		nc.Close()
 		return
 	}
+	if c.remote != nil && c.remote.authPending() {
+		if int(sv.unauth.Load()) >= sv.limits.MaxAnonymousClients {
+			max := sv.limits.MaxAnonymousClients
+			sv.mu.Unlock()
+			log.WithField("client_pid", c.pid).Warnf("rpc: too many clients waiting to authenticate on server %s (max_anonymous_clients=%d), dropping the new connection", sv.name, max)
+			nc.Close()
+			return
+		}
+		sv.unauth.Add(1)
+	}
 	sv.clients[c.id] = c
 	sv.mu.Unlock()
 
@@ -391,6 +414,9 @@ func (s *Server) removeClient(c *conn) {
 	c.sv.mu.Lock()
 	delete(c.sv.clients, c.id)
 	c.sv.mu.Unlock()
+	if c.remote != nil {
+		c.remote.authenticated() // no longer waiting, either way
+	}
 	s.events.removeConn(c)
 }
 

@@ -22,18 +22,6 @@ func xmlPropError(format string, args ...any) error {
 	return e
 }
 
-// schemaError reports a --validate failure. libvirt uses
-// VIR_ERR_XML_INVALID_SCHEMA (92), which domain has no kind for yet, so the
-// text is carried bare on an XML error in the XML domain.
-func schemaError(rng string, lines ...string) error {
-	e := domain.Errorf(domain.KindXMLError,
-		"XML document failed to validate against schema: Unable to validate doc against /usr/share/libvirt/schemas/%s\n%s\n",
-		rng, strings.Join(lines, "\n"))
-	e.Domain = domain.FromXML
-	e.Bare = true
-	return e
-}
-
 // rootError is virXMLParse's complaint about the wrong document element.
 func rootError(want, got string) error {
 	return xmlPropError("expecting root element of '%s', not '%s'", want, got)

@@ -21,6 +21,9 @@ type node struct {
 	attrs []xml.Attr
 	parts []any // string (character data) or *node, in document order
 	line  int
+	// begin and end are the element's byte range in the document, from its
+	// start tag to the end of its end tag.
+	begin, end int
 }
 
 // child returns the first child element with the given local name and no namespace.
@@ -159,7 +162,7 @@ func parseDoc(doc, what string) (*node, error) {
 				return nil, detailAt(what, doc, off-1, "Attribute "+dup+" redefined")
 			}
 			line, _ := position(doc, begin)
-			n := &node{name: t.Name, attrs: t.Attr, line: line}
+			n := &node{name: t.Name, attrs: t.Attr, line: line, begin: begin}
 			if len(stack) == 0 {
 				root = n
 			} else {
@@ -168,6 +171,7 @@ func parseDoc(doc, what string) (*node, error) {
 			}
 			stack = append(stack, n)
 		case xml.EndElement:
+			stack[len(stack)-1].end = off
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) > 0 {

@@ -22,15 +22,19 @@ const NamespaceFS = "http://libvirt.org/schemas/storagepool/fs/1.0"
 const NamespaceThin = "http://virtstoraged-go.org/schemas/storagepool/thin/1.0"
 
 // Codec implements ports.XMLCodec.
-type Codec struct{}
+type Codec struct {
+	validator Validator // nil: ValidatePool and ValidateVol refuse
+}
 
 var _ ports.XMLCodec = (*Codec)(nil)
 
-// New returns a Codec. It holds no state and is safe for concurrent use.
+// New returns a Codec without a schema validator (NewValidating has one). It
+// holds no state and is safe for concurrent use.
 func New() *Codec { return &Codec{} }
 
-// ParsePool parses pool XML as virStoragePoolDefParseString does; flags may
-// hold domain.PoolDefineValidate for a strict check of the element names.
+// ParsePool parses pool XML as virStoragePoolDefParseString does. The flags
+// are the define flags; VIR_STORAGE_POOL_DEFINE_VALIDATE is ValidatePool's
+// business, which the caller runs first.
 func (c *Codec) ParsePool(doc string, flags uint32) (*domain.PoolDef, error) {
 	root, err := parseDoc(doc, "(storage_pool_definition)")
 	if err != nil {
@@ -38,11 +42,6 @@ func (c *Codec) ParsePool(doc string, flags uint32) (*domain.PoolDef, error) {
 	}
 	if root.name.Local != "pool" {
 		return nil, rootError("pool", root.name.Local)
-	}
-	if flags&domain.PoolDefineValidate != 0 {
-		if err := validatePool(root); err != nil {
-			return nil, err
-		}
 	}
 	return parsePoolNode(root)
 }
@@ -260,61 +259,6 @@ func parseSource(src *node, pt domain.PoolType) (*domain.PoolSource, error) {
 	return s, nil
 }
 
-// poolChildren lists the elements storagepool.rng allows, per parent, for the
-// strict check of VALIDATE.
-var poolChildren = map[string][]string{
-	"pool":        {"name", "uuid", "capacity", "allocation", "available", "features", "source", "target", "refresh"},
-	"features":    {"cow"},
-	"source":      {"host", "device", "dir", "adapter", "name", "format", "auth", "initiator", "protocol", "vendor", "product"},
-	"device":      {"freeExtent"},
-	"target":      {"path", "permissions"},
-	"permissions": {"mode", "owner", "group", "label"},
-	"refresh":     {"volume"},
-	"adapter":     {"parentaddr"},
-	"parentaddr":  {"address"},
-	"auth":        {"secret"},
-	"initiator":   {"iqn"},
-}
-
-// validatePool stands in for libvirt's RelaxNG validation: every element must
-// be one the schema knows in that place (namespaced extensions excepted).
-func validatePool(root *node) error {
-	if t, ok := root.attr("type"); !ok {
-		return schemaError("storagepool.rng", "Element pool failed to validate content")
-	} else if _, known := domain.ParsePoolType(t); !known {
-		return schemaError("storagepool.rng", "Element pool failed to validate content")
-	}
-	return validateTree(root, poolChildren, "storagepool.rng")
-}
-
-// validateTree checks that every element below root is one the schema allows
-// in its place (children maps an element name to its allowed children;
-// namespaced extensions are skipped), with libvirt's schema error text.
-func validateTree(root *node, children map[string][]string, schema string) error {
-	var walk func(n *node, path []string) error
-	walk = func(n *node, path []string) error {
-		path = append(path, n.name.Local)
-		allowed, checked := children[n.name.Local]
-		for _, c := range n.elements() {
-			if c.name.Space != "" {
-				continue
-			}
-			if checked && indexOf(allowed, c.name.Local) < 0 {
-				lines := []string{"Extra element " + c.name.Local + " in interleave"}
-				for i := len(path) - 1; i >= 0; i-- {
-					lines = append(lines, "Element "+path[i]+" failed to validate content")
-				}
-				return schemaError(schema, lines...)
-			}
-			if err := walk(c, path); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return walk(root, nil)
-}
-
 // FormatPool formats a pool as virStoragePoolDefFormat does; stats nil gives
 // the figures of an inactive pool (0).
 func (c *Codec) FormatPool(def *domain.PoolDef, stats *domain.PoolStats) (string, error) {
@@ -364,7 +308,7 @@ func formatPool(w *writer, def *domain.PoolDef, stats *domain.PoolStats) {
 		w.perms(perms)
 		w.close("target")
 	}
-	if ns != "" {
+	if fsLike && len(def.MountOpts) > 0 {
 		w.open("<fs:mount_opts>")
 		for _, o := range def.MountOpts {
 			w.line("<fs:option name='%s'/>", esc(o))

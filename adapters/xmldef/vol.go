@@ -17,19 +17,6 @@ var volTypes = map[string]domain.VolType{
 // encryptionFormats are virStorageEncryptionFormat's names.
 var encryptionFormats = []string{"default", "qcow", "luks", "luks2"}
 
-// volChildren is the element tree of libvirt's storagevol.rng, for VALIDATE.
-var volChildren = map[string][]string{
-	"volume":       {"name", "key", "source", "capacity", "allocation", "physical", "target", "backingStore"},
-	"source":       {"device"},
-	"device":       {"extent"},
-	"target":       {"path", "format", "permissions", "timestamps", "encryption", "compat", "clusterSize", "nocow", "features"},
-	"backingStore": {"path", "format", "permissions", "timestamps"},
-	"permissions":  {"mode", "owner", "group", "label"},
-	"timestamps":   {"atime", "mtime", "ctime", "btime"},
-	"encryption":   {"secret", "cipher", "ivgen"},
-	"features":     {"lazy_refcounts", "extended_l2"},
-}
-
 // volFeatures are virStorageFileFeature's names, in libvirt's order.
 var volFeatures = []string{"lazy_refcounts", "extended_l2"}
 
@@ -38,10 +25,8 @@ var volFeatures = []string{"lazy_refcounts", "extended_l2"}
 // caller decides (create needs it: "missing capacity element"; create-from
 // does not). An absent <target><format> stays "" for the backend to fill; a
 // backing store without a format gets the pool type's default, as in libvirt.
-// With domain.VolCreateValidate in flags the element names are checked
-// strictly, standing in for libvirt's storagevol.rng validation: the code and
-// the first line of the text are libvirt's, the detail lines only approximate
-// libxml2's RelaxNG messages (which vary with the schema's shape).
+// VIR_STORAGE_VOL_CREATE_VALIDATE in flags is ValidateVol's business, which
+// the caller runs first.
 func (c *Codec) ParseVol(doc string, pool *domain.PoolDef, flags uint32) (*domain.VolDef, error) {
 	root, err := parseDoc(doc, "(storage_volume_definition)")
 	if err != nil {
@@ -49,11 +34,6 @@ func (c *Codec) ParseVol(doc string, pool *domain.PoolDef, flags uint32) (*domai
 	}
 	if root.name.Local != "volume" {
 		return nil, rootError("volume", root.name.Local)
-	}
-	if flags&domain.VolCreateValidate != 0 {
-		if err := validateTree(root, volChildren, "storagevol.rng"); err != nil {
-			return nil, err
-		}
 	}
 	info := typeInfos[pool.Type]
 	def := &domain.VolDef{Type: domain.VolFile, Target: domain.VolTarget{Perms: domain.UnsetPerms()}}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"path/filepath"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/conffile"
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
@@ -12,6 +14,9 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/polkit"
+	"github.com/virtstoraged-go/virtstoraged/adapters/process"
+	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/domain/service"
@@ -59,6 +64,14 @@ func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) 
 	}
 }
 
+// provideValidator gives the codec libvirt's schemas for the VALIDATE flags.
+// They are written next to the runtime status (run/libvirt/virtstoraged-schemas)
+// at the first validation, and removed at shutdown.
+func provideValidator(s *settings, runner ports.CommandRunner) (*relaxng.Validator, func()) {
+	v := relaxng.New(runner, relaxng.Dir(filepath.Join(filepath.Dir(s.paths.StatusDir), process.Name+"-schemas")))
+	return v, func() { _ = v.Close() }
+}
+
 func provideStore(s *settings) (*statefile.Store, error) {
 	st, err := statefile.New(s.paths.StorageConfigDir, s.paths.AutostartDir, s.paths.StatusDir,
 		s.logger.WithField(logconf.ModuleField, "storage.state"))
@@ -79,9 +92,30 @@ func provideService(backends []ports.PoolBackend, codec ports.XMLCodec, store po
 	return service.New(service.Config{}, backends, codec, store, events, log)
 }
 
-func provideRPCConfig(s *settings) rpc.Config {
+// providePolkit gives the RPC server polkit's answers when a socket's clients
+// are to be checked by it (auth_unix_rw or auth_unix_ro = "polkit"), and
+// nothing otherwise: the daemon then never touches D-Bus.
+func providePolkit(s *settings, l *logrus.Logger) (rpc.Authorizer, func()) {
+	if s.conf.AuthUnixRW != conffile.AuthPolkit && s.conf.AuthUnixRO != conffile.AuthPolkit {
+		return nil, func() {}
+	}
+	a := polkit.New(l.WithField(logconf.ModuleField, "rpc.polkit"))
+	return a, func() { _ = a.Close() }
+}
+
+func authMode(v string) rpc.AuthMode {
+	if v == conffile.AuthPolkit {
+		return rpc.AuthPolkit
+	}
+	return rpc.AuthNone
+}
+
+func provideRPCConfig(s *settings, pk rpc.Authorizer) rpc.Config {
 	return rpc.Config{
 		Limits:     limitsFromConfig(s.conf),
+		AuthRW:     authMode(s.conf.AuthUnixRW),
+		AuthRO:     authMode(s.conf.AuthUnixRO),
+		Polkit:     pk,
 		Privileged: s.paths.Privileged,
 		LogControl: s.logs,
 		SetDaemonTimeout: func(seconds uint32) error {

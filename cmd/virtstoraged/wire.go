@@ -6,6 +6,7 @@ import (
 	"github.com/google/wire"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/adapters/xmldef"
@@ -22,7 +23,9 @@ func newApp(s *settings) (*app, func(), error) {
 		provideRunner,
 		wire.Bind(new(ports.CommandRunner), new(*osexec.Runner)),
 		provideBackends,
-		xmldef.New,
+		provideValidator,
+		wire.Bind(new(xmldef.Validator), new(*relaxng.Validator)),
+		xmldef.NewValidating,
 		wire.Bind(new(ports.XMLCodec), new(*xmldef.Codec)),
 		provideStore,
 		wire.Bind(new(ports.StateStore), new(*statefile.Store)),
@@ -30,6 +33,7 @@ func newApp(s *settings) (*app, func(), error) {
 		wire.Bind(new(ports.EventSink), new(*rpc.EventHub)),
 		provideService,
 		wire.Bind(new(ports.StorageAPI), new(*service.Service)),
+		providePolkit,
 		provideRPCConfig,
 		provideServer,
 		wire.Struct(new(app), "service", "server"),

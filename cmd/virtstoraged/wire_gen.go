@@ -18,20 +18,26 @@ func newApp(s *settings) (*app, func(), error) {
 	logger := provideLogger(s)
 	runner := provideRunner(logger)
 	v := provideBackends(s, runner, logger)
-	codec := xmldef.New()
+	validator, cleanup := provideValidator(s, runner)
+	codec := xmldef.NewValidating(validator)
 	store, err := provideStore(s)
 	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
 	eventHub := provideEventHub(logger)
 	mainStorageLog := provideStorageLog(logger)
 	service, err := provideService(v, codec, store, eventHub, mainStorageLog)
 	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
-	config := provideRPCConfig(s)
+	authorizer, cleanup2 := providePolkit(s, logger)
+	config := provideRPCConfig(s, authorizer)
 	server, err := provideServer(config, service, eventHub, logger)
 	if err != nil {
+		cleanup2()
+		cleanup()
 		return nil, nil, err
 	}
 	mainApp := &app{
@@ -39,5 +45,7 @@ func newApp(s *settings) (*app, func(), error) {
 		server:  server,
 	}
 	return mainApp, func() {
+		cleanup2()
+		cleanup()
 	}, nil
 }

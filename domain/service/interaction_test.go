@@ -31,6 +31,7 @@ func TestDefineSavesInactiveFormat(t *testing.T) {
 	store := testkit.NewMemoryStore()
 	def := dirDef("p1", 1)
 	gomock.InOrder(
+		codec.EXPECT().ValidatePool(gomock.Any(), "<pool/>").Return(nil),
 		codec.EXPECT().ParsePool("<pool/>", uint32(1)).Return(def, nil),
 		b.EXPECT().ValidatePool(def).Return(nil),
 		codec.EXPECT().FormatPool(def, nil).Return("<pool>config</pool>", nil),
@@ -40,6 +41,68 @@ func TestDefineSavesInactiveFormat(t *testing.T) {
 	must(t, err)
 	cfg, _ := store.Config("p1")
 	equal(t, "saved config", cfg, "<pool>config</pool>")
+}
+
+// With the VALIDATE flags the schema check comes first, as in libvirt's
+// virXMLParse, and a refusal stops the call before anything is parsed or
+// touched; a volume is validated only once its pool is found active.
+func TestValidateBeforeParse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ctrl := gomock.NewController(t)
+	b := mocks.NewMockPoolBackend(ctrl)
+	codec := mocks.NewMockXMLCodec(ctrl)
+	refused := &domain.Error{Kind: domain.KindXMLInvalidSchema, Domain: domain.FromXML, Detail: "refused"}
+	s := mockService(t, b, codec, testkit.NewMemoryStore(), &testkit.RecordingSink{})
+
+	codec.EXPECT().ValidatePool(gomock.Any(), "<pool/>").Return(refused)
+	_, err := s.PoolDefineXML(ctx, "<pool/>", domain.PoolDefineValidate)
+	wantErr(t, err, "refused", domain.KindXMLInvalidSchema)
+
+	// Without the flag the schema is not consulted.
+	def := dirDef("p1", 1)
+	codec.EXPECT().ParsePool("<pool/>", uint32(0)).Return(def, nil)
+	b.EXPECT().ValidatePool(def).Return(nil)
+	codec.EXPECT().FormatPool(def, nil).Return("<pool>config</pool>", nil)
+	h, err := s.PoolDefineXML(ctx, "<pool/>", 0)
+	must(t, err)
+
+	_, err = s.VolCreateXML(ctx, h, "<volume/>", domain.VolCreateValidate)
+	wantErr(t, err, "Requested operation is not valid: storage pool 'p1' is not active", domain.KindOperationInvalid)
+
+	codec.EXPECT().FormatPoolStatus(gomock.Any(), gomock.Any()).Return("<poolstate/>", nil).AnyTimes()
+	b.EXPECT().StartPool(gomock.Any(), gomock.Any()).Return(nil)
+	b.EXPECT().RefreshPool(gomock.Any(), gomock.Any()).Return(domain.PoolStats{}, nil, nil)
+	must(t, s.PoolCreate(ctx, h, 0))
+	codec.EXPECT().ValidateVol(gomock.Any(), "<volume/>").Return(refused).Times(2)
+	_, err = s.VolCreateXML(ctx, h, "<volume/>", domain.VolCreateValidate)
+	wantErr(t, err, "refused", domain.KindXMLInvalidSchema)
+	_, err = s.VolCreateXMLFrom(ctx, h, "<volume/>", domain.VolHandle{Pool: "p1", Name: "src"}, domain.VolCreateValidate)
+	wantErr(t, err, "refused", domain.KindXMLInvalidSchema)
+}
+
+// A volume whose document validates is created, without the VALIDATE bit
+// reaching the backend (which, as libvirt's, knows no such flag).
+func TestValidatedVolBuildsWithoutTheFlag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ctrl := gomock.NewController(t)
+	b := mocks.NewMockPoolBackend(ctrl)
+	s := mockService(t, b, testkit.FakeCodec{}, testkit.NewMemoryStore(), &testkit.RecordingSink{})
+	b.EXPECT().ValidatePool(gomock.Any()).Return(nil)
+	h, err := s.PoolDefineXML(ctx, testkit.PoolXML(dirDef("p1", 1)), 0)
+	must(t, err)
+	b.EXPECT().StartPool(gomock.Any(), gomock.Any()).Return(nil)
+	b.EXPECT().RefreshPool(gomock.Any(), gomock.Any()).Return(domain.PoolStats{Capacity: 10 * mib, Available: 10 * mib}, nil, nil)
+	must(t, s.PoolCreate(ctx, h, 0))
+
+	gomock.InOrder(
+		b.EXPECT().PrepareVol(gomock.Any(), gomock.Any()).Return(nil),
+		b.EXPECT().BuildVol(gomock.Any(), gomock.Any(), gomock.Any(), domain.VolCreatePreallocMetadata).Return(nil),
+		b.EXPECT().RefreshVol(gomock.Any(), gomock.Any(), gomock.Any()).Return(nil),
+	)
+	_, err = s.VolCreateXML(ctx, h, rawVol("v", mib), domain.VolCreateValidate|domain.VolCreatePreallocMetadata)
+	must(t, err)
 }
 
 func TestAdmissionFailureNeverBuilds(t *testing.T) {

@@ -48,6 +48,11 @@ func (s *Service) PoolDefineXML(ctx context.Context, xml string, flags uint32) (
 	if err := domain.CheckFlags(flags, domain.MaskPoolDefine, "storagePoolDefineXML"); err != nil {
 		return domain.PoolHandle{}, err
 	}
+	if flags&domain.PoolDefineValidate != 0 {
+		if err := s.codec.ValidatePool(ctx, xml); err != nil {
+			return domain.PoolHandle{}, err
+		}
+	}
 	def, err := s.parseDef(xml, flags)
 	if err != nil {
 		return domain.PoolHandle{}, err

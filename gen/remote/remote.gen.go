@@ -22,6 +22,7 @@ const (
 	DomainListMax                   = 0x4000
 	SecretListMax                   = 0x4000
 	AuthTypeListMax                 = 20
+	AuthSaslDataMax                 = 0x10000
 	ConnectIdentityParamsMax        = 20
 	NodeModelLen                    = 32
 	TypedParamInt                   = 1
@@ -72,6 +73,10 @@ const (
 	ProcConnectGetHostname                   Procedure = 59
 	ProcConnectSupportsFeature               Procedure = 60
 	ProcAuthList                             Procedure = 66
+	ProcAuthSaslInit                         Procedure = 67
+	ProcAuthSaslStart                        Procedure = 68
+	ProcAuthSaslStep                         Procedure = 69
+	ProcAuthPolkit                           Procedure = 70
 	ProcConnectNumOfStoragePools             Procedure = 71
 	ProcConnectListStoragePools              Procedure = 72
 	ProcConnectNumOfDefinedStoragePools      Procedure = 73
@@ -157,6 +162,14 @@ func (v Procedure) String() string {
 		return "REMOTE_PROC_CONNECT_SUPPORTS_FEATURE"
 	case ProcAuthList:
 		return "REMOTE_PROC_AUTH_LIST"
+	case ProcAuthSaslInit:
+		return "REMOTE_PROC_AUTH_SASL_INIT"
+	case ProcAuthSaslStart:
+		return "REMOTE_PROC_AUTH_SASL_START"
+	case ProcAuthSaslStep:
+		return "REMOTE_PROC_AUTH_SASL_STEP"
+	case ProcAuthPolkit:
+		return "REMOTE_PROC_AUTH_POLKIT"
 	case ProcConnectNumOfStoragePools:
 		return "REMOTE_PROC_CONNECT_NUM_OF_STORAGE_POOLS"
 	case ProcConnectListStoragePools:
@@ -970,6 +983,247 @@ func (s *AuthListRet) Decode(d *xdr.Decoder) error {
 				s.Types[i0] = AuthType(val)
 			}
 		}
+	}
+	return nil
+}
+
+// AuthSaslInitRet is the XDR struct remote_auth_sasl_init_ret.
+type AuthSaslInitRet struct {
+	Mechlist string
+}
+
+// Encode appends s in XDR.
+func (s *AuthSaslInitRet) Encode(e *xdr.Encoder) error {
+	if err := xdr.CheckBound("AuthSaslInitRet.Mechlist", len(s.Mechlist), StringMax); err != nil {
+		return err
+	}
+	e.EncodeString(s.Mechlist)
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *AuthSaslInitRet) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeString(StringMax); err != nil {
+		return err
+	} else {
+		s.Mechlist = val
+	}
+	return nil
+}
+
+// AuthSaslStartArgs is the XDR struct remote_auth_sasl_start_args.
+type AuthSaslStartArgs struct {
+	Mech string
+	Nil  int32
+	Data []int32 // 4 bytes a char on the wire
+}
+
+// Encode appends s in XDR.
+func (s *AuthSaslStartArgs) Encode(e *xdr.Encoder) error {
+	if err := xdr.CheckBound("AuthSaslStartArgs.Mech", len(s.Mech), StringMax); err != nil {
+		return err
+	}
+	e.EncodeString(s.Mech)
+	e.EncodeInt(s.Nil)
+	if err := xdr.CheckBound("AuthSaslStartArgs.Data", len(s.Data), AuthSaslDataMax); err != nil {
+		return err
+	}
+	e.EncodeUint(uint32(len(s.Data)))
+	for i0 := range s.Data {
+		e.EncodeInt(s.Data[i0])
+	}
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *AuthSaslStartArgs) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeString(StringMax); err != nil {
+		return err
+	} else {
+		s.Mech = val
+	}
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.Nil = val
+	}
+	{
+		n0, err := d.DecodeArrayLen(AuthSaslDataMax, 4)
+		if err != nil {
+			return err
+		}
+		s.Data = make([]int32, n0)
+		for i0 := range s.Data {
+			if val, err := d.DecodeInt(); err != nil {
+				return err
+			} else {
+				s.Data[i0] = val
+			}
+		}
+	}
+	return nil
+}
+
+// AuthSaslStartRet is the XDR struct remote_auth_sasl_start_ret.
+type AuthSaslStartRet struct {
+	Complete int32
+	Nil      int32
+	Data     []int32
+}
+
+// Encode appends s in XDR.
+func (s *AuthSaslStartRet) Encode(e *xdr.Encoder) error {
+	e.EncodeInt(s.Complete)
+	e.EncodeInt(s.Nil)
+	if err := xdr.CheckBound("AuthSaslStartRet.Data", len(s.Data), AuthSaslDataMax); err != nil {
+		return err
+	}
+	e.EncodeUint(uint32(len(s.Data)))
+	for i0 := range s.Data {
+		e.EncodeInt(s.Data[i0])
+	}
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *AuthSaslStartRet) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.Complete = val
+	}
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.Nil = val
+	}
+	{
+		n0, err := d.DecodeArrayLen(AuthSaslDataMax, 4)
+		if err != nil {
+			return err
+		}
+		s.Data = make([]int32, n0)
+		for i0 := range s.Data {
+			if val, err := d.DecodeInt(); err != nil {
+				return err
+			} else {
+				s.Data[i0] = val
+			}
+		}
+	}
+	return nil
+}
+
+// AuthSaslStepArgs is the XDR struct remote_auth_sasl_step_args.
+type AuthSaslStepArgs struct {
+	Nil  int32
+	Data []int32
+}
+
+// Encode appends s in XDR.
+func (s *AuthSaslStepArgs) Encode(e *xdr.Encoder) error {
+	e.EncodeInt(s.Nil)
+	if err := xdr.CheckBound("AuthSaslStepArgs.Data", len(s.Data), AuthSaslDataMax); err != nil {
+		return err
+	}
+	e.EncodeUint(uint32(len(s.Data)))
+	for i0 := range s.Data {
+		e.EncodeInt(s.Data[i0])
+	}
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *AuthSaslStepArgs) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.Nil = val
+	}
+	{
+		n0, err := d.DecodeArrayLen(AuthSaslDataMax, 4)
+		if err != nil {
+			return err
+		}
+		s.Data = make([]int32, n0)
+		for i0 := range s.Data {
+			if val, err := d.DecodeInt(); err != nil {
+				return err
+			} else {
+				s.Data[i0] = val
+			}
+		}
+	}
+	return nil
+}
+
+// AuthSaslStepRet is the XDR struct remote_auth_sasl_step_ret.
+type AuthSaslStepRet struct {
+	Complete int32
+	Nil      int32
+	Data     []int32
+}
+
+// Encode appends s in XDR.
+func (s *AuthSaslStepRet) Encode(e *xdr.Encoder) error {
+	e.EncodeInt(s.Complete)
+	e.EncodeInt(s.Nil)
+	if err := xdr.CheckBound("AuthSaslStepRet.Data", len(s.Data), AuthSaslDataMax); err != nil {
+		return err
+	}
+	e.EncodeUint(uint32(len(s.Data)))
+	for i0 := range s.Data {
+		e.EncodeInt(s.Data[i0])
+	}
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *AuthSaslStepRet) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.Complete = val
+	}
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.Nil = val
+	}
+	{
+		n0, err := d.DecodeArrayLen(AuthSaslDataMax, 4)
+		if err != nil {
+			return err
+		}
+		s.Data = make([]int32, n0)
+		for i0 := range s.Data {
+			if val, err := d.DecodeInt(); err != nil {
+				return err
+			} else {
+				s.Data[i0] = val
+			}
+		}
+	}
+	return nil
+}
+
+// AuthPolkitRet is the XDR struct remote_auth_polkit_ret.
+type AuthPolkitRet struct {
+	Complete int32
+}
+
+// Encode appends s in XDR.
+func (s *AuthPolkitRet) Encode(e *xdr.Encoder) error {
+	e.EncodeInt(s.Complete)
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *AuthPolkitRet) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.Complete = val
 	}
 	return nil
 }
@@ -3432,6 +3686,28 @@ var Procedures = []xdr.ProcInfo{
 		NewRet: func() xdr.Message { return new(AuthListRet) },
 	},
 	{
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcAuthSaslInit), Name: "REMOTE_PROC_AUTH_SASL_INIT", API: "virConnectAuthSaslInit", ReadOnly: true, Priority: true,
+		Stream: xdr.StreamNone,
+		NewRet: func() xdr.Message { return new(AuthSaslInitRet) },
+	},
+	{
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcAuthSaslStart), Name: "REMOTE_PROC_AUTH_SASL_START", API: "virConnectAuthSaslStart", ReadOnly: true, Priority: true,
+		Stream:  xdr.StreamNone,
+		NewArgs: func() xdr.Message { return new(AuthSaslStartArgs) },
+		NewRet:  func() xdr.Message { return new(AuthSaslStartRet) },
+	},
+	{
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcAuthSaslStep), Name: "REMOTE_PROC_AUTH_SASL_STEP", API: "virConnectAuthSaslStep", ReadOnly: true, Priority: true,
+		Stream:  xdr.StreamNone,
+		NewArgs: func() xdr.Message { return new(AuthSaslStepArgs) },
+		NewRet:  func() xdr.Message { return new(AuthSaslStepRet) },
+	},
+	{
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcAuthPolkit), Name: "REMOTE_PROC_AUTH_POLKIT", API: "virConnectAuthPolkit", ReadOnly: true,
+		Stream: xdr.StreamNone,
+		NewRet: func() xdr.Message { return new(AuthPolkitRet) },
+	},
+	{
 		Program: Program, Version: ProtocolVersion, Proc: int32(ProcConnectNumOfStoragePools), Name: "REMOTE_PROC_CONNECT_NUM_OF_STORAGE_POOLS", API: "virConnectNumOfStoragePools", ReadOnly: true, Priority: true,
 		Stream: xdr.StreamNone,
 		NewRet: func() xdr.Message { return new(ConnectNumOfStoragePoolsRet) },
@@ -3795,6 +4071,14 @@ type Server interface {
 	ConnectSupportsFeature(ctx context.Context, args *ConnectSupportsFeatureArgs) (*ConnectSupportsFeatureRet, error)
 	// AuthList serves REMOTE_PROC_AUTH_LIST (virConnectAuthList).
 	AuthList(ctx context.Context) (*AuthListRet, error)
+	// AuthSaslInit serves REMOTE_PROC_AUTH_SASL_INIT (virConnectAuthSaslInit).
+	AuthSaslInit(ctx context.Context) (*AuthSaslInitRet, error)
+	// AuthSaslStart serves REMOTE_PROC_AUTH_SASL_START (virConnectAuthSaslStart).
+	AuthSaslStart(ctx context.Context, args *AuthSaslStartArgs) (*AuthSaslStartRet, error)
+	// AuthSaslStep serves REMOTE_PROC_AUTH_SASL_STEP (virConnectAuthSaslStep).
+	AuthSaslStep(ctx context.Context, args *AuthSaslStepArgs) (*AuthSaslStepRet, error)
+	// AuthPolkit serves REMOTE_PROC_AUTH_POLKIT (virConnectAuthPolkit).
+	AuthPolkit(ctx context.Context) (*AuthPolkitRet, error)
 	// ConnectNumOfStoragePools serves REMOTE_PROC_CONNECT_NUM_OF_STORAGE_POOLS (virConnectNumOfStoragePools).
 	ConnectNumOfStoragePools(ctx context.Context) (*ConnectNumOfStoragePoolsRet, error)
 	// ConnectListStoragePools serves REMOTE_PROC_CONNECT_LIST_STORAGE_POOLS (virConnectListStoragePools).
@@ -3964,6 +4248,26 @@ func (UnimplementedServer) ConnectSupportsFeature(context.Context, *ConnectSuppo
 // AuthList returns *xdr.UnsupportedError.
 func (UnimplementedServer) AuthList(context.Context) (*AuthListRet, error) {
 	return nil, &xdr.UnsupportedError{API: "virConnectAuthList"}
+}
+
+// AuthSaslInit returns *xdr.UnsupportedError.
+func (UnimplementedServer) AuthSaslInit(context.Context) (*AuthSaslInitRet, error) {
+	return nil, &xdr.UnsupportedError{API: "virConnectAuthSaslInit"}
+}
+
+// AuthSaslStart returns *xdr.UnsupportedError.
+func (UnimplementedServer) AuthSaslStart(context.Context, *AuthSaslStartArgs) (*AuthSaslStartRet, error) {
+	return nil, &xdr.UnsupportedError{API: "virConnectAuthSaslStart"}
+}
+
+// AuthSaslStep returns *xdr.UnsupportedError.
+func (UnimplementedServer) AuthSaslStep(context.Context, *AuthSaslStepArgs) (*AuthSaslStepRet, error) {
+	return nil, &xdr.UnsupportedError{API: "virConnectAuthSaslStep"}
+}
+
+// AuthPolkit returns *xdr.UnsupportedError.
+func (UnimplementedServer) AuthPolkit(context.Context) (*AuthPolkitRet, error) {
+	return nil, &xdr.UnsupportedError{API: "virConnectAuthPolkit"}
 }
 
 // ConnectNumOfStoragePools returns *xdr.UnsupportedError.
@@ -4339,6 +4643,50 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 		return ret, nil
 	case ProcAuthList:
 		ret, err := srv.AuthList(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
+		return ret, nil
+	case ProcAuthSaslInit:
+		ret, err := srv.AuthSaslInit(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
+		return ret, nil
+	case ProcAuthSaslStart:
+		args := new(AuthSaslStartArgs)
+		if err := args.Decode(dec); err != nil {
+			return nil, &xdr.DecodeError{Proc: proc, Err: err}
+		}
+		ret, err := srv.AuthSaslStart(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
+		return ret, nil
+	case ProcAuthSaslStep:
+		args := new(AuthSaslStepArgs)
+		if err := args.Decode(dec); err != nil {
+			return nil, &xdr.DecodeError{Proc: proc, Err: err}
+		}
+		ret, err := srv.AuthSaslStep(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
+		return ret, nil
+	case ProcAuthPolkit:
+		ret, err := srv.AuthPolkit(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -5011,6 +5359,42 @@ func (c *Client) ConnectSupportsFeature(ctx context.Context, args *ConnectSuppor
 func (c *Client) AuthList(ctx context.Context) (*AuthListRet, error) {
 	ret := new(AuthListRet)
 	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcAuthList), nil, ret); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// AuthSaslInit calls REMOTE_PROC_AUTH_SASL_INIT.
+func (c *Client) AuthSaslInit(ctx context.Context) (*AuthSaslInitRet, error) {
+	ret := new(AuthSaslInitRet)
+	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcAuthSaslInit), nil, ret); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// AuthSaslStart calls REMOTE_PROC_AUTH_SASL_START.
+func (c *Client) AuthSaslStart(ctx context.Context, args *AuthSaslStartArgs) (*AuthSaslStartRet, error) {
+	ret := new(AuthSaslStartRet)
+	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcAuthSaslStart), args, ret); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// AuthSaslStep calls REMOTE_PROC_AUTH_SASL_STEP.
+func (c *Client) AuthSaslStep(ctx context.Context, args *AuthSaslStepArgs) (*AuthSaslStepRet, error) {
+	ret := new(AuthSaslStepRet)
+	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcAuthSaslStep), args, ret); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// AuthPolkit calls REMOTE_PROC_AUTH_POLKIT.
+func (c *Client) AuthPolkit(ctx context.Context) (*AuthPolkitRet, error) {
+	ret := new(AuthPolkitRet)
+	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcAuthPolkit), nil, ret); err != nil {
 		return nil, err
 	}
 	return ret, nil

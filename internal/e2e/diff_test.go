@@ -164,6 +164,37 @@ var diffCases = []diffCase{
 	{name: "vol-create-from without inputpool", files: map[string]string{"cf.xml": "<volume><name>cf.img</name><capacity unit='M'>1</capacity></volume>"},
 		args: args("vol-create-from", "e2ed", "{B}/cf.xml", "r1.img")},
 	{name: "vol-clone of a missing vol", args: args("vol-clone", "nosuch", "x.img", "--pool", "e2ed")},
+
+	// --validate: libvirt's RelaxNG schemas, libxml2's messages, code 92
+	// (diffapi_test.go compares the codes).
+	{name: "pool-define --validate unknown element", files: map[string]string{"vpu.xml": "<pool type='dir'><name>e2ex</name><bogus/><target><path>{B}/x</path></target></pool>"},
+		args: args("pool-define", "--validate", "{B}/vpu.xml")},
+	{name: "pool-define --validate bad attribute value", files: map[string]string{"vpa.xml": "<pool type='bogus'><name>e2ex</name><target><path>{B}/x</path></target></pool>"},
+		args: args("pool-define", "--validate", "{B}/vpa.xml")},
+	{name: "pool-define --validate missing name", files: map[string]string{"vpn.xml": "<pool type='dir'><target><path>{B}/x</path></target></pool>"},
+		args: args("pool-define", "--validate", "{B}/vpn.xml")},
+	{name: "pool-define --validate wrong root", files: map[string]string{"vpr.xml": "<volume><name>e2ex</name></volume>"},
+		args: args("pool-define", "--validate", "{B}/vpr.xml")},
+	{name: "pool-define --validate bad mode", files: map[string]string{"vpm.xml": "<pool type='dir'><name>e2ex</name><target><path>{B}/x</path><permissions><mode>abc</mode></permissions></target></pool>"},
+		args: args("pool-define", "--validate", "{B}/vpm.xml")},
+	{name: "pool-define --validate malformed", files: map[string]string{"vpt.xml": "<pool type='dir'>\n<name>e2ex</name>"},
+		args: args("pool-define", "--validate", "{B}/vpt.xml")},
+	{name: "pool-define --validate netfs with mount options", files: map[string]string{"vpo.xml": "<pool type='netfs' xmlns:fs='http://libvirt.org/schemas/storagepool/fs/1.0'><name>e2ex</name><source><host name='h'/><dir path='/e'/><format type='nfs'/></source><target><path>{B}/x</path></target><fs:mount_opts><fs:option name='sync'/></fs:mount_opts></pool>"},
+		args: args("pool-define", "--validate", "{B}/vpo.xml"), cleanup: [][]string{{"pool-undefine", "e2ex"}}},
+	{name: "vol-create --validate unknown element", files: map[string]string{"vvu.xml": "<volume><name>vv.img</name><capacity>1024</capacity><bogus/></volume>"},
+		args: args("vol-create", "--validate", "e2ed", "{B}/vvu.xml")},
+	{name: "vol-create --validate bad attribute value", files: map[string]string{"vva.xml": "<volume type='weird'><name>vv.img</name><capacity>1024</capacity></volume>"},
+		args: args("vol-create", "--validate", "e2ed", "{B}/vva.xml")},
+	{name: "vol-create --validate missing name", files: map[string]string{"vvn.xml": "<volume><capacity>1024</capacity></volume>"},
+		args: args("vol-create", "--validate", "e2ed", "{B}/vvn.xml")},
+	{name: "vol-create --validate wrong root", files: map[string]string{"vvr.xml": "<pool type='dir'><name>x</name></pool>"},
+		args: args("vol-create", "--validate", "e2ed", "{B}/vvr.xml")},
+	{name: "vol-create --validate bad unit", files: map[string]string{"vvq.xml": "<volume><name>vv.img</name><capacity unit='QQ'>1024</capacity><target><format type='qcow2'/></target></volume>"},
+		args: args("vol-create", "--validate", "e2ed", "{B}/vvq.xml")},
+	{name: "vol-create --validate in an inactive pool", files: map[string]string{"vvi.xml": "<volume><name>vv.img</name><bogus/></volume>"},
+		args: args("vol-create", "--validate", "e2ei", "{B}/vvi.xml")},
+	{name: "vol-create-from --validate unknown element", files: map[string]string{"vfu.xml": "<volume><name>vf.img</name><capacity>1024</capacity><bogus/></volume>"},
+		args: args("vol-create-from", "--validate", "e2ed", "{B}/vfu.xml", "r1.img", "--inputpool", "e2ed")},
 }
 
 // roDiffCases run through each daemon's read-only socket.

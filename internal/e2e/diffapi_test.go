@@ -101,6 +101,28 @@ var apiCases = []struct {
 		_, err := e.l.StoragePoolDefineXML("<pool type='dir'><name>e2e\nq</name><target><path>"+e.base+"/q</path></target></pool>", 0)
 		return "", err
 	}},
+	// The codes of --validate failures (92) and of what fails before the
+	// schema is consulted; diff_test.go compares the texts through virsh.
+	{"pool define validated, unknown element", func(e apiEnv) (string, error) {
+		_, err := e.l.StoragePoolDefineXML("<pool type='dir'><name>e2ex</name><bogus/><target><path>"+e.base+"/x</path></target></pool>", 1)
+		return "", err
+	}},
+	{"pool define validated, wrong root", func(e apiEnv) (string, error) {
+		_, err := e.l.StoragePoolDefineXML("<volume><name>e2ex</name></volume>", 1)
+		return "", err
+	}},
+	{"pool define validated, malformed", func(e apiEnv) (string, error) {
+		_, err := e.l.StoragePoolDefineXML("<pool type='dir'><name>e2ex</name>", 1)
+		return "", err
+	}},
+	{"vol create validated, bad attribute", func(e apiEnv) (string, error) {
+		_, err := e.l.StorageVolCreateXML(e.active, "<volume type='weird'><name>vv.img</name><capacity>1024</capacity></volume>", 4)
+		return "", err
+	}},
+	{"vol create from validated, missing name", func(e apiEnv) (string, error) {
+		_, err := e.l.StorageVolCreateXMLFrom(e.active, "<volume><capacity>1024</capacity></volume>", e.vol, 4)
+		return "", err
+	}},
 	{"set autostart on an inactive pool", func(e apiEnv) (string, error) {
 		if err := e.l.StoragePoolSetAutostart(e.inactive, 1); err != nil {
 			return "", err

@@ -26,6 +26,12 @@ func allTypes() map[string][]func() xdr.Message {
 		"keepalive": {},
 		"remote": {
 			func() xdr.Message { return new(remote.AuthListRet) },
+			func() xdr.Message { return new(remote.AuthPolkitRet) },
+			func() xdr.Message { return new(remote.AuthSaslInitRet) },
+			func() xdr.Message { return new(remote.AuthSaslStartArgs) },
+			func() xdr.Message { return new(remote.AuthSaslStartRet) },
+			func() xdr.Message { return new(remote.AuthSaslStepArgs) },
+			func() xdr.Message { return new(remote.AuthSaslStepRet) },
 			func() xdr.Message { return new(remote.ConnectEventConnectionClosedMsg) },
 			func() xdr.Message { return new(remote.ConnectFindStoragePoolSourcesArgs) },
 			func() xdr.Message { return new(remote.ConnectFindStoragePoolSourcesRet) },

@@ -83,17 +83,24 @@ var storageProcs = map[int32]procSpec{
 // connectProcs is protocol.md §d: every connect-level procedure, all allowed read-only
 // (priority is not part of the measured facts, so it is not checked for these).
 var connectProcs = map[int32]procSpec{
-	1:   {api: "virConnectOpen", readOnly: ro, hasArgs: args},
-	2:   {api: "virConnectClose", readOnly: ro},
-	3:   {api: "virConnectGetType", readOnly: ro, hasRet: args},
-	4:   {api: "virConnectGetVersion", readOnly: ro, hasRet: args},
-	5:   {api: "virConnectGetMaxVcpus", readOnly: ro, hasArgs: args, hasRet: args},
-	6:   {api: "virNodeGetInfo", readOnly: ro, hasRet: args},
-	7:   {api: "virConnectGetCapabilities", readOnly: ro, hasRet: args},
-	51:  {api: "virConnectNumOfDomains", readOnly: ro, hasRet: args},
-	59:  {api: "virConnectGetHostname", readOnly: ro, hasRet: args},
-	60:  {api: "virConnectSupportsFeature", readOnly: ro, hasArgs: args, hasRet: args},
-	66:  {readOnly: ro, hasRet: args},
+	1:  {api: "virConnectOpen", readOnly: ro, hasArgs: args},
+	2:  {api: "virConnectClose", readOnly: ro},
+	3:  {api: "virConnectGetType", readOnly: ro, hasRet: args},
+	4:  {api: "virConnectGetVersion", readOnly: ro, hasRet: args},
+	5:  {api: "virConnectGetMaxVcpus", readOnly: ro, hasArgs: args, hasRet: args},
+	6:  {api: "virNodeGetInfo", readOnly: ro, hasRet: args},
+	7:  {api: "virConnectGetCapabilities", readOnly: ro, hasRet: args},
+	51: {api: "virConnectNumOfDomains", readOnly: ro, hasRet: args},
+	59: {api: "virConnectGetHostname", readOnly: ro, hasRet: args},
+	60: {api: "virConnectSupportsFeature", readOnly: ro, hasArgs: args, hasRet: args},
+	66: {readOnly: ro, hasRet: args},
+	// The authentication procedures (not in protocol.md, measured against
+	// libvirtd 9.0 with auth_unix_rw = "polkit"): callable on either socket
+	// before authenticating; SASL always refused.
+	67:  {readOnly: ro, hasRet: args},
+	68:  {readOnly: ro, hasArgs: args, hasRet: args},
+	69:  {readOnly: ro, hasArgs: args, hasRet: args},
+	70:  {readOnly: ro, hasRet: args},
 	102: {api: "virNodeGetFreeMemory", readOnly: ro, hasRet: args},
 	110: {api: "virConnectGetURI", readOnly: ro, hasRet: args},
 	149: {api: "virConnectIsSecure", readOnly: ro, hasRet: args},

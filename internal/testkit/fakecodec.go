@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 
@@ -73,6 +74,23 @@ func (FakeCodec) ParsePool(xml string, flags uint32) (*domain.PoolDef, error) {
 		return nil, domain.Errorf(domain.KindXMLError, "missing storage pool target path")
 	}
 	return d, nil
+}
+
+// ValidatePool accepts any document the fake decodes: it has no schema.
+func (FakeCodec) ValidatePool(ctx context.Context, xml string) error {
+	_, _, err := DecodePool(xml)
+	if err != nil {
+		return xmlErr(err)
+	}
+	return nil
+}
+
+// ValidateVol accepts any document the fake decodes.
+func (FakeCodec) ValidateVol(ctx context.Context, xml string) error {
+	if _, err := DecodeVol(xml); err != nil {
+		return xmlErr(err)
+	}
+	return nil
 }
 
 // FormatPool encodes a pool with its figures.

@@ -2821,6 +2821,82 @@ func (c *MockXMLCodecParseVolCall) DoAndReturn(f func(string, *domain.PoolDef, u
 	return c
 }
 
+// ValidatePool mocks base method.
+func (m *MockXMLCodec) ValidatePool(ctx context.Context, xml string) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ValidatePool", ctx, xml)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// ValidatePool indicates an expected call of ValidatePool.
+func (mr *MockXMLCodecMockRecorder) ValidatePool(ctx, xml any) *MockXMLCodecValidatePoolCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ValidatePool", reflect.TypeOf((*MockXMLCodec)(nil).ValidatePool), ctx, xml)
+	return &MockXMLCodecValidatePoolCall{Call: call}
+}
+
+// MockXMLCodecValidatePoolCall wrap *gomock.Call
+type MockXMLCodecValidatePoolCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockXMLCodecValidatePoolCall) Return(arg0 error) *MockXMLCodecValidatePoolCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockXMLCodecValidatePoolCall) Do(f func(context.Context, string) error) *MockXMLCodecValidatePoolCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockXMLCodecValidatePoolCall) DoAndReturn(f func(context.Context, string) error) *MockXMLCodecValidatePoolCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
+// ValidateVol mocks base method.
+func (m *MockXMLCodec) ValidateVol(ctx context.Context, xml string) error {
+	m.ctrl.T.Helper()
+	ret := m.ctrl.Call(m, "ValidateVol", ctx, xml)
+	ret0, _ := ret[0].(error)
+	return ret0
+}
+
+// ValidateVol indicates an expected call of ValidateVol.
+func (mr *MockXMLCodecMockRecorder) ValidateVol(ctx, xml any) *MockXMLCodecValidateVolCall {
+	mr.mock.ctrl.T.Helper()
+	call := mr.mock.ctrl.RecordCallWithMethodType(mr.mock, "ValidateVol", reflect.TypeOf((*MockXMLCodec)(nil).ValidateVol), ctx, xml)
+	return &MockXMLCodecValidateVolCall{Call: call}
+}
+
+// MockXMLCodecValidateVolCall wrap *gomock.Call
+type MockXMLCodecValidateVolCall struct {
+	*gomock.Call
+}
+
+// Return rewrite *gomock.Call.Return
+func (c *MockXMLCodecValidateVolCall) Return(arg0 error) *MockXMLCodecValidateVolCall {
+	c.Call = c.Call.Return(arg0)
+	return c
+}
+
+// Do rewrite *gomock.Call.Do
+func (c *MockXMLCodecValidateVolCall) Do(f func(context.Context, string) error) *MockXMLCodecValidateVolCall {
+	c.Call = c.Call.Do(f)
+	return c
+}
+
+// DoAndReturn rewrite *gomock.Call.DoAndReturn
+func (c *MockXMLCodecValidateVolCall) DoAndReturn(f func(context.Context, string) error) *MockXMLCodecValidateVolCall {
+	c.Call = c.Call.DoAndReturn(f)
+	return c
+}
+
 // MockStateStore is a mock of StateStore interface.
 type MockStateStore struct {
 	ctrl     *gomock.Controller
