@@ -74,6 +74,15 @@ type JobTotals struct {
 	Bytes uint64
 }
 
+// JobSnapshot is the service's jobs at one instant: the running ones and the
+// counts per kind agree with each other.
+type JobSnapshot struct {
+	// Running are the running jobs, oldest first.
+	Running []JobStatus
+	// Totals has an entry for every kind of domain.JobKinds.
+	Totals map[domain.JobKind]JobTotals
+}
+
 // StatusSource is the read-only view of the storage service that monitoring
 // and the admin program read. Its methods copy what the service holds in
 // memory under its short state locks: they never wait for a running
@@ -81,10 +90,8 @@ type JobTotals struct {
 type StatusSource interface {
 	// Pools returns every pool, sorted by name.
 	Pools() []PoolStatus
-	// Jobs returns the running volume jobs, oldest first.
-	Jobs() []JobStatus
-	// JobTotals returns the counts per kind, for every kind of domain.JobKinds.
-	JobTotals() map[domain.JobKind]JobTotals
+	// Jobs returns the volume jobs.
+	Jobs() JobSnapshot
 }
 
 // Progress receives how far a long job got. Backends find it in the context

@@ -148,35 +148,28 @@ func (s *Service) now() time.Time {
 	return time.Now()
 }
 
-// Jobs returns the running volume jobs, oldest first.
-func (s *Service) Jobs() []ports.JobStatus {
+// Jobs returns the running volume jobs, oldest first, and the counts per kind.
+func (s *Service) Jobs() ports.JobSnapshot {
+	snap := ports.JobSnapshot{Totals: make(map[domain.JobKind]ports.JobTotals, len(domain.JobKinds))}
 	s.jobMu.Lock()
-	out := make([]ports.JobStatus, 0, len(s.running))
+	snap.Running = make([]ports.JobStatus, 0, len(s.running))
 	for _, j := range s.running {
-		out = append(out, ports.JobStatus{
+		snap.Running = append(snap.Running, ports.JobStatus{
 			ID: j.id, Kind: j.kind, Pool: j.pool, Vol: j.vol,
 			Caller: j.caller, HasCaller: j.hasCaller,
 			Started: j.started, Done: j.progress(), Total: j.total,
 		})
 	}
-	s.jobMu.Unlock()
-	slices.SortFunc(out, func(a, b ports.JobStatus) int { return cmp.Compare(a.ID, b.ID) })
-	return out
-}
-
-// JobTotals returns the running and finished jobs of every kind.
-func (s *Service) JobTotals() map[domain.JobKind]ports.JobTotals {
-	out := make(map[domain.JobKind]ports.JobTotals, len(domain.JobKinds))
-	s.jobMu.Lock()
-	defer s.jobMu.Unlock()
 	for _, k := range domain.JobKinds {
 		if t := s.totals[k]; t != nil {
-			out[k] = *t
+			snap.Totals[k] = *t
 		} else {
-			out[k] = ports.JobTotals{}
+			snap.Totals[k] = ports.JobTotals{}
 		}
 	}
-	return out
+	s.jobMu.Unlock()
+	slices.SortFunc(snap.Running, func(a, b ports.JobStatus) int { return cmp.Compare(a.ID, b.ID) })
+	return snap
 }
 
 // Pools returns every pool with the figures pool-info would report, sorted

@@ -43,7 +43,7 @@ func (h *heldJob) hook(name string, done int64) func(ctx context.Context, vol *d
 
 func onlyJob(t *testing.T, s *service.Service) ports.JobStatus {
 	t.Helper()
-	jobs := s.Jobs()
+	jobs := s.Jobs().Running
 	if len(jobs) != 1 {
 		t.Fatalf("Jobs() = %+v, want one job", jobs)
 	}
@@ -58,7 +58,7 @@ func TestJobsReportHeldCloneAndWipe(t *testing.T) {
 	h := f.startedPool(t, "p1", 1)
 	src, err := s.VolCreateXML(ctx, h, rawVol("src", 10*mib), 0)
 	must(t, err)
-	if n := len(s.Jobs()); n != 0 {
+	if n := len(s.Jobs().Running); n != 0 {
 		t.Fatalf("%d jobs after a finished build, want 0", n)
 	}
 
@@ -79,14 +79,14 @@ func TestJobsReportHeldCloneAndWipe(t *testing.T) {
 	equal(t, "has caller", j.HasCaller, true)
 	equal(t, "done", j.Done, uint64(4*mib))
 	equal(t, "total (the source's capacity)", j.Total, uint64(10*mib))
-	equal(t, "running clones", s.JobTotals()[domain.JobClone].Running, 1)
+	equal(t, "running clones", s.Jobs().Totals[domain.JobClone].Running, 1)
 	close(clone.release)
 	must(t, <-errc)
-	if n := len(s.Jobs()); n != 0 {
+	if n := len(s.Jobs().Running); n != 0 {
 		t.Fatalf("%d jobs after the clone, want 0", n)
 	}
-	equal(t, "clone totals", s.JobTotals()[domain.JobClone], ports.JobTotals{Finished: 1, Bytes: 10 * mib})
-	equal(t, "build totals", s.JobTotals()[domain.JobBuild], ports.JobTotals{Finished: 1, Bytes: 10 * mib})
+	equal(t, "clone totals", s.Jobs().Totals[domain.JobClone], ports.JobTotals{Finished: 1, Bytes: 10 * mib})
+	equal(t, "build totals", s.Jobs().Totals[domain.JobBuild], ports.JobTotals{Finished: 1, Bytes: 10 * mib})
 
 	wipe := newHeldJob()
 	f.backend.BeforeWipeVol = wipe.hook("src", 3*mib)
@@ -99,7 +99,7 @@ func TestJobsReportHeldCloneAndWipe(t *testing.T) {
 	equal(t, "total", j.Total, uint64(10*mib))
 	close(wipe.release)
 	must(t, <-errc)
-	equal(t, "wipe totals", s.JobTotals()[domain.JobWipe], ports.JobTotals{Finished: 1, Bytes: 10 * mib})
+	equal(t, "wipe totals", s.Jobs().Totals[domain.JobWipe], ports.JobTotals{Finished: 1, Bytes: 10 * mib})
 }
 
 func TestJobsCountStreams(t *testing.T) {
@@ -121,7 +121,7 @@ func TestJobsCountStreams(t *testing.T) {
 	equal(t, "upload done", j.Done, uint64(500))
 	equal(t, "upload total (offset to end)", j.Total, uint64(900))
 	w.Abort()
-	equal(t, "aborted upload", s.JobTotals()[domain.JobUpload], ports.JobTotals{Finished: 1, Failed: 1, Bytes: 500})
+	equal(t, "aborted upload", s.Jobs().Totals[domain.JobUpload], ports.JobTotals{Finished: 1, Failed: 1, Bytes: 500})
 
 	w, err = s.VolUpload(ctx, vh, 0, 0, 0)
 	must(t, err)
@@ -145,13 +145,13 @@ func TestJobsCountStreams(t *testing.T) {
 		t.Fatalf("download ended with %v, want EOF", err)
 	}
 	must(t, rd.Close())
-	equal(t, "download totals", s.JobTotals()[domain.JobDownload], ports.JobTotals{Finished: 1, Bytes: 600})
+	equal(t, "download totals", s.Jobs().Totals[domain.JobDownload], ports.JobTotals{Finished: 1, Bytes: 600})
 
 	rd, err = s.VolDownload(ctx, vh, 0, 0, 0)
 	must(t, err)
 	must(t, rd.Close())
-	equal(t, "download closed before its end", s.JobTotals()[domain.JobDownload], ports.JobTotals{Finished: 2, Failed: 1, Bytes: 600})
-	if n := len(s.Jobs()); n != 0 {
+	equal(t, "download closed before its end", s.Jobs().Totals[domain.JobDownload], ports.JobTotals{Finished: 2, Failed: 1, Bytes: 600})
+	if n := len(s.Jobs().Running); n != 0 {
 		t.Fatalf("%d jobs after the streams, want 0", n)
 	}
 }
