@@ -9,6 +9,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
+	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
@@ -18,10 +19,12 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
-// app is the assembled daemon: the storage service and the RPC server in front of it.
+// app is the assembled daemon: the storage service, the RPC server in front
+// of it and, when metrics_listen asks for them, the metrics.
 type app struct {
 	service *service.Service
 	server  *rpc.Server
+	metrics *metrics.Metrics // nil when metrics are off
 }
 
 func (a *app) busy() bool {
@@ -72,8 +75,16 @@ func provideService(backends []ports.PoolBackend, codec ports.XMLCodec, store po
 	return service.New(service.Config{}, backends, codec, store, events, log)
 }
 
-func provideRPCConfig(s *settings) rpc.Config {
-	return rpc.Config{
+// provideMetrics builds the metrics when metrics_listen is set, nil otherwise.
+func provideMetrics(s *settings, status ports.StatusSource) (*metrics.Metrics, error) {
+	if network, _ := s.conf.MetricsAddr(); network == "" {
+		return nil, nil
+	}
+	return metrics.New(status, metrics.Config{Version: version})
+}
+
+func provideRPCConfig(s *settings, m *metrics.Metrics, status ports.StatusSource) rpc.Config {
+	cfg := rpc.Config{
 		Limits:     limitsFromConfig(s.conf),
 		Privileged: s.paths.Privileged,
 		LogControl: s.logs,
@@ -81,7 +92,13 @@ func provideRPCConfig(s *settings) rpc.Config {
 			s.timeouts.set(time.Duration(seconds) * time.Second)
 			return nil
 		},
+		Status: status,
 	}
+	if m != nil {
+		// Only a real observer: a nil *Metrics in the interface would look set.
+		cfg.Observer = m
+	}
+	return cfg
 }
 
 func provideServer(cfg rpc.Config, api ports.StorageAPI, hub *rpc.EventHub, l *logrus.Logger) (*rpc.Server, error) {

@@ -30,9 +30,11 @@ func newApp(s *settings) (*app, func(), error) {
 		wire.Bind(new(ports.EventSink), new(*rpc.EventHub)),
 		provideService,
 		wire.Bind(new(ports.StorageAPI), new(*service.Service)),
+		wire.Bind(new(ports.StatusSource), new(*service.Service)),
+		provideMetrics,
 		provideRPCConfig,
 		provideServer,
-		wire.Struct(new(app), "service", "server"),
+		wire.Struct(new(app), "service", "server", "metrics"),
 	)
 	return nil, nil, nil
 }

@@ -29,7 +29,11 @@ func newApp(s *settings) (*app, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	config := provideRPCConfig(s)
+	metrics, err := provideMetrics(s, service)
+	if err != nil {
+		return nil, nil, err
+	}
+	config := provideRPCConfig(s, metrics, service)
 	server, err := provideServer(config, service, eventHub, logger)
 	if err != nil {
 		return nil, nil, err
@@ -37,6 +41,7 @@ func newApp(s *settings) (*app, func(), error) {
 	mainApp := &app{
 		service: service,
 		server:  server,
+		metrics: metrics,
 	}
 	return mainApp, func() {
 	}, nil
