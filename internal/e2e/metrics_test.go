@@ -23,9 +23,9 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
-// metricsDaemon starts the daemon serving metrics on a UNIX socket and
-// returns it with a scraper of that socket.
-func metricsDaemon(t *testing.T) (*testkit.Daemon, *scraper) {
+// metricsDaemon starts the daemon serving metrics on a UNIX socket, with
+// more config lines if any, and returns it with a scraper of that socket.
+func metricsDaemon(t *testing.T, config ...string) (*testkit.Daemon, *scraper) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "vsm") // short: socket paths hold 108 bytes
 	if err != nil {
@@ -33,7 +33,8 @@ func metricsDaemon(t *testing.T) (*testkit.Daemon, *scraper) {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	sock := filepath.Join(dir, "metrics.sock")
-	d := startDaemon(t, testkit.DaemonOptions{Config: fmt.Sprintf("metrics_listen = \"unix:%s\"\n", sock)})
+	conf := fmt.Sprintf("metrics_listen = \"unix:%s\"\n", sock) + strings.Join(config, "\n") + "\n"
+	d := startDaemon(t, testkit.DaemonOptions{Config: conf})
 	return d, newScraper(sock)
 }
 
@@ -323,7 +324,8 @@ func field(t *testing.T, info, key string) string {
 func TestJobProgress(t *testing.T) {
 	t.Parallel()
 	testkit.RequireTool(t, "virt-admin")
-	d, s := metricsDaemon(t)
+	// Info for the storage module: the progress lines of long jobs.
+	d, s := metricsDaemon(t, `log_filters = "2:storage"`, `log_outputs = "2:stderr"`)
 	base := poolBase(t, "j")
 	l := dialGoLibvirt(t, d)
 	defer l.Disconnect()
@@ -366,6 +368,10 @@ func TestJobProgress(t *testing.T) {
 			t.Errorf("client-info %s = %q, want %q", key, got, want)
 		}
 	}
+	// The upload is held longer than the 5 s after which a job logs its
+	// progress; the line comes then, whenever "then" is on a busy machine.
+	waitLog(t, d, "info : storage : volume job in progress ", "bytes_done=262144 ", "bytes_total=4194304 ",
+		"job=upload ", "percent=6 ", "pool=mjob ", "vol=up.img")
 	openUp.Do(func() { close(up.open) })
 	if err := <-upErr; err != nil {
 		t.Fatalf("upload: %v", err)
@@ -406,6 +412,31 @@ func TestJobProgress(t *testing.T) {
 		t.Fatalf("download: %v", err)
 	}
 	s.waitValue(t, bigSize, "virtstoraged_jobs_bytes_total", "kind=download")
+}
+
+// waitLog waits until a line of the daemon's log holds every part.
+func waitLog(t *testing.T, d *testkit.Daemon, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := os.ReadFile(d.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+	lines:
+		for _, line := range strings.Split(string(b), "\n") {
+			for _, p := range parts {
+				if !strings.Contains(line, p) {
+					continue lines
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q within 60 s", parts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // queued returns how many bytes wait unread in c's receive queue.
