@@ -304,7 +304,8 @@ func (a *adminProgram) ClientGetInfo(_ context.Context, args *admin.ClientGetInf
 }
 
 // jobParams describes c's running volume jobs, as many as fit beside used
-// other parameters in the reply's 64; job.count says how many run.
+// other parameters in the reply's 64; job.count says how many run. A client
+// without jobs gets none of them: its client-info reads as libvirt's.
 func (a *adminProgram) jobParams(c *conn, used int) []admin.TypedParam {
 	src := a.c.srv.cfg.Status
 	if src == nil || c.remote == nil {
@@ -315,6 +316,9 @@ func (a *adminProgram) jobParams(c *conn, used int) []admin.TypedParam {
 		if j.HasCaller && j.Caller.Server == c.sv.name && j.Caller.ClientID == c.id {
 			mine = append(mine, j)
 		}
+	}
+	if len(mine) == 0 {
+		return nil
 	}
 	room := (admin.ClientInfoParametersMax - used - 1) / ciJobParams
 	params := []admin.TypedParam{uintParam(ciJobCount, uint32(len(mine)))}

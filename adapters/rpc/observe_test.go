@@ -3,6 +3,7 @@ package rpc_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,6 +181,16 @@ func TestClientInfoShowsTheClientsJobs(t *testing.T) {
 		t.Fatalf("clients %+v %v", l, err)
 	}
 	c := l.Clients[0]
+	// Without jobs, client-info holds libvirt's parameters only.
+	info, err := a.ClientGetInfo(ctx, &admin.ClientGetInfoArgs{Clnt: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range info.Params {
+		if strings.HasPrefix(p.Field, "job.") {
+			t.Errorf("a client without jobs has %s", p.Field)
+		}
+	}
 	me := ports.Caller{Server: "virtstoraged", ClientID: c.ID}
 	other := ports.Caller{Server: "virtstoraged", ClientID: c.ID + 100}
 	status.jobs = []ports.JobStatus{
@@ -188,7 +199,7 @@ func TestClientInfoShowsTheClientsJobs(t *testing.T) {
 		{ID: 2, Kind: domain.JobWipe, Pool: "images", Vol: "other.img", Caller: other, HasCaller: true, Started: now},
 		{ID: 3, Kind: domain.JobWipe, Pool: "images", Vol: "nobody.img", Started: now},
 	}
-	info, err := a.ClientGetInfo(ctx, &admin.ClientGetInfoArgs{Clnt: c})
+	info, err = a.ClientGetInfo(ctx, &admin.ClientGetInfoArgs{Clnt: c})
 	if err != nil {
 		t.Fatal(err)
 	}
