@@ -8,20 +8,64 @@ RUN_ROOT ?= $(CURDIR)/.run
 BIN := bin/virtstoraged
 # Debian packages the tests drive: real clients (virsh, virt-admin, python3-libvirt),
 # qemu-img for non-raw volumes, scrub for wipe patterns, and the storage tools of the
-# fs/logical backends, xmllint (libxml2-utils) for schema validation (--validate),
-# polkitd and a D-Bus daemon for polkit authentication on a private bus.
-# libvirt-daemon gives the reference libvirtd for differential tests.
-DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon libxml2-utils polkitd dbus
-# Commands whose absence means the packages above still need installing.
-DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd xmllint pkaction dbus-daemon
+# fs/logical backends. libvirt-daemon gives the reference libvirtd for differential tests.
+# One line per feature, so that each names why its packages are here.
+DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon
+DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd
+# xmllint (libxml2-utils) validates against libvirt's schemas (--validate).
+DEB_PKGS += libxml2-utils
+DEB_CMDS += xmllint
+# polkitd and a D-Bus daemon: polkit authentication, tested on a private bus.
+DEB_PKGS += polkitd dbus
+DEB_CMDS += pkaction dbus-daemon
+# python3-docutils renders the man page (rst2man) and dpkg-dev computes the package's
+# libc dependency (dpkg-shlibdeps) for make install and make deb.
+DEB_PKGS += python3-docutils dpkg-dev
+DEB_CMDS += rst2man dpkg-shlibdeps
 
-.PHONY: all build run test test-go deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
+# The daemon's version, from cmd/virtstoraged/main.go unless given.
+VERSION ?= $(shell sed -n 's/^var version = "\(.*\)"$$/\1/p' cmd/virtstoraged/main.go)
+GO_BUILD_FLAGS ?=
+GO_LDFLAGS ?= -X main.version=$(VERSION)
+
+# make install (scripts/install.sh). The daemon reads libvirt's paths whatever PREFIX
+# is, so the config and state directories stay under /etc and /var.
+DESTDIR ?=
+PREFIX ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/virtstoraged-go
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+RST2MAN ?= rst2man
+
+# make deb (scripts/deb.sh): DEB_OUT/virtstoraged-go_VERSION-REVISION_ARCH.deb.
+DEB_OUT ?= $(CURDIR)/bin
+DEB_REVISION ?= 1
+DEB_ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
+DEB_MAINTAINER ?= virtstoraged-go maintainers <maintainers@virtstoraged-go.invalid>
+
+.PHONY: all build build-daemon install deb run test test-go deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
 
 all: build
 
-build:
-	$(GO) build -o $(BIN) ./cmd/virtstoraged
+build: build-daemon
 	$(GO) build -o bin/xdrgen ./cmd/xdrgen
+
+build-daemon:
+	$(GO) build $(GO_BUILD_FLAGS) -ldflags "$(GO_LDFLAGS)" -o $(BIN) ./cmd/virtstoraged
+
+install: build-daemon
+	@BIN=$(BIN) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SBINDIR=$(SBINDIR) UNITDIR=$(UNITDIR) MANDIR=$(MANDIR) \
+		DOCDIR=$(DOCDIR) SYSCONFDIR=$(SYSCONFDIR) LOCALSTATEDIR=$(LOCALSTATEDIR) RST2MAN=$(RST2MAN) \
+		./scripts/install.sh
+
+# Stripped and path-trimmed, as a distribution builds it.
+deb:
+	@VERSION=$(VERSION) DEB_REVISION=$(DEB_REVISION) DEB_ARCH=$(DEB_ARCH) DEB_MAINTAINER="$(DEB_MAINTAINER)" \
+		GO=$(GO) MAKE="$(MAKE)" OUT=$(DEB_OUT) GO_BUILD_FLAGS=-trimpath \
+		GO_LDFLAGS="-s -w -X main.version=$(VERSION)" ./scripts/deb.sh
 
 # As root, make run installs the clients too; as another user it only says what is missing.
 run: build

@@ -42,9 +42,11 @@ func Size(fd int) (int64, error) {
 }
 
 // WriteZeros writes length zero bytes at off in chunks, checking ctx between
-// chunks so that a long wipe stops when the client goes away. Files use it too
-// (dir pools: wipes, allocation without fallocate, holes in uploads).
+// chunks so that a long wipe stops when the client goes away, and reporting
+// each chunk to the job's progress (ports.ProgressOf). Files use it too (dir
+// pools: wipes, allocation without fallocate, holes in uploads).
 func WriteZeros(ctx context.Context, fd int, off, length int64) error {
+	progress := ports.ProgressOf(ctx)
 	buf := make([]byte, min(length, chunk))
 	for length > 0 {
 		if err := ctx.Err(); err != nil {
@@ -55,6 +57,7 @@ func WriteZeros(ctx context.Context, fd int, off, length int64) error {
 		if err != nil {
 			return err
 		}
+		progress.Advance(int64(w))
 		off += int64(w)
 		length -= int64(w)
 	}
@@ -159,6 +162,7 @@ func Copy(ctx context.Context, dst, src string, length uint64) error {
 	if n > dstSize {
 		return domain.Errorf(domain.KindInvalidArg, "source '%s' (%d bytes) does not fit in '%s' (%d bytes)", src, n, dst, dstSize)
 	}
+	progress := ports.ProgressOf(ctx)
 	buf := make([]byte, chunk)
 	var off int64
 	for off < n {
@@ -179,6 +183,7 @@ func Copy(ctx context.Context, dst, src string, length uint64) error {
 			}
 			w += k
 		}
+		progress.Advance(int64(r))
 		off += int64(r)
 	}
 	if err := unix.Fdatasync(out); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // device is a regular file standing in for a block device of size bytes.
@@ -206,5 +207,25 @@ func TestCopy(t *testing.T) {
 	small := device(t, 1<<20, 0)
 	if err := blockdev.Copy(ctx, small, src, 0); domain.KindOf(err) != domain.KindInvalidArg {
 		t.Errorf("copy into a smaller device: %v", err)
+	}
+}
+
+func TestCopyAndWipeReportProgress(t *testing.T) {
+	t.Parallel()
+	src := device(t, 3<<20+7, 0x5a)
+	dst := device(t, 4<<20, 0)
+	copied := &testkit.Progress{}
+	if err := blockdev.Copy(ports.WithProgress(context.Background(), copied), dst, src, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := copied.Done(); got != 3<<20+7 {
+		t.Errorf("copy progress = %d, want the source's %d bytes", got, 3<<20+7)
+	}
+	wiped := &testkit.Progress{}
+	if err := blockdev.Wipe(ports.WithProgress(context.Background(), wiped), testkit.NewFakeRunner(t), dst, domain.WipeZero); err != nil {
+		t.Fatal(err)
+	}
+	if got := wiped.Done(); got != 4<<20 {
+		t.Errorf("wipe progress = %d, want the device's %d bytes", got, 4<<20)
 	}
 }

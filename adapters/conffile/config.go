@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +54,11 @@ type Config struct {
 	KeepaliveCount         int
 	AdminKeepaliveInterval int
 	AdminKeepaliveCount    int
+
+	// MetricsListen is where Prometheus metrics are served: "" for nowhere
+	// (the default), "unix:PATH" or a loopback "IP:PORT"; MetricsAddr gives
+	// it parsed.
+	MetricsListen string
 }
 
 // The values of auth_unix_ro and auth_unix_rw the daemon serves.
@@ -159,6 +166,7 @@ var keys = map[string]keySpec{
 	"keepalive_count":           intKey(func(c *Config) *int { return &c.KeepaliveCount }),
 	"admin_keepalive_interval":  intKey(func(c *Config) *int { return &c.AdminKeepaliveInterval }),
 	"admin_keepalive_count":     intKey(func(c *Config) *int { return &c.AdminKeepaliveCount }),
+	"metrics_listen":            strKey(func(c *Config) *string { return &c.MetricsListen }),
 }
 
 // ignoredKeys are libvirt daemon settings that are valid in libvirt's
@@ -300,10 +308,51 @@ func (c *Config) Validate() error {
 	if c.AdminMaxClientRequests < 1 {
 		errs = append(errs, "admin_max_client_requests must be at least 1")
 	}
+	if _, _, err := parseMetricsListen(c.MetricsListen); err != nil {
+		errs = append(errs, "metrics_listen: "+err.Error())
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// MetricsAddr returns where metrics are served as a network ("unix" or
+// "tcp") and an address for net.Listen; network is "" when metrics are off.
+// Valid after Load or Validate.
+func (c *Config) MetricsAddr() (network, address string) {
+	network, address, err := parseMetricsListen(c.MetricsListen)
+	if err != nil {
+		return "", "" // off, the safe choice if a caller skipped Validate
+	}
+	return network, address
+}
+
+// parseMetricsListen reads metrics_listen. TCP is refused anywhere but on a
+// loopback address: the metrics name every pool and volume job, and anyone
+// who can reach the port can read them (there is no authentication).
+func parseMetricsListen(s string) (network, address string, err error) {
+	if s == "" {
+		return "", "", nil
+	}
+	if path, ok := strings.CutPrefix(s, "unix:"); ok {
+		if !filepath.IsAbs(path) {
+			return "", "", fmt.Errorf("%q: the socket path must be absolute", s)
+		}
+		return "unix", filepath.Clean(path), nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", "", fmt.Errorf("%q: want \"unix:/PATH\" or a loopback \"IP:PORT\" such as \"127.0.0.1:9177\"", s)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return "", "", fmt.Errorf("%q: %q is not a port number (1 to 65535)", s, port)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return "", "", fmt.Errorf("%q: only a loopback address (127.0.0.1, [::1]) is allowed: the metrics have no authentication; use a UNIX socket or a proxy to export them further", s)
+	}
+	return "tcp", net.JoinHostPort(ip.String(), port), nil
 }
 
 // Keys lists every key Load understands, sorted; the sample config and the

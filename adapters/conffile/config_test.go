@@ -71,6 +71,7 @@ func TestLoadEveryKey(t *testing.T) {
 		{"keepalive_count", `keepalive_count = 0`, func(c *conffile.Config) { c.KeepaliveCount = 0 }},
 		{"admin_keepalive_interval", `admin_keepalive_interval = 10`, func(c *conffile.Config) { c.AdminKeepaliveInterval = 10 }},
 		{"admin_keepalive_count", `admin_keepalive_count = 1`, func(c *conffile.Config) { c.AdminKeepaliveCount = 1 }},
+		{"metrics_listen", `metrics_listen = "127.0.0.1:9177"`, func(c *conffile.Config) { c.MetricsListen = "127.0.0.1:9177" }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -120,6 +121,14 @@ func TestLoadErrors(t *testing.T) {
 		{"admin workers inverted", "admin_min_workers = 9", `admin_min_workers (9) greater than admin_max_workers (5)`},
 		{"zero requests", "max_client_requests = 0", `max_client_requests must be at least 1`},
 		{"syntax", "max_clients = ", `conffile: v.conf:1: expected value after '='`},
+		{"metrics on every address", `metrics_listen = ":9177"`, `metrics_listen: ":9177": only a loopback address (127.0.0.1, [::1]) is allowed`},
+		{"metrics on a public address", `metrics_listen = "192.0.2.1:9177"`, `metrics_listen: "192.0.2.1:9177": only a loopback address`},
+		{"metrics on a host name", `metrics_listen = "localhost:9177"`, `metrics_listen: "localhost:9177": only a loopback address`},
+		{"metrics on all IPv6", `metrics_listen = "[::]:9177"`, `only a loopback address`},
+		{"metrics without port", `metrics_listen = "127.0.0.1"`, `metrics_listen: "127.0.0.1": want "unix:/PATH" or a loopback "IP:PORT"`},
+		{"metrics port zero", `metrics_listen = "127.0.0.1:0"`, `"0" is not a port number (1 to 65535)`},
+		{"metrics port name", `metrics_listen = "127.0.0.1:http"`, `"http" is not a port number`},
+		{"metrics relative socket", `metrics_listen = "unix:metrics.sock"`, `metrics_listen: "unix:metrics.sock": the socket path must be absolute`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +139,35 @@ func TestLoadErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "v.conf") {
 				t.Fatalf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give        string
+		wantNetwork string
+		wantAddress string
+	}{
+		{"", "", ""},
+		{"unix:/run/libvirt/virtstoraged-metrics.sock", "unix", "/run/libvirt/virtstoraged-metrics.sock"},
+		{"unix:/run//x/../m.sock", "unix", "/run/m.sock"},
+		{"127.0.0.1:9177", "tcp", "127.0.0.1:9177"},
+		{"127.1.2.3:9177", "tcp", "127.1.2.3:9177"},
+		{"[::1]:9177", "tcp", "[::1]:9177"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			t.Parallel()
+			c, _, err := conffile.LoadBytes("v.conf", []byte(`metrics_listen = "`+tt.give+`"`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, a := c.MetricsAddr()
+			if n != tt.wantNetwork || a != tt.wantAddress {
+				t.Fatalf("MetricsAddr() = %q, %q; want %q, %q", n, a, tt.wantNetwork, tt.wantAddress)
 			}
 		})
 	}

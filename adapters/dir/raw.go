@@ -8,6 +8,7 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // copyChunk is how much one copy_file_range call moves before the copy looks
@@ -129,23 +130,29 @@ func copySparse(ctx context.Context, dst int, srcPath string, limit int64) error
 		}
 	}
 	end := min(size, limit)
+	// Holes count as done as they are skipped, so that the progress of a
+	// copy reaches its end whatever the source holds.
+	progress := ports.ProgressOf(ctx)
 	for pos := int64(0); pos < end; {
 		data, err := unix.Seek(src, pos, unix.SEEK_DATA)
 		if errors.Is(err, unix.ENXIO) {
+			progress.Advance(end - pos)
 			break // only a hole remains
 		}
 		if err != nil {
 			return sysErr(err, "failed reading from file '%s'", srcPath)
 		}
 		if data >= end {
+			progress.Advance(end - pos)
 			break
 		}
+		progress.Advance(data - pos)
 		hole, err := unix.Seek(src, data, unix.SEEK_HOLE)
 		if err != nil {
 			return sysErr(err, "failed reading from file '%s'", srcPath)
 		}
 		hole = min(hole, end)
-		if err := copyRange(ctx, dst, src, data, hole-data, srcPath); err != nil {
+		if err := copyRange(ctx, dst, src, data, hole-data, srcPath, progress); err != nil {
 			return err
 		}
 		pos = hole
@@ -153,7 +160,7 @@ func copySparse(ctx context.Context, dst int, srcPath string, limit int64) error
 	return nil
 }
 
-func copyRange(ctx context.Context, dst, src int, off, length int64, srcPath string) error {
+func copyRange(ctx context.Context, dst, src int, off, length int64, srcPath string, progress ports.Progress) error {
 	for length > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -162,13 +169,14 @@ func copyRange(ctx context.Context, dst, src int, off, length int64, srcPath str
 		n, err := unix.CopyFileRange(src, &roff, dst, &woff, int(min(length, copyChunk)), 0)
 		if err != nil {
 			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
-				return copyRangeRW(ctx, dst, src, off, length, srcPath)
+				return copyRangeRW(ctx, dst, src, off, length, srcPath, progress)
 			}
 			return sysErr(err, "failed writing to file from '%s'", srcPath)
 		}
 		if n == 0 {
 			return nil // the source shrank under us
 		}
+		progress.Advance(int64(n))
 		off += int64(n)
 		length -= int64(n)
 	}
@@ -176,7 +184,7 @@ func copyRange(ctx context.Context, dst, src int, off, length int64, srcPath str
 }
 
 // copyRangeRW is copyRange for filesystems without copy_file_range.
-func copyRangeRW(ctx context.Context, dst, src int, off, length int64, srcPath string) error {
+func copyRangeRW(ctx context.Context, dst, src int, off, length int64, srcPath string, progress ports.Progress) error {
 	buf := make([]byte, min(length, rwBlock))
 	for length > 0 {
 		if err := ctx.Err(); err != nil {
@@ -192,6 +200,7 @@ func copyRangeRW(ctx context.Context, dst, src int, off, length int64, srcPath s
 		if _, err := unix.Pwrite(dst, buf[:n], off); err != nil {
 			return sysErr(err, "failed writing to file from '%s'", srcPath)
 		}
+		progress.Advance(int64(n))
 		off += int64(n)
 		length -= int64(n)
 	}

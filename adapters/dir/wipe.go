@@ -97,6 +97,7 @@ func wipeZero(ctx context.Context, fd int, path string, st *unix.Stat_t) error {
 		if err := unix.Ftruncate(fd, size); err != nil {
 			return sysErr(err, "Failed to truncate volume with path '%s' to %d bytes", path, size)
 		}
+		ports.ProgressOf(ctx).Advance(size)
 		return nil
 	}
 	// Writeback of each segment starts while the next is written, so that

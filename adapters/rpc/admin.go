@@ -5,9 +5,11 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/gen/admin"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
@@ -15,6 +17,7 @@ import (
 const (
 	paramInt     int32 = 1
 	paramUint    int32 = 2
+	paramULLong  int32 = 4
 	paramBoolean int32 = 6
 	paramString  int32 = 7
 )
@@ -39,6 +42,19 @@ const (
 	ciUnixGroupID   = "unix_group_id"
 	ciUnixGroupName = "unix_group_name"
 	ciUnixProcessID = "unix_process_id"
+
+	// Our extension of client-info: the client's running volume jobs, named
+	// as libvirt names groups of typed parameters ("block.count",
+	// "block.0.name"). virt-admin client-info prints every parameter it
+	// gets, so it shows them as they are.
+	ciJobCount      = "job.count"
+	ciJobType       = "type"
+	ciJobPool       = "pool"
+	ciJobVol        = "vol"
+	ciJobBytesDone  = "bytes_done"
+	ciJobBytesTotal = "bytes_total"
+	ciJobElapsed    = "elapsed_seconds"
+	ciJobParams     = 6 // parameters per job
 )
 
 // adminProgram serves the ADMIN program (virt-admin) for one connection of the
@@ -69,6 +85,10 @@ func intParam(field string, v int32) admin.TypedParam {
 
 func boolParam(field string, v bool) admin.TypedParam {
 	return admin.TypedParam{Field: field, Value: admin.TypedParamValue{Type: paramBoolean, B: boolInt(v)}}
+}
+
+func ullongParam(field string, v uint64) admin.TypedParam {
+	return admin.TypedParam{Field: field, Value: admin.TypedParamValue{Type: paramULLong, Ul: v}}
 }
 
 func stringParam(field, v string) admin.TypedParam {
@@ -279,7 +299,42 @@ func (a *adminProgram) ClientGetInfo(_ context.Context, args *admin.ClientGetInf
 			intParam(ciUnixProcessID, c.pid),
 		)
 	}
+	params = append(params, a.jobParams(c, len(params))...)
 	return &admin.ClientGetInfoRet{Params: params}, nil
+}
+
+// jobParams describes c's running volume jobs, as many as fit beside used
+// other parameters in the reply's 64; job.count says how many run. A client
+// without jobs gets none of them: its client-info reads as libvirt's.
+func (a *adminProgram) jobParams(c *conn, used int) []admin.TypedParam {
+	src := a.c.srv.cfg.Status
+	if src == nil || c.remote == nil {
+		return nil
+	}
+	var mine []ports.JobStatus
+	for _, j := range src.Jobs().Running {
+		if j.HasCaller && j.Caller.Server == c.sv.name && j.Caller.ClientID == c.id {
+			mine = append(mine, j)
+		}
+	}
+	if len(mine) == 0 {
+		return nil
+	}
+	room := (admin.ClientInfoParametersMax - used - 1) / ciJobParams
+	params := []admin.TypedParam{uintParam(ciJobCount, uint32(len(mine)))}
+	now := a.c.srv.cfg.Now()
+	for i, j := range mine[:min(len(mine), room)] {
+		p := "job." + strconv.Itoa(i) + "."
+		params = append(params,
+			stringParam(p+ciJobType, j.Kind.String()),
+			stringParam(p+ciJobPool, j.Pool),
+			stringParam(p+ciJobVol, j.Vol),
+			ullongParam(p+ciJobBytesDone, j.Done),
+			ullongParam(p+ciJobBytesTotal, j.Total),
+			ullongParam(p+ciJobElapsed, uint64(max(now.Sub(j.Started), 0)/time.Second)),
+		)
+	}
+	return params
 }
 
 // ClientClose disconnects a client.

@@ -56,9 +56,17 @@ func BenchmarkLookupByName(b *testing.B) {
 // a process of its own (this test binary re-run), so that its CPU per call is
 // read from /proc alone: the figure the daemon's target is stated in.
 func BenchmarkLookupByNameServerCPU(b *testing.B) {
-	for _, clients := range []int{1, 8} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			sock, pid := startServerProcess(b)
+	for _, bc := range []struct {
+		clients int
+		metrics bool
+	}{{1, false}, {8, false}, {1, true}, {8, true}} {
+		name := fmt.Sprintf("clients=%d", bc.clients)
+		if bc.metrics {
+			name += "/metrics"
+		}
+		clients := bc.clients
+		b.Run(name, func(b *testing.B) {
+			sock, pid := startServerProcess(b, bc.metrics)
 			cls := make([]*remote.Client, clients)
 			for i := range cls {
 				cls[i] = (&daemon{}).client(b, sock, "storage:///system", 0)
@@ -78,7 +86,7 @@ func BenchmarkLookupByNameServerCPU(b *testing.B) {
 
 // startServerProcess runs this test binary as a bare server (see TestMain) and
 // returns its socket and pid.
-func startServerProcess(b *testing.B) (string, int) {
+func startServerProcess(b *testing.B, withMetrics bool) (string, int) {
 	b.Helper()
 	dir, err := os.MkdirTemp("", "rpcb")
 	if err != nil {
@@ -87,6 +95,9 @@ func startServerProcess(b *testing.B) (string, int) {
 	b.Cleanup(func() { os.RemoveAll(dir) })
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), serveEnv+"="+dir)
+	if withMetrics {
+		cmd.Env = append(cmd.Env, serveMetricsEnv+"=1")
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/virtstoraged-go/virtstoraged/ports"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
@@ -112,7 +113,9 @@ func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
 		eventLimit: s.cfg.EventQueue,
 	}
 	c.pid, c.uid, c.gid, c.credErr = s.cfg.PeerCred(nc)
-	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	// Every call of the connection carries its client, so that the jobs it
+	// starts can be shown under it (virt-admin client-info).
+	c.ctx, c.cancel = context.WithCancel(ports.WithCaller(s.ctx, ports.Caller{Server: sv.name, ClientID: c.id}))
 	l := sv.getLimits()
 	c.requests = newGate(l.MaxClientRequests, 0)
 	c.out.wake = make(chan struct{}, 1)
@@ -303,10 +306,19 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 	callLog := func() *logrus.Entry {
 		return c.log.WithFields(logrus.Fields{"proc": info.Name, "serial": h.serial})
 	}
+	// The clock is read only when someone looks at the time taken.
+	rec := c.srv.recorder(info)
+	var start time.Time
+	if debug || rec != nil {
+		start = time.Now()
+	}
 	scope := prog.scope(info)
 	if err := prog.check(info); err != nil {
 		if inline {
 			workerDone()
+		}
+		if rec != nil {
+			rec.CallDone(time.Since(start), true)
 		}
 		if debug {
 			callLog().WithError(err).Debug("rpc: call refused")
@@ -332,10 +344,6 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 	if st != nil {
 		xst = st
 	}
-	var start time.Time
-	if debug {
-		start = time.Now()
-	}
 	dec := decoders.Get().(*xdr.Decoder)
 	dec.Reset(args)
 	// Strings may point into args only when args is this call's own copy; the
@@ -350,6 +358,9 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 		err = rpcError("unknown procedure: %d", h.proc)
 	}
 	if err != nil {
+		if rec != nil {
+			rec.CallDone(time.Since(start), true)
+		}
 		if st != nil {
 			st.discard()
 		}
@@ -365,6 +376,9 @@ func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, 
 	rh := h
 	rh.typ, rh.status = typeReply, statusOK
 	frame, err := encodeMessage(rh, ret)
+	if rec != nil {
+		rec.CallDone(time.Since(start), err != nil)
+	}
 	if err != nil {
 		// A reply we cannot encode (a list over its bound) must still be answered.
 		callLog().WithError(err).Error("rpc: cannot encode reply")

@@ -28,6 +28,8 @@ type memAPI struct {
 	events  ports.EventSink
 	// files holds volumes served by a fileReader (sendfile downloads).
 	files map[string]*fileReader
+	// lookupCallers are the callers the lookups by name came from.
+	lookupCallers []ports.Caller
 }
 
 type memPool struct {
@@ -150,6 +152,9 @@ func (m *memAPI) PoolLookupByName(ctx context.Context, name string) (domain.Pool
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if c, ok := ports.CallerOf(ctx); ok {
+		m.lookupCallers = append(m.lookupCallers, c)
+	}
 	p := m.pools[name]
 	if p == nil {
 		return domain.PoolHandle{}, domain.ErrPoolNotFoundName(name)

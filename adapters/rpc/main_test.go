@@ -10,13 +10,25 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
+
+// noStatus is an empty ports.StatusSource.
+type noStatus struct{}
+
+func (noStatus) Pools() []ports.PoolStatus { return nil }
+func (noStatus) Jobs() ports.JobSnapshot   { return ports.JobSnapshot{} }
 
 // serveEnv names the socket directory when the test binary is re-run as a
 // bare server (BenchmarkLookupByNameServerCPU): the server's CPU can then be
 // read apart from the clients'.
 const serveEnv = "RPC_TEST_SERVE_DIR"
+
+// serveMetricsEnv, set with serveEnv, gives the bare server the daemon's
+// metrics as its call observer, to measure what they cost a call.
+const serveMetricsEnv = "RPC_TEST_SERVE_METRICS"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(serveEnv); dir != "" {
@@ -34,7 +46,16 @@ func serveForBenchmark(dir string) int {
 	api := newMemAPI()
 	hub := rpc.NewEventHub(log)
 	api.events = hub
-	srv, err := rpc.NewServer(rpc.Config{Limits: rpc.DefaultLimits(), Privileged: true}, api, hub, log)
+	cfg := rpc.Config{Limits: rpc.DefaultLimits(), Privileged: true}
+	if os.Getenv(serveMetricsEnv) != "" {
+		m, err := metrics.New(noStatus{}, metrics.Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		cfg.Observer = m
+	}
+	srv, err := rpc.NewServer(cfg, api, hub, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -11,13 +11,17 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/virtstoraged-go/virtstoraged/gen/admin"
+	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/ports"
+	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
 // ListenerKind says what a listening socket serves.
@@ -118,6 +122,13 @@ type Config struct {
 	// CloseLinger bounds the wait for a client to hang up after CONNECT_CLOSE;
 	// 0 means DefaultCloseLinger.
 	CloseLinger time.Duration
+	// Observer, when set, is told every call's procedure, duration and
+	// outcome, and every client's arrival and departure (metrics). nil
+	// leaves the call path without a clock read.
+	Observer ports.CallObserver
+	// Status, when set, lets the admin program show each client's running
+	// volume jobs (virt-admin client-info).
+	Status ports.StatusSource
 }
 
 // Server names as virt-admin sees them.
@@ -139,6 +150,10 @@ type Server struct {
 	log    *logrus.Entry
 
 	main, admin *service
+
+	// recorders hold the observer's recorder of every procedure, by program
+	// and number; nil without an observer.
+	remoteRec, adminRec []ports.CallRecorder
 
 	nextClientID atomic.Uint64
 
@@ -210,7 +225,54 @@ func NewServer(cfg Config, api ports.StorageAPI, events *EventHub, log *logrus.E
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.main = newService(ServerMain, cfg.Limits.Main)
 	s.admin = newService(ServerAdmin, cfg.Limits.Admin)
+	if cfg.Observer != nil {
+		s.remoteRec = recordersFor(cfg.Observer, "remote", remote.Procedures)
+		s.adminRec = recordersFor(cfg.Observer, "admin", admin.Procedures)
+	}
 	return s, nil
+}
+
+// recordersFor asks the observer once for the recorder of each procedure, so
+// that a call finds its recorder by index.
+func recordersFor(o ports.CallObserver, program string, procs []xdr.ProcInfo) []ports.CallRecorder {
+	n := 0
+	for i := range procs {
+		n = max(n, int(procs[i].Proc)+1)
+	}
+	out := make([]ports.CallRecorder, n)
+	for i := range procs {
+		p := &procs[i]
+		if p.Async || p.Proc < 0 {
+			continue
+		}
+		out[p.Proc] = o.Procedure(program, procName(p.Name))
+	}
+	return out
+}
+
+// procName is a procedure's enum name without its program prefix
+// ("STORAGE_POOL_LOOKUP_BY_NAME"), as metrics label it.
+func procName(name string) string {
+	if _, rest, ok := strings.Cut(name, "_PROC_"); ok {
+		return rest
+	}
+	return name
+}
+
+// recorder returns the recorder of a call's procedure, nil when nothing
+// observes calls.
+func (s *Server) recorder(info *xdr.ProcInfo) ports.CallRecorder {
+	var recs []ports.CallRecorder
+	switch info.Program {
+	case progRemote:
+		recs = s.remoteRec
+	case progAdmin:
+		recs = s.adminRec
+	}
+	if info.Proc >= 0 && int(info.Proc) < len(recs) {
+		return recs[info.Proc]
+	}
+	return nil
 }
 
 // NumClients is the number of connected clients of both servers; the daemon's
@@ -395,6 +457,9 @@ func (s *Server) accept(nc net.Conn, kind ListenerKind, log *logrus.Entry) {
 	}
 	sv.clients[c.id] = c
 	sv.mu.Unlock()
+	if o := s.cfg.Observer; o != nil {
+		o.ClientConnected(sv.name)
+	}
 
 	s.mu.Lock()
 	if s.closed {
@@ -412,10 +477,14 @@ func (s *Server) accept(nc net.Conn, kind ListenerKind, log *logrus.Entry) {
 
 func (s *Server) removeClient(c *conn) {
 	c.sv.mu.Lock()
+	_, known := c.sv.clients[c.id]
 	delete(c.sv.clients, c.id)
 	c.sv.mu.Unlock()
 	if c.remote != nil {
 		c.remote.authenticated() // no longer waiting, either way
+	}
+	if o := s.cfg.Observer; o != nil && known {
+		o.ClientDisconnected(c.sv.name)
 	}
 	s.events.removeConn(c)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
+	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
@@ -23,10 +24,12 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
-// app is the assembled daemon: the storage service and the RPC server in front of it.
+// app is the assembled daemon: the storage service, the RPC server in front
+// of it and, when metrics_listen asks for them, the metrics.
 type app struct {
 	service *service.Service
 	server  *rpc.Server
+	metrics *metrics.Metrics // nil when metrics are off
 }
 
 func (a *app) busy() bool {
@@ -110,8 +113,16 @@ func authMode(v string) rpc.AuthMode {
 	return rpc.AuthNone
 }
 
-func provideRPCConfig(s *settings, pk rpc.Authorizer) rpc.Config {
-	return rpc.Config{
+// provideMetrics builds the metrics when metrics_listen is set, nil otherwise.
+func provideMetrics(s *settings, status ports.StatusSource) (*metrics.Metrics, error) {
+	if network, _ := s.conf.MetricsAddr(); network == "" {
+		return nil, nil
+	}
+	return metrics.New(status, metrics.Config{Version: version})
+}
+
+func provideRPCConfig(s *settings, pk rpc.Authorizer, m *metrics.Metrics, status ports.StatusSource) rpc.Config {
+	cfg := rpc.Config{
 		Limits:     limitsFromConfig(s.conf),
 		AuthRW:     authMode(s.conf.AuthUnixRW),
 		AuthRO:     authMode(s.conf.AuthUnixRO),
@@ -122,7 +133,13 @@ func provideRPCConfig(s *settings, pk rpc.Authorizer) rpc.Config {
 			s.timeouts.set(time.Duration(seconds) * time.Second)
 			return nil
 		},
+		Status: status,
 	}
+	if m != nil {
+		// Only a real observer: a nil *Metrics in the interface would look set.
+		cfg.Observer = m
+	}
+	return cfg
 }
 
 func provideServer(cfg rpc.Config, api ports.StorageAPI, hub *rpc.EventHub, l *logrus.Logger) (*rpc.Server, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/conffile"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
+	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
 	"github.com/virtstoraged-go/virtstoraged/adapters/process"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/sockets"
@@ -132,11 +133,19 @@ func serve(g *Globals, child *process.Child, sealErr error) error {
 	if err != nil {
 		return err
 	}
+	metricsLn, err := openMetricsListener(s)
+	if err != nil {
+		closeAll(listeners)
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := a.service.Start(ctx); err != nil {
 		closeAll(listeners)
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
 		return fmt.Errorf("start storage driver: %w", err)
 	}
 
@@ -149,6 +158,19 @@ func serve(g *Globals, child *process.Child, sealErr error) error {
 				log.WithError(err).Error("listener failed")
 			}
 		}(ln, kind)
+	}
+	var metricsSrv *metrics.Server
+	if metricsLn != nil {
+		mlog := s.logger.WithField(logconf.ModuleField, "metrics")
+		metricsSrv = a.metrics.NewServer(mlog)
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			if err := metricsSrv.Serve(metricsLn); err != nil {
+				mlog.WithError(err).Error("metrics listener failed")
+			}
+		}()
+		mlog.WithField("listen", s.conf.MetricsListen).Info("serving metrics")
 	}
 	log.WithFields(logrus.Fields{"rw": s.paths.SockRW, "ro": s.paths.SockRO, "admin": s.paths.SockAdmin}).Info("virtstoraged ready")
 	if child != nil {
@@ -198,6 +220,9 @@ loop:
 	defer scancel()
 	if err := a.server.Shutdown(sctx); err != nil {
 		log.WithError(err).Warn("shutdown: connections cut after the grace period")
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
 	}
 	closeAll(listeners)
 	serving.Wait()
@@ -250,6 +275,10 @@ func reloadConfig(s *settings, a *app, log *logrus.Entry) {
 	if err := a.server.SetLimits(limitsFromConfig(conf)); err != nil {
 		log.WithError(err).Error("reload: limits")
 	}
+	if conf.MetricsListen != s.conf.MetricsListen {
+		log.WithField("metrics_listen", conf.MetricsListen).Warn("reload: metrics_listen takes effect at the next start")
+		conf.MetricsListen = s.conf.MetricsListen
+	}
 	s.conf = conf
 	log.Info("configuration reloaded")
 }
@@ -292,6 +321,24 @@ func openListeners(s *settings) (map[rpc.ListenerKind]net.Listener, error) {
 		out[sp.kind] = ln
 	}
 	return out, nil
+}
+
+// openMetricsListener opens metrics_listen, nil when metrics are off. The
+// socket takes the read-only socket's permissions and group: it shows less
+// than that one lets its users read.
+func openMetricsListener(s *settings) (net.Listener, error) {
+	network, address := s.conf.MetricsAddr()
+	switch network {
+	case "":
+		return nil, nil
+	case "unix":
+		return sockets.Listen(address, s.conf.UnixSockROMode(), s.conf.UnixSockGroup)
+	}
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_listen: %w", err)
+	}
+	return ln, nil
 }
 
 func closeAll(listeners map[rpc.ListenerKind]net.Listener) {

@@ -34,9 +34,11 @@ func newApp(s *settings) (*app, func(), error) {
 		provideService,
 		wire.Bind(new(ports.StorageAPI), new(*service.Service)),
 		providePolkit,
+		wire.Bind(new(ports.StatusSource), new(*service.Service)),
+		provideMetrics,
 		provideRPCConfig,
 		provideServer,
-		wire.Struct(new(app), "service", "server"),
+		wire.Struct(new(app), "service", "server", "metrics"),
 	)
 	return nil, nil, nil
 }

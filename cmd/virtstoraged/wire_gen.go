@@ -33,7 +33,13 @@ func newApp(s *settings) (*app, func(), error) {
 		return nil, nil, err
 	}
 	authorizer, cleanup2 := providePolkit(s, logger)
-	config := provideRPCConfig(s, authorizer)
+	metrics, err := provideMetrics(s, service)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	config := provideRPCConfig(s, authorizer, metrics, service)
 	server, err := provideServer(config, service, eventHub, logger)
 	if err != nil {
 		cleanup2()
@@ -43,6 +49,7 @@ func newApp(s *settings) (*app, func(), error) {
 	mainApp := &app{
 		service: service,
 		server:  server,
+		metrics: metrics,
 	}
 	return mainApp, func() {
 		cleanup2()

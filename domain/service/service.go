@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -26,12 +27,20 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
-var _ ports.StorageAPI = (*Service)(nil)
+var (
+	_ ports.StorageAPI   = (*Service)(nil)
+	_ ports.StatusSource = (*Service)(nil)
+)
 
 // Config tunes the service.
 type Config struct {
 	// NoAutostart skips starting autostart pools in Start (tests, maintenance runs).
 	NoAutostart bool
+	// ProgressLogInterval is how often a running volume job logs its
+	// progress, and how long a job must run to log its end; 0 means 5 s.
+	ProgressLogInterval time.Duration
+	// Now is the clock of job start times; nil means time.Now.
+	Now func() time.Time
 }
 
 // Service implements the storage API.
@@ -54,6 +63,10 @@ type Service struct {
 	jobMu   sync.Mutex
 	jobs    int
 	waiters []chan struct{}
+	// The long volume jobs (jobs.go), also under jobMu.
+	jobSeq  uint64
+	running map[uint64]*job
+	totals  map[domain.JobKind]*ports.JobTotals
 }
 
 // entry is one pool in the registry with its locks.
@@ -79,6 +92,8 @@ func New(cfg Config, backends []ports.PoolBackend, codec ports.XMLCodec, store p
 		events:   events,
 		log:      log,
 		byUUID:   make(map[domain.UUID]*entry),
+		running:  make(map[uint64]*job),
+		totals:   make(map[domain.JobKind]*ports.JobTotals),
 	}
 	for _, b := range backends {
 		if _, dup := s.backends[b.Type()]; dup {

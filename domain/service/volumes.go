@@ -2,7 +2,10 @@ package service
 
 import (
 	"context"
+	"errors"
+	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
@@ -252,8 +255,11 @@ func (s *Service) VolCreateXML(ctx context.Context, h domain.PoolHandle, xml str
 		return domain.VolHandle{}, err
 	}
 	bdef := vdef.Clone()
-	err = e.backend.BuildVol(ctx, pdef, bdef, flags)
-	return s.finishCreate(ctx, e, pdef, v, res, bdef, err)
+	jctx, j := s.beginJob(ctx, domain.JobBuild, pdef.Name, vdef.Name, domain.InitialAllocation(vdef, flags))
+	err = e.backend.BuildVol(jctx, pdef, bdef, flags)
+	vh, err := s.finishCreate(ctx, e, pdef, v, res, bdef, err)
+	j.end(err)
+	return vh, err
 }
 
 // VolCreateXMLFrom creates a volume as a copy of another (possibly in another pool).
@@ -297,8 +303,12 @@ func (s *Service) VolCreateXMLFrom(ctx context.Context, h domain.PoolHandle, xml
 		return domain.VolHandle{}, err
 	}
 	bdef := vdef.Clone()
-	err = e.backend.BuildVolFrom(ctx, pdef, bdef, sr.pdef, sr.vdef, flags)
-	return s.finishCreate(ctx, e, pdef, v, res, bdef, err)
+	// The copy reads the source up to its capacity at most.
+	jctx, j := s.beginJob(ctx, domain.JobClone, pdef.Name, vdef.Name, sr.vdef.Capacity)
+	err = e.backend.BuildVolFrom(jctx, pdef, bdef, sr.pdef, sr.vdef, flags)
+	vh, err := s.finishCreate(ctx, e, pdef, v, res, bdef, err)
+	j.end(err)
+	return vh, err
 }
 
 // VolDelete deletes a volume that no job holds.
@@ -403,7 +413,10 @@ func (s *Service) VolWipe(ctx context.Context, h domain.VolHandle, algorithm dom
 	}
 	defer s.track()()
 	defer r.releaseExclusive()
-	if err := r.e.backend.WipeVol(ctx, r.pdef, r.vdef, algorithm, flags); err != nil {
+	jctx, j := s.beginJob(ctx, domain.JobWipe, h.Pool, h.Name, r.vdef.Capacity)
+	err = r.e.backend.WipeVol(jctx, r.pdef, r.vdef, algorithm, flags)
+	j.end(err)
+	if err != nil {
 		return err
 	}
 	// A wipe may change the format (a wiped qcow2 reads back as raw zeros).
@@ -504,18 +517,21 @@ func (s *Service) VolUpload(ctx context.Context, h domain.VolHandle, offset, len
 	if err != nil {
 		return nil, err
 	}
-	if size := max(r.vdef.Capacity, r.vdef.Physical); offset > size {
+	size := max(r.vdef.Capacity, r.vdef.Physical)
+	if offset > size {
 		r.releaseExclusive()
 		return nil, domain.Errorf(domain.KindInvalidArg, "offset %d is beyond the end of volume '%s' (%d bytes)", offset, h.Name, size)
 	}
 	done := s.track()
-	w, err := r.e.backend.UploadVol(ctx, r.pdef, r.vdef, offset, length, flags)
+	jctx, j := s.beginJob(ctx, domain.JobUpload, h.Pool, h.Name, domain.StreamTotal(offset, length, size))
+	w, err := r.e.backend.UploadVol(jctx, r.pdef, r.vdef, offset, length, flags)
 	if err != nil {
+		j.end(err)
 		r.releaseExclusive()
 		done()
 		return nil, err
 	}
-	return &uploadWriter{VolumeWriter: w, s: s, r: r, done: done}, nil
+	return &uploadWriter{VolumeWriter: w, s: s, r: r, done: done, job: j}, nil
 }
 
 // uploadWriter keeps the volume busy until the upload ends, then re-reads the
@@ -526,7 +542,27 @@ type uploadWriter struct {
 	s    *Service
 	r    volRef
 	done func()
+	job  *job
 	once sync.Once
+}
+
+// errStreamAborted ends the job of a stream its client aborted or dropped.
+var errStreamAborted = errors.New("stream aborted")
+
+// Write stores data and counts it done.
+func (w *uploadWriter) Write(p []byte) (int, error) {
+	n, err := w.VolumeWriter.Write(p)
+	w.job.Advance(int64(n))
+	return n, err
+}
+
+// Hole skips length bytes and counts them done.
+func (w *uploadWriter) Hole(length int64) error {
+	err := w.VolumeWriter.Hole(length)
+	if err == nil {
+		w.job.Advance(length)
+	}
+	return err
 }
 
 // Finish completes the upload, re-reads the volume and releases it. Only the
@@ -536,6 +572,7 @@ func (w *uploadWriter) Finish(ctx context.Context) error {
 	w.once.Do(func() {
 		defer w.done()
 		err = w.VolumeWriter.Finish(ctx)
+		w.job.end(err)
 		if rerr := w.r.e.backend.RefreshVol(ctx, w.r.pdef, w.r.vdef); rerr == nil {
 			w.r.store(w.r.vdef.Clone())
 		} else {
@@ -551,6 +588,7 @@ func (w *uploadWriter) Finish(ctx context.Context) error {
 func (w *uploadWriter) Abort() {
 	w.once.Do(func() {
 		w.VolumeWriter.Abort()
+		w.job.end(errStreamAborted)
 		w.r.releaseExclusive()
 		w.done()
 	})
@@ -570,13 +608,16 @@ func (s *Service) VolDownload(ctx context.Context, h domain.VolHandle, offset, l
 		return nil, err
 	}
 	done := s.track()
-	rd, err := r.e.backend.DownloadVol(ctx, r.pdef, r.vdef, offset, length, flags)
+	total := domain.StreamTotal(offset, length, max(r.vdef.Capacity, r.vdef.Physical))
+	jctx, j := s.beginJob(ctx, domain.JobDownload, h.Pool, h.Name, total)
+	rd, err := r.e.backend.DownloadVol(jctx, r.pdef, r.vdef, offset, length, flags)
 	if err != nil {
+		j.end(err)
 		r.releaseShared()
 		done()
 		return nil, err
 	}
-	d := &downloadReader{VolumeReader: rd, r: r, done: done}
+	d := &downloadReader{VolumeReader: rd, r: r, done: done, job: j}
 	if sr, ok := rd.(ports.VolumeSectionReader); ok {
 		return &sectionDownloadReader{downloadReader: d, sections: sr}, nil
 	}
@@ -591,7 +632,12 @@ type sectionDownloadReader struct {
 }
 
 func (d *sectionDownloadReader) NextSection(max int) (int, int64, int, int64, error) {
-	return d.sections.NextSection(max)
+	fd, off, n, hole, err := d.sections.NextSection(max)
+	d.job.Advance(int64(n) + hole)
+	if err == io.EOF {
+		d.eof.Store(true)
+	}
+	return fd, off, n, hole, err
 }
 
 func (d *sectionDownloadReader) SectionError(err error) error { return d.sections.SectionError(err) }
@@ -601,7 +647,21 @@ type downloadReader struct {
 	ports.VolumeReader
 	r    volRef
 	done func()
+	job  *job
 	once sync.Once
+	// eof is set once the reader reached the end: a download closed before
+	// that was cut short by its client.
+	eof atomic.Bool
+}
+
+// Next reads the next data or hole and counts it done.
+func (d *downloadReader) Next(buf []byte) (int, int64, error) {
+	n, hole, err := d.VolumeReader.Next(buf)
+	d.job.Advance(int64(n) + hole)
+	if err == io.EOF {
+		d.eof.Store(true)
+	}
+	return n, hole, err
 }
 
 // Close ends the download and releases the volume; later calls do nothing.
@@ -609,6 +669,11 @@ func (d *downloadReader) Close() error {
 	var err error
 	d.once.Do(func() {
 		err = d.VolumeReader.Close()
+		jerr := err
+		if jerr == nil && !d.eof.Load() {
+			jerr = errStreamAborted
+		}
+		d.job.end(jerr)
 		d.r.releaseShared()
 		d.done()
 	})

@@ -27,6 +27,8 @@ type MemoryBackend struct {
 	// BeforeBuildVol, when set, runs at the start of BuildVol and BuildVolFrom; a
 	// test blocks it on a channel to hold a build open, or returns an error.
 	BeforeBuildVol func(ctx context.Context, vol *domain.VolDef) error
+	// BeforeWipeVol, when set, runs at the start of WipeVol, as BeforeBuildVol.
+	BeforeWipeVol func(ctx context.Context, vol *domain.VolDef) error
 	// BeforeRefreshPool, when set, runs at the start of RefreshPool.
 	BeforeRefreshPool func(ctx context.Context, def *domain.PoolDef) error
 	// AfterListPool, when set, runs after RefreshPool has measured the pool and
@@ -376,6 +378,11 @@ func (m *MemoryBackend) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol
 
 // WipeVol zeroes the data; any algorithm but zero needs scrub, which we lack.
 func (m *MemoryBackend) WipeVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, algorithm domain.WipeAlgorithm, flags uint32) error {
+	if m.BeforeWipeVol != nil {
+		if err := m.BeforeWipeVol(ctx, vol); err != nil {
+			return err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.record("WipeVol " + pool.Name + "/" + vol.Name)
