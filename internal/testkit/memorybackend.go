@@ -88,6 +88,15 @@ func (m *MemoryBackend) AddFile(pool, name string, capacity, allocation uint64) 
 		Target: domain.VolTarget{Format: "raw"}})
 }
 
+// RemoveFile removes a volume behind the daemon's back.
+func (m *MemoryBackend) RemoveFile(pool, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.pools[pool]; p != nil {
+		p.remove(name)
+	}
+}
+
 // VolumeData returns a volume's bytes.
 func (m *MemoryBackend) VolumeData(pool, name string) []byte {
 	m.mu.Lock()
