@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,6 +268,42 @@ func (e *env) download(def *domain.PoolDef, vol *domain.VolDef, off, length uint
 		}
 		out.Write(buf[:n])
 		out.Write(make([]byte, hole))
+	}
+}
+
+// downloadSections reads a whole volume as the transport does when the
+// reader offers sections (sendfile): where each section lies, then a pread
+// of it. ok is false when the reader offers none.
+func (e *env) downloadSections(def *domain.PoolDef, vol *domain.VolDef, flags uint32) (data []byte, ok bool) {
+	e.t.Helper()
+	r, err := e.b.DownloadVol(e.ctx, def, vol, 0, 0, flags)
+	if err != nil {
+		e.t.Fatalf("DownloadVol(%s) = %v", vol.Name, err)
+	}
+	defer r.Close()
+	sr, ok := r.(ports.VolumeSectionReader)
+	if !ok {
+		return nil, false
+	}
+	var out bytes.Buffer
+	for {
+		fd, off, n, hole, err := sr.NextSection(256 << 10)
+		if errors.Is(err, io.EOF) {
+			return out.Bytes(), true
+		}
+		if err != nil {
+			e.t.Fatalf("download of %s: NextSection = %v", vol.Name, err)
+		}
+		buf := make([]byte, n)
+		got, err := syscall.Pread(fd, buf, off)
+		if err != nil {
+			e.t.Fatalf("download of %s: reading the section at %d: %v", vol.Name, off, sr.SectionError(err))
+		}
+		out.Write(buf[:got])
+		out.Write(make([]byte, hole))
+		if got < n {
+			return out.Bytes(), true // the file shrank: the stream ends here
+		}
 	}
 }
 

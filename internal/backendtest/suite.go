@@ -358,6 +358,11 @@ func testStreams(e *env) {
 	if sparse := e.download(def, vol, 0, 0, domain.StreamSparse); !bytes.Equal(sparse, whole) {
 		e.t.Errorf("sparse download differs from the plain one: %s", firstDiff(sparse, whole))
 	}
+	for _, flags := range []uint32{0, domain.StreamSparse} {
+		if sections, ok := e.downloadSections(def, vol, flags); ok && !bytes.Equal(sections, whole) {
+			e.t.Errorf("download by sections (flags %#x) differs from the plain one: %s", flags, firstDiff(sections, whole))
+		}
+	}
 	if e.caps.Allocation == Sparse {
 		if got := e.reread(def, vol); got.Allocation < uint64(len(data)) {
 			e.t.Errorf("allocation after writing %d bytes: %d", len(data), got.Allocation)
@@ -378,20 +383,36 @@ func testStreams(e *env) {
 		e.t.Errorf("what an aborted upload wrote: %s", firstDiff(got, kept))
 	}
 
-	// Nothing goes past the end.
-	w, err = e.b.UploadVol(e.ctx, def, vol, vol.Capacity-16, 0, 0)
-	if err != nil {
-		e.t.Fatalf("UploadVol 16 bytes before the end = %v", err)
-	}
-	if _, err = w.Write(pattern(32, 4)); err == nil {
-		err = w.Finish(e.ctx)
-	} else {
-		w.Abort()
-	}
-	e.wantError(err, "an upload past the volume's end")
+	// Nothing goes past the end, nor past the length asked.
+	e.wantError(e.overlongUpload(def, vol, vol.Capacity-16, 0), "an upload past the volume's end")
 	if got := e.reread(def, vol); got.Capacity != vol.Capacity {
 		e.t.Errorf("an upload past the end changed the capacity from %d to %d", vol.Capacity, got.Capacity)
 	}
+	e.wantError(e.overlongUpload(def, vol, 0, 16), "an upload past the length asked")
+
+	// Downloads stop at the end: an offset there gives nothing, a length
+	// past it the bytes up to it.
+	if got := e.download(def, vol, vol.Capacity, 0, 0); len(got) != 0 {
+		e.t.Errorf("download from the volume's end: %d bytes, want none", len(got))
+	}
+	if got := e.download(def, vol, vol.Capacity-16, 64, 0); len(got) != 16 {
+		e.t.Errorf("download of 64 bytes 16 before the end: %d bytes, want 16", len(got))
+	}
+}
+
+// overlongUpload opens an upload at off for length bytes and writes 32
+// bytes, 16 more than there is room for.
+func (e *env) overlongUpload(def *domain.PoolDef, vol *domain.VolDef, off, length uint64) error {
+	e.t.Helper()
+	w, err := e.b.UploadVol(e.ctx, def, vol, off, length, 0)
+	if err != nil {
+		e.t.Fatalf("UploadVol(%d, %d) = %v", off, length, err)
+	}
+	if _, err = w.Write(pattern(32, 4)); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Finish(e.ctx)
 }
 
 // testWipe: the algorithm and flag checks, then a zero wipe.
