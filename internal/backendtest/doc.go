@@ -26,7 +26,7 @@
 //     daemon restarts, autostart, a failed start's cleanup): both succeed.
 //     CheckPool, asked at daemon start, reports the pool active as
 //     Capabilities.Presence says. DeletePool removes what BuildPool made, after
-//     which the pool neither starts nor refreshes; a pool that still holds
+//     which the pool neither starts nor refreshes; storage that still holds
 //     volumes is refused unless Capabilities.DeleteNonEmpty.
 //   - Refresh. RefreshPool lists what is on the system, not what the backend
 //     made: a volume made or removed behind its back (Harness.AddVolume,

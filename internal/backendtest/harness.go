@@ -53,7 +53,8 @@ type Capabilities struct {
 	Delete bool
 	// DeleteNonEmpty says DeletePool removes a pool with its volumes
 	// (logical: vgremove -f); without it such a delete is refused and the
-	// volumes stay (dir, fs, netfs: rmdir).
+	// volumes stay (dir: rmdir). fs and netfs delete only their mount
+	// point, which a stopped pool leaves empty.
 	DeleteNonEmpty bool
 	// Presence is when CheckPool reports the pool active.
 	Presence Presence

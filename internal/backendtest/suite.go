@@ -22,6 +22,7 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	}{
 		{"Identity", testIdentity},
 		{"Lifecycle", testLifecycle},
+		{"DeleteWithVolumes", testDeleteWithVolumes},
 		{"OutsideChanges", testOutsideChanges},
 		{"CreateVolume", testCreateVolume},
 		{"DeleteVolume", testDeleteVolume},
@@ -114,6 +115,35 @@ func testLifecycle(e *env) {
 	e.wantError(e.b.StartPool(e.ctx, def), "StartPool of a deleted pool")
 	_, _, err := e.b.RefreshPool(e.ctx, def)
 	e.wantError(err, "RefreshPool of a deleted pool")
+}
+
+// testDeleteWithVolumes: DeletePool of a stopped pool whose storage holds a
+// volume takes the volume with it, or is refused and leaves it there.
+func testDeleteWithVolumes(e *env) {
+	if !e.caps.Delete {
+		e.t.Skip("declared by the harness: the type cannot delete pools")
+	}
+	if !e.caps.DeleteNonEmpty && e.caps.Presence != PresentWhenBuilt {
+		e.t.Skip("declared by the harness: DeletePool removes only the mount point, which a stopped pool leaves empty")
+	}
+	def := e.started("delfull")
+	vol := e.someVolume(def, "kept", false)
+	if err := e.b.StopPool(e.ctx, def); err != nil {
+		e.t.Fatalf("StopPool = %v", err)
+	}
+	err := e.b.DeletePool(e.ctx, def, 0)
+	if e.caps.DeleteNonEmpty {
+		if err != nil {
+			e.t.Fatalf("DeletePool of a pool with a volume = %v", err)
+		}
+		e.wantCheck(def, false, "after delete")
+		return
+	}
+	e.wantError(err, "DeletePool of a pool with a volume")
+	if err := e.b.StartPool(e.ctx, def); err != nil {
+		e.t.Fatalf("StartPool after a refused delete = %v", err)
+	}
+	e.wantListed(def, vol.Name, true, "after a refused delete")
 }
 
 // testOutsideChanges: a refresh lists what is on the system, volumes made
