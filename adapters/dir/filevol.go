@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -51,7 +53,20 @@ type FileVolumes struct {
 	// exec.LookPath.
 	LookPath func(file string) (string, error)
 
-	watches *watchSet // incremental refresh state (watch.go), under watchSetsMu
+	// watchMu guards watches, the incremental refresh state (watch.go),
+	// created on first use.
+	watchMu sync.Mutex
+	watches *watchSet
+	quiet   quietFiles
+	// clock is time.Now when nil; tests replace it to make a file look quiet.
+	clock func() time.Time
+}
+
+func (v *FileVolumes) now() time.Time {
+	if v.clock != nil {
+		return v.clock()
+	}
+	return time.Now()
 }
 
 // DefaultVolFormat is raw, as for every file pool.
@@ -94,7 +109,7 @@ func (v *FileVolumes) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error
 func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
 	// Not on network filesystems: their stat may answer from an attribute
 	// cache, where the open of a full read revalidates.
-	if !v.FullRefresh && refreshQuiet(vol) {
+	if !v.FullRefresh && v.quiet.refresh(vol) {
 		return nil
 	}
 	var pr probe
@@ -104,11 +119,11 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 		keepDefined(vol, &defined)
 	}
 	if errors.Is(err, errSkip) {
-		forgetQuiet(vol.Target.Path)
+		v.quiet.forget(vol.Target.Path)
 		return errnoErr(unix.ENOENT, "cannot open volume '%s'", vol.Target.Path)
 	}
 	if err == nil && pr.mode == unix.S_IFREG && !v.FullRefresh {
-		rememberQuiet(vol.Target.Path, &pr.stat, clock())
+		v.quiet.remember(vol.Target.Path, &pr.stat, v.now())
 	}
 	return err
 }
@@ -149,7 +164,7 @@ func (v *FileVolumes) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *
 		}
 		return nil
 	}
-	forgetQuiet(vol.Target.Path)
+	v.quiet.forget(vol.Target.Path)
 	if err := unix.Unlink(vol.Target.Path); err != nil && !errors.Is(err, unix.ENOENT) {
 		return sysErr(err, "cannot unlink file '%s'", vol.Target.Path)
 	}

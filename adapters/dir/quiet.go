@@ -53,40 +53,40 @@ func quietIDOf(st *unix.Stat_t) quietID {
 	return quietID{dev: st.Dev, ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}
 }
 
-// clock is time.Now, replaced by tests that need a file to look quiet.
-var clock = time.Now
+// quietFiles remembers the files last read while quiet, by path; the zero
+// value is empty and ready. Each FileVolumes has its own, so that two
+// backends never trust each other's reads.
+type quietFiles struct {
+	files sync.Map // path -> quietID read while quiet
+	count atomic.Int64
+}
 
-var (
-	quietFiles sync.Map // path -> quietID read while quiet
-	quietCount atomic.Int64
-)
-
-// rememberQuiet records what vol was just read from when the file was quiet.
-func rememberQuiet(path string, st *unix.Stat_t, now time.Time) {
+// remember records what vol was just read from when the file was quiet.
+func (q *quietFiles) remember(path string, st *unix.Stat_t, now time.Time) {
 	// The cheap test first: a file changed within the shortest age is not
 	// quiet on any filesystem, and needs no statfs to say so.
 	if age := now.Sub(time.Unix(st.Ctim.Unix())); age < quietAgeMin || age < quietAge(path) {
-		quietFiles.Delete(path)
+		q.files.Delete(path)
 		return
 	}
-	if _, loaded := quietFiles.Swap(path, quietIDOf(st)); !loaded && quietCount.Add(1) > quietLimit {
-		quietFiles.Clear()
-		quietCount.Store(0)
+	if _, loaded := q.files.Swap(path, quietIDOf(st)); !loaded && q.count.Add(1) > quietLimit {
+		q.files.Clear()
+		q.count.Store(0)
 	}
 }
 
-func forgetQuiet(path string) { quietFiles.Delete(path) }
+func (q *quietFiles) forget(path string) { q.files.Delete(path) }
 
-// refreshQuiet brings vol up to date from a stat alone when the file is the
-// one last read while quiet and vol was filled from that read. It reports
-// false when the file must be read again.
-func refreshQuiet(vol *domain.VolDef) bool {
+// refresh brings vol up to date from a stat alone when the file is the one
+// last read while quiet and vol was filled from that read. It reports false
+// when the file must be read again.
+func (q *quietFiles) refresh(vol *domain.VolDef) bool {
 	path := vol.Target.Path
 	if vol.Type != domain.VolFile || vol.Backing != nil || vol.Target.Timestamps == nil {
 		// A backing file is described too, and it may change on its own.
 		return false
 	}
-	known, ok := quietFiles.Load(path)
+	known, ok := q.files.Load(path)
 	if !ok {
 		return false
 	}

@@ -49,19 +49,17 @@ func TestRefreshVolFromStat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "v.img")
 			writeFile(t, path, make([]byte, 1<<16))
-			v := &FileVolumes{}
+			v := &FileVolumes{clock: func() time.Time { return time.Now().Add(tt.late) }}
 			vol := &domain.VolDef{Name: "v.img", Target: domain.VolTarget{Path: path}}
-			clock = func() time.Time { return time.Now().Add(tt.late) }
-			t.Cleanup(func() { clock = time.Now })
 			if err := v.RefreshVol(context.Background(), nil, vol); err != nil {
 				t.Fatal(err)
 			}
 			if tt.change != nil {
 				tt.change(t, path)
 			}
-			fast := refreshQuiet(vol.Clone())
+			fast := v.quiet.refresh(vol.Clone())
 			if fast != tt.wantFast && !tt.eitherWay {
-				t.Errorf("refreshQuiet() = %v, want %v", fast, tt.wantFast)
+				t.Errorf("quiet.refresh() = %v, want %v", fast, tt.wantFast)
 			}
 			if err := v.RefreshVol(context.Background(), nil, vol); err != nil {
 				t.Fatal(err)
@@ -84,15 +82,13 @@ func TestRefreshVolFromStat(t *testing.T) {
 func TestRefreshVolFromStatSkipsBackedImages(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v.qcow2")
 	writeFile(t, path, make([]byte, 4096))
-	clock = func() time.Time { return time.Now().Add(time.Minute) }
-	t.Cleanup(func() { clock = time.Now })
-	v := &FileVolumes{}
+	v := &FileVolumes{clock: func() time.Time { return time.Now().Add(time.Minute) }}
 	vol := &domain.VolDef{Name: "v.qcow2", Target: domain.VolTarget{Path: path}}
 	if err := v.RefreshVol(context.Background(), nil, vol); err != nil {
 		t.Fatal(err)
 	}
 	vol.Backing = &domain.BackingStore{Path: "/elsewhere", Format: "raw"}
-	if refreshQuiet(vol) {
+	if v.quiet.refresh(vol) {
 		t.Error("a volume with a backing file was refreshed from a stat; the backing file may have changed")
 	}
 }
@@ -100,20 +96,18 @@ func TestRefreshVolFromStatSkipsBackedImages(t *testing.T) {
 func TestDeleteVolForgetsQuietFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v.img")
 	writeFile(t, path, make([]byte, 4096))
-	clock = func() time.Time { return time.Now().Add(time.Minute) }
-	t.Cleanup(func() { clock = time.Now })
-	v := &FileVolumes{}
+	v := &FileVolumes{clock: func() time.Time { return time.Now().Add(time.Minute) }}
 	vol := &domain.VolDef{Name: "v.img", Target: domain.VolTarget{Path: path}}
 	if err := v.RefreshVol(context.Background(), nil, vol); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := quietFiles.Load(path); !ok {
+	if _, ok := v.quiet.files.Load(path); !ok {
 		t.Fatal("a quiet file's read was not remembered")
 	}
 	if err := v.DeleteVol(context.Background(), nil, vol, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := quietFiles.Load(path); ok {
+	if _, ok := v.quiet.files.Load(path); ok {
 		t.Error("a deleted volume's file is still remembered")
 	}
 }
@@ -122,5 +116,24 @@ func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two backends (two pools' FileVolumes) share no memory of quiet files: one
+// trusting what the other read would answer from a read it never made.
+func TestQuietFilesArePerInstance(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.img")
+	writeFile(t, path, make([]byte, 4096))
+	late := func() time.Time { return time.Now().Add(time.Minute) }
+	one, other := &FileVolumes{clock: late}, &FileVolumes{clock: late}
+	vol := &domain.VolDef{Name: "v.img", Target: domain.VolTarget{Path: path}}
+	if err := one.RefreshVol(context.Background(), nil, vol); err != nil {
+		t.Fatal(err)
+	}
+	if !one.quiet.refresh(vol.Clone()) {
+		t.Fatal("the reading instance does not remember its quiet read")
+	}
+	if other.quiet.refresh(vol.Clone()) {
+		t.Error("another instance refreshed from a read it never made")
 	}
 }

@@ -83,13 +83,11 @@ var localFS = map[uint32]bool{
 	0x794C7630: true, // overlayfs (changes made under its layers directly are not seen)
 }
 
-// watchSetsMu guards FileVolumes.watches, created on first use so that
-// every existing way of building a FileVolumes gets the incremental refresh.
-var watchSetsMu sync.Mutex
-
+// watchSet returns v's incremental refresh state, made on first use (with
+// create) so that every way of building a FileVolumes gets it.
 func (v *FileVolumes) watchSet(create bool) *watchSet {
-	watchSetsMu.Lock()
-	defer watchSetsMu.Unlock()
+	v.watchMu.Lock()
+	defer v.watchMu.Unlock()
 	if v.watches == nil && create {
 		v.watches = &watchSet{log: v.Log, fd: -1, pools: map[string]*poolCache{}, byWD: map[int32][]*poolCache{}}
 	}

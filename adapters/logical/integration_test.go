@@ -4,80 +4,27 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/backendtest/harness"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
-
-// lvmCommands are the LVM commands the backend runs; the integration test
-// shadows each with a wrapper script.
-var lvmCommands = []string{"pvcreate", "pvremove", "pvs", "vgcreate", "vgremove", "vgscan", "vgchange", "vgs", "lvcreate", "lvremove", "lvchange", "lvresize", "lvs"}
-
-// wrapRunner runs a command from wrapDir when a wrapper of that name is
-// there, and adds env. Putting wrapDir first in the child's PATH is not
-// enough: os/exec resolves the program with the daemon's own PATH.
-type wrapRunner struct {
-	inner   ports.CommandRunner
-	wrapDir string
-	env     []string
-}
-
-func (r wrapRunner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
-	if w := filepath.Join(r.wrapDir, cmd.Path); !strings.Contains(cmd.Path, "/") {
-		if _, err := os.Stat(w); err == nil {
-			cmd.Path = w
-		}
-	}
-	cmd.Env = append(append([]string(nil), cmd.Env...), r.env...)
-	return r.inner.Run(ctx, cmd)
-}
-
-// lvmWrappers writes one script per LVM command that runs it with
-// --driverloaded n: machines without device-mapper (containers, this CI) can
-// then still create and remove PVs, VGs and LVs, in metadata only.
-func lvmWrappers(t *testing.T, lvm string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, c := range lvmCommands {
-		script := fmt.Sprintf("#!/bin/sh\nexec %s %s --driverloaded n \"$@\"\n", lvm, c)
-		if err := os.WriteFile(filepath.Join(dir, c), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // loopDevice attaches a fresh 64 MiB file to a free loop device. Its callers
 // run only as root (how CI runs), where a loop device that cannot be attached
 // fails the test: skipping would let a broken runner pass.
 func loopDevice(t *testing.T) string {
 	t.Helper()
-	img := filepath.Join(t.TempDir(), "pv.img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 64<<20); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	dev, err := harness.LoopDevices(64 << 20)(t)
 	if err != nil {
-		t.Fatalf("cannot attach a loop device as root (%v: %s)", err, out)
+		t.Fatal(err)
 	}
-	dev := strings.TrimSpace(string(out))
-	t.Cleanup(func() {
-		if err := exec.Command("losetup", "-d", dev).Run(); err != nil {
-			t.Errorf("losetup -d %s: %v", dev, err)
-		}
-	})
 	return dev
 }
 
@@ -87,27 +34,22 @@ func TestIntegrationLVM(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the LVM integration test needs root for loop devices and pvcreate: skipping")
 	}
-	lvm, err := exec.LookPath("lvm")
+	r, err := harness.LVMRunner(t)
 	if err != nil {
-		t.Skip("lvm2 is not installed: skipping the LVM integration test")
+		t.Fatal(err)
 	}
-	wrappers := lvmWrappers(t, lvm)
 	d1, d2 := loopDevice(t), loopDevice(t)
 	vg := fmt.Sprintf("vstest%d", os.Getpid())
-	env := []string{"PATH=" + wrappers + ":" + os.Getenv("PATH"), "LVM_SUPPRESS_FD_WARNINGS=1"}
 	t.Cleanup(func() {
 		// Best effort if the test failed half way; harmless when all is gone.
 		for _, argv := range [][]string{{"vgremove", "-f", vg}, {"pvremove", "-ff", "-y", d1, d2}} {
-			c := exec.Command(filepath.Join(wrappers, argv[0]), argv[1:]...)
-			c.Env = append(os.Environ(), env...)
-			_ = c.Run()
+			_, _ = r.Run(context.Background(), ports.Command{Path: argv[0], Args: argv[1:]})
 		}
 	})
 
 	l := logrus.New()
 	l.SetLevel(logrus.WarnLevel)
-	log := logrus.NewEntry(l)
-	b := logical.New(wrapRunner{inner: osexec.New(log), wrapDir: wrappers, env: env}, log)
+	b := logical.New(r, logrus.NewEntry(l))
 	ctx := context.Background()
 	def := &domain.PoolDef{Type: domain.PoolLogical, Name: vg}
 	for _, d := range []string{d1, d2} {

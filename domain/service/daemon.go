@@ -67,8 +67,7 @@ func (s *Service) Start(ctx context.Context) error {
 // pending definition of the (possibly) running pool.
 func (s *Service) loadLocked(def *domain.PoolDef, persistent, autostart bool) {
 	log := s.plog(def.Name)
-	b := s.loadableBackend(def)
-	if b == nil {
+	if !s.loadable(def) {
 		return
 	}
 	if e := s.byUUID[def.UUID]; e != nil {
@@ -98,7 +97,7 @@ func (s *Service) loadLocked(def *domain.PoolDef, persistent, autostart bool) {
 	if persistent {
 		_ = p.SetAutostart(autostart)
 	}
-	s.byUUID[def.UUID] = &entry{pool: p, backend: b}
+	s.byUUID[def.UUID] = &entry{pool: p}
 }
 
 // parseConfig reads one stored pool config; nil means it is unusable (logged).
@@ -115,20 +114,19 @@ func (s *Service) parseConfig(c ports.StoredPool) *domain.PoolDef {
 	return def
 }
 
-// loadableBackend returns the backend of a pool read from disk, nil (logged)
-// when its name is invalid or its type not served.
-func (s *Service) loadableBackend(def *domain.PoolDef) ports.PoolBackend {
+// loadable reports whether a pool read from disk can be served, logging why
+// not: its name is invalid or its type not served.
+func (s *Service) loadable(def *domain.PoolDef) bool {
 	log := s.plog(def.Name)
 	if err := domain.ValidatePoolName(def.Name); err != nil {
 		log.WithError(err).Warn("ignoring pool with an invalid name")
-		return nil
+		return false
 	}
-	b, ok := s.backends[def.Type]
-	if !ok {
+	if _, ok := s.backends[def.Type]; !ok {
 		log.WithError(domain.ErrMissingBackend(def.Type)).Warn("ignoring pool")
-		return nil
+		return false
 	}
-	return b
+	return true
 }
 
 // autostart starts every autostart pool that is not running, unless the
@@ -190,8 +188,7 @@ func (s *Service) Reload(ctx context.Context) error {
 
 // reloadLocked applies one pool config read by Reload; the caller holds regMu.
 func (s *Service) reloadLocked(def *domain.PoolDef, autostart bool) {
-	b := s.loadableBackend(def)
-	if b == nil {
+	if !s.loadable(def) {
 		return
 	}
 	if err := s.checkAgainstOthersLocked(def); err != nil {
@@ -207,7 +204,7 @@ func (s *Service) reloadLocked(def *domain.PoolDef, autostart bool) {
 	}
 	p := domain.NewPool(def, true)
 	_ = p.SetAutostart(autostart)
-	s.byUUID[def.UUID] = &entry{pool: p, backend: b}
+	s.byUUID[def.UUID] = &entry{pool: p}
 	s.plog(def.Name).Info("pool defined by its config file")
 }
 
@@ -216,39 +213,7 @@ func (s *Service) reloadLocked(def *domain.PoolDef, autostart bool) {
 func (s *Service) revive(ctx context.Context, e *entry) {
 	e.opMu.Lock()
 	defer e.opMu.Unlock()
-	var def *domain.PoolDef
-	if err := e.view(func(p *domain.Pool) error {
-		def = p.Def()
-		return p.BeginStart()
-	}); err != nil {
-		return
-	}
-	log := s.plog(def.Name)
-	active, err := e.backend.CheckPool(ctx, def)
-	if err != nil {
-		log.WithError(err).Warn("checking pool state")
-		active = false
-	}
-	if active {
-		live := def.Clone()
-		stats, vols, err := e.backend.RefreshPool(ctx, live)
-		if err == nil {
-			err = s.saveStatus(live, &stats)
-		}
-		if err == nil {
-			e.mu.Lock()
-			e.pool.FinishStart(stats, vols)
-			e.pool.UpdateLive(live)
-			e.mu.Unlock()
-			log.Info("pool is active")
-			return
-		}
-		log.WithError(err).Warn("refreshing pool at start failed, leaving it inactive")
-		if serr := e.backend.StopPool(ctx, def); serr != nil {
-			log.WithError(serr).Warn("stopping pool")
-		}
-	}
-	s.stopAndMaybeRemove(e)
+	_ = s.runLocked(ctx, e, s.revival())
 }
 
 // Shutdown waits for running jobs (volume builds, streams, pool operations)

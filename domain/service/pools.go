@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // parseDef parses and validates a pool definition for define or create.
@@ -79,7 +80,7 @@ func (s *Service) PoolDefineXML(ctx context.Context, xml string, flags uint32) (
 		e.pool.Redefine(def)
 		e.mu.Unlock()
 	} else {
-		s.byUUID[def.UUID] = &entry{pool: domain.NewPool(def, true), backend: s.backends[def.Type]}
+		s.byUUID[def.UUID] = &entry{pool: domain.NewPool(def, true)}
 	}
 	s.regMu.Unlock()
 	s.plog(def.Name).Info("pool defined")
@@ -120,7 +121,7 @@ func (s *Service) PoolCreateXML(ctx context.Context, xml string, flags uint32) (
 		}
 		e.opMu.Lock()
 	} else {
-		e = &entry{pool: domain.NewPool(def, false), backend: s.backends[def.Type]}
+		e = &entry{pool: domain.NewPool(def, false)}
 		_ = e.pool.BeginStart()
 		// Locked before it is visible, so no lifecycle call can overtake the start.
 		e.opMu.Lock()
@@ -128,54 +129,13 @@ func (s *Service) PoolCreateXML(ctx context.Context, xml string, flags uint32) (
 		s.regMu.Unlock()
 	}
 	defer e.opMu.Unlock()
-	if err := s.startLocked(ctx, e, def, build, buildFlags); err != nil {
+	defer s.track()()
+	op := s.start(build, buildFlags)
+	op.begin = begun // marked starting as it was registered
+	if err := s.runLocked(ctx, e, op); err != nil {
 		return domain.PoolHandle{}, err
 	}
 	return def.Handle(), nil
-}
-
-// startLocked runs libvirt's start sequence on a pool marked starting, with opMu
-// held: build if asked, start, write the status file, refresh, go active.
-func (s *Service) startLocked(ctx context.Context, e *entry, def *domain.PoolDef, build bool, buildFlags uint32) error {
-	defer s.track()()
-	log := s.plog(def.Name)
-	fail := func(err error) error {
-		s.stopAndMaybeRemove(e)
-		log.WithError(err).Warn("pool start failed")
-		return err
-	}
-	if build {
-		if err := e.backend.BuildPool(ctx, def, buildFlags); err != nil {
-			return fail(err)
-		}
-	}
-	if err := e.backend.StartPool(ctx, def); err != nil {
-		return fail(err)
-	}
-	live := def.Clone()
-	stats, vols, err := e.backend.RefreshPool(ctx, live)
-	if err != nil {
-		if serr := e.backend.StopPool(ctx, def); serr != nil {
-			log.WithError(serr).Warn("stopping pool after failed refresh")
-		}
-		s.deleteStatus(def.Name)
-		return fail(err)
-	}
-	// Unlike libvirt, the status file is written after the first refresh, so it
-	// carries this run's figures rather than the previous run's.
-	if err := s.saveStatus(live, &stats); err != nil {
-		if serr := e.backend.StopPool(ctx, def); serr != nil {
-			log.WithError(serr).Warn("stopping pool after failed status write")
-		}
-		return fail(err)
-	}
-	e.mu.Lock()
-	e.pool.FinishStart(stats, vols)
-	e.pool.UpdateLive(live)
-	e.mu.Unlock()
-	log.Info("pool started")
-	s.events.PoolLifecycle(def.Handle(), domain.EventStarted, 0)
-	return nil
 }
 
 func (s *Service) saveStatus(def *domain.PoolDef, stats *domain.PoolStats) error {
@@ -201,19 +161,7 @@ func (s *Service) PoolCreate(ctx context.Context, h domain.PoolHandle, flags uin
 	if err != nil {
 		return err
 	}
-	e, unlock, err := s.opsLocked(h)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	var def *domain.PoolDef
-	if err := e.view(func(p *domain.Pool) error {
-		def = p.Def()
-		return p.BeginStart()
-	}); err != nil {
-		return err
-	}
-	return s.startLocked(ctx, e, def, build, buildFlags)
+	return s.run(ctx, h, s.start(build, buildFlags))
 }
 
 // opsLocked resolves a pool handle and takes the pool's operation lock, which
@@ -234,81 +182,55 @@ func (s *Service) opsLocked(h domain.PoolHandle) (*entry, func(), error) {
 // to check, after the pool's state, as in libvirt (a pool type without a
 // build step accepts any).
 func (s *Service) PoolBuild(ctx context.Context, h domain.PoolHandle, flags uint32) error {
-	e, unlock, err := s.opsLocked(h)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	defer s.track()()
-	var def *domain.PoolDef
-	if err := e.view(func(p *domain.Pool) error {
-		def = p.Def()
-		return p.BeginStart()
-	}); err != nil {
-		return err
-	}
-	err = e.backend.BuildPool(ctx, def, flags)
-	e.mu.Lock()
-	e.pool.AbortStart()
-	e.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	s.plog(def.Name).Info("pool built")
-	s.events.PoolLifecycle(def.Handle(), domain.EventCreated, 0)
-	return nil
+	return s.run(ctx, h, lifecycle{
+		begin: (*domain.Pool).BeginStart,
+		call: func(ctx context.Context, b ports.PoolBackend, def *domain.PoolDef) error {
+			return b.BuildPool(ctx, def, flags)
+		},
+		settle: func(p *domain.Pool, _ error) { p.AbortStart() },
+		done:   "pool built",
+		event:  domain.EventCreated,
+	})
 }
 
 // PoolDestroy stops a running pool; a transient pool vanishes.
 func (s *Service) PoolDestroy(ctx context.Context, h domain.PoolHandle) error {
-	e, unlock, err := s.opsLocked(h)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	defer s.track()()
-	var def *domain.PoolDef
-	if err := e.view(func(p *domain.Pool) error {
-		def = p.Def()
-		return p.BeginStop()
-	}); err != nil {
-		return err
-	}
-	if err := e.backend.StopPool(ctx, def); err != nil {
-		e.mu.Lock()
-		e.pool.AbortStop()
-		e.mu.Unlock()
-		return err
-	}
-	s.deleteStatus(def.Name)
-	s.stopAndMaybeRemove(e)
-	s.plog(def.Name).Info("pool destroyed")
-	s.events.PoolLifecycle(def.Handle(), domain.EventStopped, 0)
-	return nil
+	return s.run(ctx, h, lifecycle{
+		begin: (*domain.Pool).BeginStop,
+		call: func(ctx context.Context, b ports.PoolBackend, def *domain.PoolDef) error {
+			return b.StopPool(ctx, def)
+		},
+		settle: func(p *domain.Pool, err error) {
+			if err != nil {
+				p.AbortStop()
+			}
+		},
+		after: func(e *entry, def *domain.PoolDef, err error) {
+			if err == nil {
+				s.deleteStatus(def.Name)
+				s.stopAndMaybeRemove(e)
+			}
+		},
+		done:  "pool destroyed",
+		event: domain.EventStopped,
+	})
 }
 
 // PoolDelete deletes an inactive pool's storage.
 func (s *Service) PoolDelete(ctx context.Context, h domain.PoolHandle, flags uint32) error {
-	e, unlock, err := s.opsLocked(h)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	defer s.track()()
-	var def *domain.PoolDef
-	if err := e.view(func(p *domain.Pool) error {
-		def = p.Def()
-		return p.CheckInactive()
-	}); err != nil {
-		return err
-	}
-	if err := e.backend.DeletePool(ctx, def, flags); err != nil {
-		return err
-	}
-	s.deleteStatus(def.Name)
-	s.plog(def.Name).Info("pool deleted")
-	s.events.PoolLifecycle(def.Handle(), domain.EventDeleted, 0)
-	return nil
+	return s.run(ctx, h, lifecycle{
+		begin: (*domain.Pool).CheckInactive,
+		call: func(ctx context.Context, b ports.PoolBackend, def *domain.PoolDef) error {
+			return b.DeletePool(ctx, def, flags)
+		},
+		after: func(e *entry, def *domain.PoolDef, err error) {
+			if err == nil {
+				s.deleteStatus(def.Name)
+			}
+		},
+		done:  "pool deleted",
+		event: domain.EventDeleted,
+	})
 }
 
 // PoolUndefine removes an inactive pool's config and autostart link.
@@ -358,61 +280,27 @@ func (s *Service) PoolRefresh(ctx context.Context, h domain.PoolHandle, flags ui
 	if err := domain.CheckFlags(flags, domain.MaskPoolRefresh, "storagePoolRefresh"); err != nil {
 		return err
 	}
-	e, unlock, err := s.opsLocked(h)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	return s.refreshLocked(ctx, e)
-}
-
-// refreshLocked refreshes a running pool with opMu held.
-func (s *Service) refreshLocked(ctx context.Context, e *entry) error {
-	defer s.track()()
-	var def *domain.PoolDef
-	var token uint64
-	if err := e.view(func(p *domain.Pool) error {
-		if err := p.CheckActive(); err != nil {
-			return err
-		}
-		def, token = p.Def(), p.BeginRefresh()
-		return nil
-	}); err != nil {
-		return err
-	}
-	live := def.Clone()
-	stats, vols, err := e.backend.RefreshPool(ctx, live)
-	if err != nil {
-		log := s.plog(def.Name).WithError(err)
-		log.Warn("pool refresh failed, stopping the pool")
-		if serr := e.backend.StopPool(ctx, def); serr != nil {
-			log.WithField("stop_error", serr.Error()).Warn("stopping pool after failed refresh")
-		}
-		s.deleteStatus(def.Name)
-		s.stopAndMaybeRemove(e)
-		s.events.PoolLifecycle(def.Handle(), domain.EventStopped, 0)
-		return err
-	}
-	e.mu.Lock()
-	e.pool.ApplyRefreshSince(token, stats, vols)
-	e.pool.UpdateLive(live)
-	e.mu.Unlock()
-	s.events.PoolRefreshed(def.Handle())
-	return nil
+	return s.run(ctx, h, s.refresh())
 }
 
 // PoolGetInfo returns the pool's state and figures.
 func (s *Service) PoolGetInfo(ctx context.Context, h domain.PoolHandle) (domain.PoolInfo, error) {
+	return inspect(s, h, (*domain.Pool).Info)
+}
+
+// inspect resolves a pool handle and reads one thing of the pool under its
+// state lock.
+func inspect[T any](s *Service, h domain.PoolHandle, read func(p *domain.Pool) T) (T, error) {
+	var v T
 	e, err := s.resolve(h)
 	if err != nil {
-		return domain.PoolInfo{}, err
+		return v, err
 	}
-	var info domain.PoolInfo
 	err = e.view(func(p *domain.Pool) error {
-		info = p.Info()
+		v = read(p)
 		return nil
 	})
-	return info, err
+	return v, err
 }
 
 // PoolGetXMLDesc formats the live definition with its figures, or with
@@ -450,16 +338,7 @@ func (s *Service) PoolGetXMLDesc(ctx context.Context, h domain.PoolHandle, flags
 
 // PoolGetAutostart reports the autostart flag.
 func (s *Service) PoolGetAutostart(ctx context.Context, h domain.PoolHandle) (bool, error) {
-	e, err := s.resolve(h)
-	if err != nil {
-		return false, err
-	}
-	var on bool
-	err = e.view(func(p *domain.Pool) error {
-		on = p.Autostart()
-		return nil
-	})
-	return on, err
+	return inspect(s, h, (*domain.Pool).Autostart)
 }
 
 // PoolSetAutostart sets the autostart flag and its link.
@@ -486,30 +365,12 @@ func (s *Service) PoolSetAutostart(ctx context.Context, h domain.PoolHandle, aut
 
 // PoolIsActive reports whether the pool runs.
 func (s *Service) PoolIsActive(ctx context.Context, h domain.PoolHandle) (bool, error) {
-	e, err := s.resolve(h)
-	if err != nil {
-		return false, err
-	}
-	var on bool
-	err = e.view(func(p *domain.Pool) error {
-		on = p.Active()
-		return nil
-	})
-	return on, err
+	return inspect(s, h, (*domain.Pool).Active)
 }
 
 // PoolIsPersistent reports whether the pool has a config.
 func (s *Service) PoolIsPersistent(ctx context.Context, h domain.PoolHandle) (bool, error) {
-	e, err := s.resolve(h)
-	if err != nil {
-		return false, err
-	}
-	var on bool
-	err = e.view(func(p *domain.Pool) error {
-		on = p.Persistent()
-		return nil
-	})
-	return on, err
+	return inspect(s, h, (*domain.Pool).Persistent)
 }
 
 // NumOfPools counts active (or inactive) pools.

@@ -71,11 +71,10 @@ type Service struct {
 
 // entry is one pool in the registry with its locks.
 type entry struct {
-	opMu    sync.Mutex
-	mu      sync.Mutex
-	pool    *domain.Pool
-	backend ports.PoolBackend
-	gone    bool // removed from the registry; guarded by mu
+	opMu sync.Mutex
+	mu   sync.Mutex
+	pool *domain.Pool
+	gone bool // removed from the registry; guarded by mu
 }
 
 // New builds a service over the backends (one per pool type) and the other
@@ -121,6 +120,13 @@ func (s *Service) backendFor(t domain.PoolType) (ports.PoolBackend, error) {
 	}
 	return b, nil
 }
+
+// backendOf returns the backend of the definition in use, so that a pool
+// redefined with another type while inactive runs the new type's backend
+// from its next start, and a running one its own until it stops. Every
+// definition in the registry names a served type: define and create check it
+// (backendFor), the daemon's start and reloads skip the others (loadable).
+func (s *Service) backendOf(def *domain.PoolDef) ports.PoolBackend { return s.backends[def.Type] }
 
 // entries returns a snapshot of the registry sorted by pool name.
 func (s *Service) entries() []*entry {

@@ -13,12 +13,14 @@ import (
 )
 
 // volRef is a volume resolved from a handle, with copies of the definitions a
-// backend call may use without locks.
+// backend call may use without locks, and the backend of the pool's
+// definition.
 type volRef struct {
 	e    *entry
 	v    *domain.Volume
 	pdef *domain.PoolDef
 	vdef *domain.VolDef
+	b    ports.PoolBackend
 }
 
 // resolveVol finds a VOL handle's volume: by pool name and volume name, in a
@@ -42,7 +44,7 @@ func (s *Service) resolveVol(h domain.VolHandle, acquire func(v *domain.Volume) 
 				return err
 			}
 		}
-		r = volRef{e: e, v: v, pdef: p.Def(), vdef: v.Def.Clone()}
+		r = volRef{e: e, v: v, pdef: p.Def(), vdef: v.Def.Clone(), b: s.backendOf(p.Def())}
 		return nil
 	})
 	return r, err
@@ -193,7 +195,7 @@ func (s *Service) admit(e *entry, vdef *domain.VolDef, flags uint32, exists func
 const cleanupTimeout = 30 * time.Second
 
 // finishCreate refreshes a built volume and makes it usable, or undoes it.
-func (s *Service) finishCreate(ctx context.Context, e *entry, pdef *domain.PoolDef, v *domain.Volume, res *domain.Reservation, bdef *domain.VolDef, buildErr error) (domain.VolHandle, error) {
+func (s *Service) finishCreate(ctx context.Context, e *entry, b ports.PoolBackend, pdef *domain.PoolDef, v *domain.Volume, res *domain.Reservation, bdef *domain.VolDef, buildErr error) (domain.VolHandle, error) {
 	undo := func() {
 		e.mu.Lock()
 		e.pool.RemoveVolume(v)
@@ -209,8 +211,8 @@ func (s *Service) finishCreate(ctx context.Context, e *entry, pdef *domain.PoolD
 	// be left on disk that the pool does not know of.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := e.backend.RefreshVol(ctx, pdef, bdef); err != nil {
-		if derr := e.backend.DeleteVol(ctx, pdef, bdef, 0); derr != nil {
+	if err := b.RefreshVol(ctx, pdef, bdef); err != nil {
+		if derr := b.DeleteVol(ctx, pdef, bdef, 0); derr != nil {
 			s.plog(pdef.Name).WithField("vol", bdef.Name).WithError(derr).Warn("removing volume after failed refresh")
 		}
 		undo()
@@ -223,92 +225,118 @@ func (s *Service) finishCreate(ctx context.Context, e *entry, pdef *domain.PoolD
 	return domain.VolHandle{Pool: pdef.Name, Name: bdef.Name, Key: bdef.Key}, nil
 }
 
+// volCreate is what tells the two volume creates apart.
+type volCreate struct {
+	// exists is the error for a name the pool already has.
+	exists func(name string) error
+	// shape checks or completes the parsed definition before the backend
+	// prepares it; release, when not nil, runs once the create is over.
+	shape func(vdef *domain.VolDef) (release func(), err error)
+	// job is the kind of job the build is reported as, total its size in
+	// bytes for the progress figures.
+	job   domain.JobKind
+	total func(vdef *domain.VolDef, flags uint32) uint64
+	// build makes the volume with the pool's backend.
+	build func(ctx context.Context, b ports.PoolBackend, pdef *domain.PoolDef, bdef *domain.VolDef, flags uint32) error
+}
+
+// createVol is the skeleton of both volume creates: parse, shape, prepare,
+// admit (reserve the initial allocation), build, then refresh the new volume
+// and charge the ledger, or undo it.
+func (s *Service) createVol(ctx context.Context, h domain.PoolHandle, xml string, flags uint32, c volCreate) (domain.VolHandle, error) {
+	e, err := s.resolve(h)
+	if err != nil {
+		return domain.VolHandle{}, err
+	}
+	defer s.track()()
+	pdef, vdef, err := s.newVol(ctx, e, xml, flags, c.exists)
+	if err != nil {
+		return domain.VolHandle{}, err
+	}
+	// VALIDATE is done with: libvirt 9.0 hands it on to its volume parser and
+	// backends, which refuse it, so that no volume could ever be created with
+	// it; here a document that validates is created (README).
+	flags &^= domain.VolCreateValidate
+	release, err := c.shape(vdef)
+	if err != nil {
+		return domain.VolHandle{}, err
+	}
+	if release != nil {
+		defer release()
+	}
+	b := s.backendOf(pdef)
+	if err := b.PrepareVol(pdef, vdef); err != nil {
+		return domain.VolHandle{}, err
+	}
+	v, res, err := s.admit(e, vdef, flags, c.exists)
+	if err != nil {
+		return domain.VolHandle{}, err
+	}
+	bdef := vdef.Clone()
+	jctx, j := s.beginJob(ctx, c.job, pdef.Name, vdef.Name, c.total(vdef, flags))
+	err = c.build(jctx, b, pdef, bdef, flags)
+	vh, err := s.finishCreate(ctx, e, b, pdef, v, res, bdef, err)
+	j.end(err)
+	return vh, err
+}
+
 // VolCreateXML creates a volume: parse, prepare, admit (reserve capacity), build,
 // refresh, charge the ledger.
 func (s *Service) VolCreateXML(ctx context.Context, h domain.PoolHandle, xml string, flags uint32) (domain.VolHandle, error) {
 	if err := domain.CheckFlags(flags, domain.MaskVolCreate, "storageVolCreateXML"); err != nil {
 		return domain.VolHandle{}, err
 	}
-	e, err := s.resolve(h)
-	if err != nil {
-		return domain.VolHandle{}, err
-	}
-	defer s.track()()
-	exists := func(n string) error { return domain.ErrVolExists(n) }
-	pdef, vdef, err := s.newVol(ctx, e, xml, flags, exists)
-	if err != nil {
-		return domain.VolHandle{}, err
-	}
-	// VALIDATE is done with: libvirt 9.0 hands it on to its volume parser and
-	// backends, which refuse it, so that no volume could ever be created with
-	// it; here a document that validates is created (README).
-	flags &^= domain.VolCreateValidate
-	if !vdef.HasCapacity {
-		// Only create-from may leave the capacity to its source volume.
-		return domain.VolHandle{}, domain.Errorf(domain.KindXMLError, "missing capacity element")
-	}
-	if err := e.backend.PrepareVol(pdef, vdef); err != nil {
-		return domain.VolHandle{}, err
-	}
-	v, res, err := s.admit(e, vdef, flags, exists)
-	if err != nil {
-		return domain.VolHandle{}, err
-	}
-	bdef := vdef.Clone()
-	jctx, j := s.beginJob(ctx, domain.JobBuild, pdef.Name, vdef.Name, domain.InitialAllocation(vdef, flags))
-	err = e.backend.BuildVol(jctx, pdef, bdef, flags)
-	vh, err := s.finishCreate(ctx, e, pdef, v, res, bdef, err)
-	j.end(err)
-	return vh, err
+	return s.createVol(ctx, h, xml, flags, volCreate{
+		exists: func(n string) error { return domain.ErrVolExists(n) },
+		shape: func(vdef *domain.VolDef) (func(), error) {
+			if !vdef.HasCapacity {
+				// Only create-from may leave the capacity to its source volume.
+				return nil, domain.Errorf(domain.KindXMLError, "missing capacity element")
+			}
+			return nil, nil
+		},
+		job: domain.JobBuild,
+		total: func(vdef *domain.VolDef, flags uint32) uint64 {
+			return domain.InitialAllocation(vdef, flags)
+		},
+		build: func(ctx context.Context, b ports.PoolBackend, pdef *domain.PoolDef, bdef *domain.VolDef, flags uint32) error {
+			return b.BuildVol(ctx, pdef, bdef, flags)
+		},
+	})
 }
 
-// VolCreateXMLFrom creates a volume as a copy of another (possibly in another pool).
+// VolCreateXMLFrom creates a volume as a copy of another (possibly in another
+// pool), which stays in use for reading until the copy is made.
 func (s *Service) VolCreateXMLFrom(ctx context.Context, h domain.PoolHandle, xml string, src domain.VolHandle, flags uint32) (domain.VolHandle, error) {
 	if err := domain.CheckFlags(flags, domain.MaskVolCreateFrom, "storageVolCreateXMLFrom"); err != nil {
 		return domain.VolHandle{}, err
 	}
-	e, err := s.resolve(h)
-	if err != nil {
-		return domain.VolHandle{}, err
-	}
-	defer s.track()()
-	exists := func(n string) error { return domain.ErrVolNameInUse(n) }
-	pdef, vdef, err := s.newVol(ctx, e, xml, flags, exists)
-	if err != nil {
-		return domain.VolHandle{}, err
-	}
-	// VALIDATE is done with: libvirt 9.0 hands it on to its volume parser and
-	// backends, which refuse it, so that no volume could ever be created with
-	// it; here a document that validates is created (README).
-	flags &^= domain.VolCreateValidate
-	sr, err := s.resolveVol(src, shared)
-	if err != nil {
-		return domain.VolHandle{}, err
-	}
-	defer sr.releaseShared()
-	// A copy is never smaller than its source; knowing the size here lets the
-	// admission check reserve it.
-	if !vdef.HasCapacity || vdef.Capacity < sr.vdef.Capacity {
-		vdef.Capacity = sr.vdef.Capacity
-		vdef.HasCapacity = true
-		if !vdef.HasAllocation {
-			vdef.Allocation = vdef.Capacity
-		}
-	}
-	if err := e.backend.PrepareVol(pdef, vdef); err != nil {
-		return domain.VolHandle{}, err
-	}
-	v, res, err := s.admit(e, vdef, flags, exists)
-	if err != nil {
-		return domain.VolHandle{}, err
-	}
-	bdef := vdef.Clone()
-	// The copy reads the source up to its capacity at most.
-	jctx, j := s.beginJob(ctx, domain.JobClone, pdef.Name, vdef.Name, sr.vdef.Capacity)
-	err = e.backend.BuildVolFrom(jctx, pdef, bdef, sr.pdef, sr.vdef, flags)
-	vh, err := s.finishCreate(ctx, e, pdef, v, res, bdef, err)
-	j.end(err)
-	return vh, err
+	var sr volRef
+	return s.createVol(ctx, h, xml, flags, volCreate{
+		exists: func(n string) error { return domain.ErrVolNameInUse(n) },
+		shape: func(vdef *domain.VolDef) (func(), error) {
+			var err error
+			if sr, err = s.resolveVol(src, shared); err != nil {
+				return nil, err
+			}
+			// A copy is never smaller than its source; knowing the size here
+			// lets the admission check reserve it.
+			if !vdef.HasCapacity || vdef.Capacity < sr.vdef.Capacity {
+				vdef.Capacity = sr.vdef.Capacity
+				vdef.HasCapacity = true
+				if !vdef.HasAllocation {
+					vdef.Allocation = vdef.Capacity
+				}
+			}
+			return sr.releaseShared, nil
+		},
+		job: domain.JobClone,
+		// The copy reads the source up to its capacity at most.
+		total: func(*domain.VolDef, uint32) uint64 { return sr.vdef.Capacity },
+		build: func(ctx context.Context, b ports.PoolBackend, pdef *domain.PoolDef, bdef *domain.VolDef, flags uint32) error {
+			return b.BuildVolFrom(ctx, pdef, bdef, sr.pdef, sr.vdef, flags)
+		},
+	})
 }
 
 // VolDelete deletes a volume that no job holds.
@@ -318,7 +346,7 @@ func (s *Service) VolDelete(ctx context.Context, h domain.VolHandle, flags uint3
 		return err
 	}
 	defer s.track()()
-	if err := r.e.backend.DeleteVol(ctx, r.pdef, r.vdef, flags); err != nil {
+	if err := r.b.DeleteVol(ctx, r.pdef, r.vdef, flags); err != nil {
 		r.releaseExclusive()
 		return err
 	}
@@ -344,7 +372,7 @@ func (s *Service) refreshed(ctx context.Context, h domain.VolHandle) (volRef, er
 	if building {
 		return r, nil
 	}
-	if err := r.e.backend.RefreshVol(ctx, r.pdef, r.vdef); err != nil {
+	if err := r.b.RefreshVol(ctx, r.pdef, r.vdef); err != nil {
 		if domain.KindOf(err) == domain.KindNoStorageVol {
 			// The backend says the volume is gone (an LV removed behind our
 			// back): forget it now, so that lists and lookups agree with this
@@ -414,13 +442,13 @@ func (s *Service) VolWipe(ctx context.Context, h domain.VolHandle, algorithm dom
 	defer s.track()()
 	defer r.releaseExclusive()
 	jctx, j := s.beginJob(ctx, domain.JobWipe, h.Pool, h.Name, r.vdef.Capacity)
-	err = r.e.backend.WipeVol(jctx, r.pdef, r.vdef, algorithm, flags)
+	err = r.b.WipeVol(jctx, r.pdef, r.vdef, algorithm, flags)
 	j.end(err)
 	if err != nil {
 		return err
 	}
 	// A wipe may change the format (a wiped qcow2 reads back as raw zeros).
-	if err := r.e.backend.RefreshVol(ctx, r.pdef, r.vdef); err != nil {
+	if err := r.b.RefreshVol(ctx, r.pdef, r.vdef); err != nil {
 		return err
 	}
 	r.store(r.vdef.Clone())
@@ -460,7 +488,7 @@ func (s *Service) VolResize(ctx context.Context, h domain.VolHandle, capacity ui
 			return err
 		}
 	}
-	if err := r.e.backend.ResizeVol(ctx, r.pdef, r.vdef, plan.Capacity, plan.Flags); err != nil {
+	if err := r.b.ResizeVol(ctx, r.pdef, r.vdef, plan.Capacity, plan.Flags); err != nil {
 		r.e.mu.Lock()
 		res.Release()
 		r.v.ReleaseExclusive()
@@ -478,7 +506,7 @@ func (s *Service) VolResize(ctx context.Context, h domain.VolHandle, capacity ui
 	if plan.Flags&domain.VolResizeAllocate != 0 {
 		d.Allocation = plan.Capacity
 	}
-	if err := r.e.backend.RefreshVol(rctx, r.pdef, d); err != nil {
+	if err := r.b.RefreshVol(rctx, r.pdef, d); err != nil {
 		s.plog(h.Pool).WithField("vol", h.Name).WithError(err).Warn("cannot re-read volume after resize; figures are estimated")
 	}
 	r.e.mu.Lock()
@@ -503,32 +531,54 @@ func validateRange(offset, length uint64) error {
 	return nil
 }
 
+// openStream is what both streams do before their backend opens them:
+// check the flags and the range, take the volume (exclusively to write,
+// shared to read) and count the job; open then opens the backend's end, and
+// a failure gives the volume back. The stream's wrapper releases the volume
+// and ends the job (done) when the stream ends.
+func openStream[T any](s *Service, h domain.VolHandle, offset, length uint64, flags uint32, api string, write bool, open func(r volRef) (T, error)) (stream T, r volRef, done func(), err error) {
+	if err = domain.CheckFlags(flags, domain.MaskVolStream, api); err != nil {
+		return stream, r, nil, err
+	}
+	if err = validateRange(offset, length); err != nil {
+		return stream, r, nil, err
+	}
+	acquire, release := shared, volRef.releaseShared
+	if write {
+		acquire, release = exclusive, volRef.releaseExclusive
+	}
+	if r, err = s.resolveVol(h, acquire); err != nil {
+		return stream, r, nil, err
+	}
+	done = s.track()
+	if stream, err = open(r); err != nil {
+		release(r)
+		done()
+		return stream, volRef{}, nil, err
+	}
+	return stream, r, done, nil
+}
+
 // VolUpload opens an upload into a volume, which stays busy until the writer is
 // finished or aborted. Beyond libvirt, an offset past the end of the volume is
 // refused instead of silently creating a huge sparse file.
 func (s *Service) VolUpload(ctx context.Context, h domain.VolHandle, offset, length uint64, flags uint32) (ports.VolumeWriter, error) {
-	if err := domain.CheckFlags(flags, domain.MaskVolStream, "storageVolUpload"); err != nil {
-		return nil, err
-	}
-	if err := validateRange(offset, length); err != nil {
-		return nil, err
-	}
-	r, err := s.resolveVol(h, exclusive)
+	var j *job
+	w, r, done, err := openStream(s, h, offset, length, flags, "storageVolUpload", true, func(r volRef) (ports.VolumeWriter, error) {
+		size := max(r.vdef.Capacity, r.vdef.Physical)
+		if offset > size {
+			return nil, domain.Errorf(domain.KindInvalidArg, "offset %d is beyond the end of volume '%s' (%d bytes)", offset, h.Name, size)
+		}
+		jctx, jb := s.beginJob(ctx, domain.JobUpload, h.Pool, h.Name, domain.StreamTotal(offset, length, size))
+		w, err := r.b.UploadVol(jctx, r.pdef, r.vdef, offset, length, flags)
+		if err != nil {
+			jb.end(err)
+			return nil, err
+		}
+		j = jb
+		return w, nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	size := max(r.vdef.Capacity, r.vdef.Physical)
-	if offset > size {
-		r.releaseExclusive()
-		return nil, domain.Errorf(domain.KindInvalidArg, "offset %d is beyond the end of volume '%s' (%d bytes)", offset, h.Name, size)
-	}
-	done := s.track()
-	jctx, j := s.beginJob(ctx, domain.JobUpload, h.Pool, h.Name, domain.StreamTotal(offset, length, size))
-	w, err := r.e.backend.UploadVol(jctx, r.pdef, r.vdef, offset, length, flags)
-	if err != nil {
-		j.end(err)
-		r.releaseExclusive()
-		done()
 		return nil, err
 	}
 	return &uploadWriter{VolumeWriter: w, s: s, r: r, done: done, job: j}, nil
@@ -573,7 +623,7 @@ func (w *uploadWriter) Finish(ctx context.Context) error {
 		defer w.done()
 		err = w.VolumeWriter.Finish(ctx)
 		w.job.end(err)
-		if rerr := w.r.e.backend.RefreshVol(ctx, w.r.pdef, w.r.vdef); rerr == nil {
+		if rerr := w.r.b.RefreshVol(ctx, w.r.pdef, w.r.vdef); rerr == nil {
 			w.r.store(w.r.vdef.Clone())
 		} else {
 			w.s.plog(w.r.pdef.Name).WithField("vol", w.r.vdef.Name).WithError(rerr).Warn("re-reading volume after upload")
@@ -597,24 +647,19 @@ func (w *uploadWriter) Abort() {
 // VolDownload opens a download of a volume, which stays in use until the reader
 // is closed.
 func (s *Service) VolDownload(ctx context.Context, h domain.VolHandle, offset, length uint64, flags uint32) (ports.VolumeReader, error) {
-	if err := domain.CheckFlags(flags, domain.MaskVolStream, "storageVolDownload"); err != nil {
-		return nil, err
-	}
-	if err := validateRange(offset, length); err != nil {
-		return nil, err
-	}
-	r, err := s.resolveVol(h, shared)
+	var j *job
+	rd, r, done, err := openStream(s, h, offset, length, flags, "storageVolDownload", false, func(r volRef) (ports.VolumeReader, error) {
+		total := domain.StreamTotal(offset, length, max(r.vdef.Capacity, r.vdef.Physical))
+		jctx, jb := s.beginJob(ctx, domain.JobDownload, h.Pool, h.Name, total)
+		rd, err := r.b.DownloadVol(jctx, r.pdef, r.vdef, offset, length, flags)
+		if err != nil {
+			jb.end(err)
+			return nil, err
+		}
+		j = jb
+		return rd, nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	done := s.track()
-	total := domain.StreamTotal(offset, length, max(r.vdef.Capacity, r.vdef.Physical))
-	jctx, j := s.beginJob(ctx, domain.JobDownload, h.Pool, h.Name, total)
-	rd, err := r.e.backend.DownloadVol(jctx, r.pdef, r.vdef, offset, length, flags)
-	if err != nil {
-		j.end(err)
-		r.releaseShared()
-		done()
 		return nil, err
 	}
 	d := &downloadReader{VolumeReader: rd, r: r, done: done, job: j}

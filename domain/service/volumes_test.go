@@ -155,7 +155,8 @@ func TestVolWipeInfoAndStreams(t *testing.T) {
 	f := newFixture(t, 100*mib)
 	s := f.svc
 	h := f.startedPool(t, "p1", 1)
-	vh, err := s.VolCreateXML(ctx, h, rawVol("v", 4096), 0)
+	// As large as the upload below: no backend writes past a volume's end.
+	vh, err := s.VolCreateXML(ctx, h, rawVol("v", 8192), 0)
 	must(t, err)
 
 	wantErr(t, s.VolWipe(ctx, vh, 10, 0), "invalid argument: wiping algorithm 10 not supported", domain.KindInvalidArg)
