@@ -53,7 +53,7 @@ func Command(err error, argv []string) *domain.Error {
 	}
 	var xe *osexec.ExitError
 	if errors.As(err, &xe) {
-		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", strings.Join(argv, " "), xe.Code)
+		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", CommandLine(argv), xe.Code)
 		if detail := strings.TrimSpace(xe.Stderr); detail != "" {
 			e.Detail += ": " + detail
 		}
@@ -65,4 +65,28 @@ func Command(err error, argv []string) *domain.Error {
 		return de
 	}
 	return &domain.Error{Kind: domain.KindInternal, Detail: err.Error(), Err: err}
+}
+
+// shellMeta are the characters for which libvirt's virBufferEscapeShell
+// quotes an argument.
+const shellMeta = "\r\t\n !\"#$&'()*;<>?[\\]^`{|}~"
+
+// CommandLine formats argv as libvirt's virCommandToString does in its
+// messages: arguments holding a shell metacharacter (a space, '#') or empty
+// go in single quotes, an embedded quote written '\''.
+func CommandLine(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && !strings.ContainsAny(a, shellMeta) {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
+		b.WriteByte('\'')
+	}
+	return b.String()
 }
