@@ -73,7 +73,8 @@ const shellMeta = "\r\t\n !\"#$&'()*;<>?[\\]^`{|}~"
 
 // CommandLine formats argv as libvirt's virCommandToString does in its
 // messages: arguments holding a shell metacharacter (a space, '#') or empty
-// go in single quotes, an embedded quote written '\”.
+// go in single quotes; a quote inside one ends them, is escaped with a
+// backslash and starts them again.
 func CommandLine(argv []string) string {
 	var b strings.Builder
 	for i, a := range argv {
