@@ -6,6 +6,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
+	"github.com/virtstoraged-go/virtstoraged/adapters/disk"
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
@@ -56,6 +57,7 @@ func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) 
 		netfs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.netfs")),
 		logical.New(runner, l.WithField(logconf.ModuleField, "storage.logical")),
 		mpath.New(runner, s.sysfsRoot, l.WithField(logconf.ModuleField, "storage.mpath")),
+		disk.New(runner, disk.Config{SysfsRoot: s.sysfsRoot}, l.WithField(logconf.ModuleField, "storage.disk")),
 	}
 }
 

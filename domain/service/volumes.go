@@ -212,7 +212,59 @@ func (s *Service) finishCreate(ctx context.Context, e *entry, pdef *domain.PoolD
 	e.pool.VolumeCreated(v, bdef, res)
 	e.mu.Unlock()
 	s.plog(pdef.Name).WithField("vol", bdef.Name).Info("volume created")
+	s.rereadLayout(ctx, e, false)
 	return domain.VolHandle{Pool: pdef.Name, Name: bdef.Name, Key: bdef.Key}, nil
+}
+
+// rereadLayout re-reads a pool whose volumes are cut out of one shared
+// layout (ports.LayoutSharingBackend) after a volume was created or deleted.
+// After a create only the pool's figures and free extents are taken, and
+// the volumes keep what the create measured, as in libvirt; after a delete
+// (whole) the volumes are listed again too, since the remaining partitions
+// may have been renumbered. A failure is logged: the volume change itself
+// is done, and the next refresh corrects the figures.
+func (s *Service) rereadLayout(ctx context.Context, e *entry, whole bool) {
+	ls, ok := e.backend.(ports.LayoutSharingBackend)
+	if !ok || !ls.VolumesShareLayout() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := e.lockOps(); err != nil {
+		return
+	}
+	defer e.opMu.Unlock()
+	var def *domain.PoolDef
+	var token uint64
+	if err := e.view(func(p *domain.Pool) error {
+		if err := p.CheckActive(); err != nil {
+			return err
+		}
+		def = p.Def()
+		if whole {
+			token = p.BeginRefresh()
+		}
+		return nil
+	}); err != nil {
+		return
+	}
+	live := def.Clone()
+	stats, vols, err := e.backend.RefreshPool(ctx, live)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		if whole {
+			e.pool.AbortRefresh()
+		}
+		s.plog(def.Name).WithError(err).Warn("re-reading pool after a volume change")
+		return
+	}
+	if whole {
+		e.pool.ApplyRefreshSince(token, stats, vols)
+	} else {
+		e.pool.Ledger.Reset(stats)
+	}
+	e.pool.UpdateLive(live)
 }
 
 // VolCreateXML creates a volume: parse, prepare, admit (reserve capacity), build,
@@ -304,6 +356,7 @@ func (s *Service) VolDelete(ctx context.Context, h domain.VolHandle, flags uint3
 	r.e.pool.VolumeDeleted(r.v)
 	r.e.mu.Unlock()
 	s.plog(h.Pool).WithField("vol", h.Name).Info("volume deleted")
+	s.rereadLayout(ctx, r.e, true)
 	return nil
 }
 
