@@ -302,8 +302,11 @@ func TestDeleteVol(t *testing.T) {
 		if err := os.MkdirAll(part, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(part, "partition"), []byte("5\n"), 0o644); err != nil {
-			t.Fatal(err)
+		// Partition 5 still starts where the removed one did (sector 62222).
+		for file, content := range map[string]string{"partition": "5\n", "start": "62222\n"} {
+			if err := os.WriteFile(filepath.Join(part, file), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 		f := testkit.NewFakeRunner(t,
 			testkit.FakeCall{Argv: disk.ListArgv(dev), Stdout: listing(t, "msdos-mixed", dev)},
@@ -314,6 +317,27 @@ func TestDeleteVol(t *testing.T) {
 		)
 		vol := &domain.VolDef{Name: "loop0p5"}
 		if err := newBackend(f, sysfs).DeleteVol(ctx, pool(dev, "dos"), vol, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a logical partition renumbered into the removed one's number stays", func(t *testing.T) {
+		dev := fakeDevice(t)
+		sysfs := t.TempDir()
+		part := filepath.Join(sysfs, "class", "block", "loop0", "loop0p5")
+		if err := os.MkdirAll(part, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for file, content := range map[string]string{"partition": "5\n", "start": "90000\n"} {
+			if err := os.WriteFile(filepath.Join(part, file), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f := testkit.NewFakeRunner(t,
+			testkit.FakeCall{Argv: disk.ListArgv(dev), Stdout: listing(t, "msdos-mixed", dev)},
+			testkit.FakeCall{Argv: disk.RmArgv(dev, 5)},
+			testkit.FakeCall{Argv: disk.SettleArgv()},
+		)
+		if err := newBackend(f, sysfs).DeleteVol(ctx, pool(dev, "dos"), &domain.VolDef{Name: "loop0p5"}, 0); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -70,7 +70,10 @@ func ParseLayout(out []byte) (*Layout, error) {
 		if !ok {
 			return nil, fmt.Errorf("parted line %q does not end with ';'", line)
 		}
-		f := splitFields(body)
+		f, err := splitFields(body)
+		if err != nil {
+			return nil, err
+		}
 		if l == nil {
 			var err error
 			if l, err = parseDiskLine(f); err != nil {
@@ -96,10 +99,13 @@ func ParseLayout(out []byte) (*Layout, error) {
 	return l, nil
 }
 
+// maxFields bounds the fields of a line: the disk line has 8, a row 7.
+const maxFields = 16
+
 // splitFields splits a machine-mode line body at unescaped ':' and removes
 // the escapes.
-func splitFields(s string) []string {
-	var f []string
+func splitFields(s string) ([]string, error) {
+	f := make([]string, 0, 8)
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -107,13 +113,16 @@ func splitFields(s string) []string {
 			i++
 			b.WriteByte(s[i])
 		case c == ':':
+			if len(f) == maxFields-1 {
+				return nil, fmt.Errorf("parted line has more than %d fields", maxFields)
+			}
 			f = append(f, b.String())
 			b.Reset()
 		default:
 			b.WriteByte(c)
 		}
 	}
-	return append(f, b.String())
+	return append(f, b.String()), nil
 }
 
 // parseDiskLine reads "path:LENGTHs:transport:logical:physical:label:model:flags".

@@ -43,7 +43,7 @@ func ParseGeometry(out []byte) (Geometry, error) {
 		case 2:
 			continue // the disk line
 		}
-		f := strings.Split(strings.TrimSuffix(line, ";"), ":")
+		f := strings.SplitN(strings.TrimSuffix(line, ";"), ":", 4)
 		if len(f) < 3 {
 			return Geometry{}, fmt.Errorf("parted geometry line %q has %d fields, want 4", line, len(f))
 		}

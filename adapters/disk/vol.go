@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -83,17 +84,17 @@ func (b *Backend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domai
 	}
 	n, err := b.newNamer(pool)
 	if err != nil {
-		b.removeAfterFailure(ctx, pool, dev, r.Num)
+		b.removeAfterFailure(ctx, pool, dev, r.Num, r.Start)
 		return err
 	}
 	devPath := n.devPath(r.Num)
 	if want := filepath.Base(devPath); vol.Name != want {
-		b.removeAfterFailure(ctx, pool, dev, r.Num)
+		b.removeAfterFailure(ctx, pool, dev, r.Num, r.Start)
 		return domain.Errorf(domain.KindInvalidArg, "invalid partition name '%s', expected '%s'", vol.Name, want)
 	}
 	path, err := b.waitStablePath(ctx, pool, n, r.Num)
 	if err != nil {
-		b.removeAfterFailure(ctx, pool, dev, r.Num)
+		b.removeAfterFailure(ctx, pool, dev, r.Num, r.Start)
 		return err
 	}
 	vol.Target.Path, vol.Key = path, path
@@ -162,10 +163,10 @@ func (b *Backend) fillVol(vol *domain.VolDef, r Region) error {
 	return nil
 }
 
-func (b *Backend) removeAfterFailure(ctx context.Context, pool *domain.PoolDef, dev string, num int) {
+func (b *Backend) removeAfterFailure(ctx context.Context, pool *domain.PoolDef, dev string, num int, start uint64) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	if err := b.removePartition(cctx, dev, num); err != nil {
+	if err := b.removePartition(cctx, dev, num, start); err != nil {
 		b.log.WithFields(logrus.Fields{"pool": pool.Name}).WithError(err).Warnf("disk: cannot remove partition %d of '%s' after a failed create", num, dev)
 	}
 }
@@ -173,12 +174,12 @@ func (b *Backend) removeAfterFailure(ctx context.Context, pool *domain.PoolDef, 
 // removePartition runs parted rm, then makes sure the kernel forgot the
 // partition: parted tells it, but where that notice did not arrive the
 // partition's node would stay and point at whatever is written there next.
-func (b *Backend) removePartition(ctx context.Context, dev string, num int) error {
+func (b *Backend) removePartition(ctx context.Context, dev string, num int, start uint64) error {
 	if _, err := b.run(ctx, RmArgv(dev, num)); err != nil {
 		return err
 	}
 	b.settle(ctx)
-	if b.kernelHasPartition(dev, num) {
+	if b.kernelHasPartition(dev, num, start) {
 		if _, err := b.run(ctx, PartxDeleteArgv(dev, num)); err != nil {
 			return err
 		}
@@ -187,9 +188,11 @@ func (b *Backend) removePartition(ctx context.Context, dev string, num int) erro
 	return nil
 }
 
-// kernelHasPartition looks for partition num of dev in sysfs
-// (SYSFS/class/block/DEV/*/partition holds each partition's number).
-func (b *Backend) kernelHasPartition(dev string, num int) bool {
+// kernelHasPartition looks for partition num of dev, starting at start
+// bytes, in sysfs (SYSFS/class/block/DEV/*/partition holds each partition's
+// number, start its first 512-byte sector). The start tells the removed
+// partition from a logical one that took its number after it.
+func (b *Backend) kernelHasPartition(dev string, num int, start uint64) bool {
 	real, err := filepath.EvalSymlinks(dev)
 	if err != nil {
 		return false
@@ -200,22 +203,26 @@ func (b *Backend) kernelHasPartition(dev string, num int) bool {
 		return false
 	}
 	for _, e := range ents {
-		p, err := os.ReadFile(filepath.Join(dir, e.Name(), "partition"))
-		if err != nil {
-			continue
-		}
-		if n, err := strconv.Atoi(string(trimNL(p))); err == nil && n == num {
+		if readNumber(filepath.Join(dir, e.Name(), "partition")) == uint64(num) &&
+			readNumber(filepath.Join(dir, e.Name(), "start"))*512 == start {
 			return true
 		}
 	}
 	return false
 }
 
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
+// readNumber reads a sysfs number; anything unreadable is MaxUint64, which
+// matches nothing.
+func readNumber(path string) uint64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 1<<64 - 1
 	}
-	return b
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 1<<64 - 1
+	}
+	return n
 }
 
 // BuildVolFrom makes the partition, then copies src into it: raw data
@@ -243,7 +250,7 @@ func (b *Backend) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *d
 		unlock := b.lock(dev)
 		if regions, rerr := b.readLayout(context.WithoutCancel(ctx), dev); rerr == nil {
 			if r, ok := findVolume(regions, vol); ok {
-				b.removeAfterFailure(ctx, pool, dev, r.Num)
+				b.removeAfterFailure(ctx, pool, dev, r.Num, r.Start)
 			}
 		}
 		unlock()
@@ -265,20 +272,11 @@ func findVolume(regions []Region, vol *domain.VolDef) (Region, bool) {
 	return Region{}, false
 }
 
-// RefreshVol re-reads the partition's device node (libvirt keeps the figures
-// of its last pool refresh). The kernel sizes an extended partition's node at
-// a header or two, not at its extent, which is how it is told apart here: its
-// capacity stays its extent and only its physical size is the node's.
+// RefreshVol does nothing: libvirt's disk backend has no volume refresh,
+// and a partition shows the figures of the last read of the table (an
+// extended partition's physical size, which the kernel changes once logical
+// partitions exist, included).
 func (b *Backend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
-	size, ok := nodeSize(vol.Target.Path)
-	if !ok {
-		return nil // no node to read (a device without partition scanning): keep the table's figures
-	}
-	vol.Physical = size
-	if len(vol.Extents) == 1 && size == vol.Extents[0].End-vol.Extents[0].Start {
-		vol.Capacity, vol.Allocation = size, size
-	}
-	fillPerms(vol)
 	return nil
 }
 
@@ -301,7 +299,7 @@ func (b *Backend) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *doma
 	}
 	for _, r := range regions {
 		if !r.Free && filepath.Base(n.devPath(r.Num)) == vol.Name {
-			return b.removePartition(ctx, dev, r.Num)
+			return b.removePartition(ctx, dev, r.Num, r.Start)
 		}
 	}
 	return domain.Errorf(domain.KindNoStorageVol, "no storage vol with matching name '%s'", vol.Name)

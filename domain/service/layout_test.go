@@ -14,9 +14,12 @@ import (
 
 // tableBackend stands in for a partitioned disk: its refresh loses 1 MiB to
 // alignment (so that the pool's figures cannot follow from the volumes'
-// allocations alone), publishes a marker free extent, and, once renumber is
-// set, lists volume "b" under the name "a" (as parted renumbers logical
-// partitions after one before them is removed).
+// allocations alone), publishes a marker free extent, reads volume "a" with
+// another allocation and without its format (as an extended partition's
+// allocation grows with its logical partitions, and a table read knows no
+// volume format), and, once renumber is set, lists volume "b" under the name
+// "a" (as parted renumbers logical partitions after one before them is
+// removed).
 type tableBackend struct {
 	*testkit.MemoryBackend
 	renumber bool
@@ -26,6 +29,12 @@ var _ ports.LayoutSharingBackend = (*tableBackend)(nil)
 
 func (b *tableBackend) VolumesShareLayout() bool { return true }
 
+// RefreshVol keeps a volume's figures, as the disk backend does between
+// reads of its table.
+func (b *tableBackend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
+	return nil
+}
+
 func (b *tableBackend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
 	stats, vols, err := b.MemoryBackend.RefreshPool(ctx, def)
 	if err != nil {
@@ -34,8 +43,12 @@ func (b *tableBackend) RefreshPool(ctx context.Context, def *domain.PoolDef) (do
 	stats.Available -= mib
 	def.Source.Devices = []domain.SourceDevice{{Path: "/dev/sdz", FreeExtents: []domain.Extent{{Start: 1, End: stats.Available}}}}
 	for _, v := range vols {
-		if b.renumber && v.Name == "b" {
+		switch {
+		case b.renumber && v.Name == "b":
 			v.Name = "a"
+		case v.Name == "a":
+			v.Allocation += mib
+			v.Target.Format = ""
 		}
 	}
 	return stats, vols, nil
@@ -83,12 +96,29 @@ func TestLayoutSharingBackendReread(t *testing.T) {
 		t.Errorf("the live XML lacks the re-read free extents: %+v", pool.Source)
 	}
 
-	b.renumber = true
 	a, err := svc.VolLookupByName(ctx, h, "a")
+	must(t, err)
+	xml, err = svc.VolGetXMLDesc(ctx, a, 0)
+	must(t, err)
+	vol, err := testkit.DecodeVol(xml)
+	must(t, err)
+	if vol.Target.Format != "raw" || vol.Allocation != 11*mib {
+		t.Errorf("after another create, volume a has format %q and allocation %d: want its own format and the re-read allocation", vol.Target.Format, vol.Allocation)
+	}
+
+	b.renumber = true
 	must(t, err)
 	must(t, svc.VolDelete(ctx, a, 0))
 	names, err := svc.PoolListVolumes(ctx, h, 10)
 	must(t, err)
+	a, err = svc.VolLookupByName(ctx, h, "a")
+	must(t, err)
+	must(t, err)
+	xml, err = svc.VolGetXMLDesc(ctx, a, 0)
+	must(t, err)
+	if vol, err = testkit.DecodeVol(xml); err != nil || vol.Capacity != 20*mib {
+		t.Errorf("after the delete, a is %+v (%v), want the re-read b", vol, err)
+	}
 	if !slices.Equal(names, []string{"a"}) {
 		t.Errorf("volumes after the delete = %v, want the re-read list [a]", names)
 	}

@@ -218,11 +218,12 @@ func (s *Service) finishCreate(ctx context.Context, e *entry, pdef *domain.PoolD
 
 // rereadLayout re-reads a pool whose volumes are cut out of one shared
 // layout (ports.LayoutSharingBackend) after a volume was created or deleted.
-// After a create only the pool's figures and free extents are taken, and
-// the volumes keep what the create measured, as in libvirt; after a delete
-// (whole) the volumes are listed again too, since the remaining partitions
-// may have been renumbered. A failure is logged: the volume change itself
-// is done, and the next refresh corrects the figures.
+// After a create, as in libvirt, the pool's figures and free extents are
+// taken, and the volumes that were there keep their definitions but for
+// their allocation (an extended partition's is its logical partitions');
+// after a delete (whole) the volumes are listed afresh, since the remaining
+// partitions may have been renumbered. A failure is logged: the volume
+// change itself is done, and the next refresh corrects the figures.
 func (s *Service) rereadLayout(ctx context.Context, e *entry, whole bool) {
 	ls, ok := e.backend.(ports.LayoutSharingBackend)
 	if !ok || !ls.VolumesShareLayout() {
@@ -240,10 +241,7 @@ func (s *Service) rereadLayout(ctx context.Context, e *entry, whole bool) {
 		if err := p.CheckActive(); err != nil {
 			return err
 		}
-		def = p.Def()
-		if whole {
-			token = p.BeginRefresh()
-		}
+		def, token = p.Def(), p.BeginRefresh()
 		return nil
 	}); err != nil {
 		return
@@ -253,17 +251,20 @@ func (s *Service) rereadLayout(ctx context.Context, e *entry, whole bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err != nil {
-		if whole {
-			e.pool.AbortRefresh()
-		}
+		e.pool.AbortRefresh()
 		s.plog(def.Name).WithError(err).Warn("re-reading pool after a volume change")
 		return
 	}
-	if whole {
-		e.pool.ApplyRefreshSince(token, stats, vols)
-	} else {
-		e.pool.Ledger.Reset(stats)
+	if !whole {
+		for i, v := range vols {
+			if old := e.pool.Volume(v.Name); old != nil && old.Def.Key == v.Key {
+				d := old.Def.Clone()
+				d.Allocation = v.Allocation
+				vols[i] = d
+			}
+		}
 	}
+	e.pool.ApplyRefreshSince(token, stats, vols)
 	e.pool.UpdateLive(live)
 }
 
