@@ -273,8 +273,12 @@ func TestBuildVol(t *testing.T) {
 		err := newBackend(f, t.TempDir()).BuildVol(ctx, pool(dev, "dos"), vol, 0)
 		wantErr(t, err, domain.KindInternal, "Child process (parted "+dev+" mkpart --script 'primary ext2' 1024B 10705919B) unexpected exit status 1: Error: Can't have overlapping partitions.")
 	})
+	t.Run("no capacity", func(t *testing.T) {
+		err := newBackend(testkit.NewFakeRunner(t), t.TempDir()).PrepareVol(pool("/dev/loop0", "dos"), &domain.VolDef{Name: "loop0p1"})
+		wantErr(t, err, domain.KindNoSupport, "volume capacity required for this storage pool")
+	})
 	t.Run("encryption", func(t *testing.T) {
-		vol := &domain.VolDef{Name: "loop0p1", Target: domain.VolTarget{Encryption: "qcow"}}
+		vol := &domain.VolDef{Name: "loop0p1", Capacity: 1, Target: domain.VolTarget{Encryption: "qcow"}}
 		err := newBackend(testkit.NewFakeRunner(t), t.TempDir()).PrepareVol(pool("/dev/loop0", "dos"), vol)
 		wantErr(t, err, domain.KindConfigUnsupported, "storage pool only supports LUKS encrypted volumes")
 	})

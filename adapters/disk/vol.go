@@ -22,6 +22,9 @@ const cleanupTimeout = 30 * time.Second
 // PrepareVol checks a new volume: its name is checked against the
 // partition parted makes, once made.
 func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
+	if vol.Capacity == 0 {
+		return domain.Errorf(domain.KindNoSupport, "volume capacity required for this storage pool")
+	}
 	if vol.Target.Encryption != "" {
 		if vol.Target.Encryption != "luks" {
 			return domain.Errorf(domain.KindConfigUnsupported, "storage pool only supports LUKS encrypted volumes")

@@ -120,6 +120,7 @@ var diskBuildUp = []diskStep{
 	{args: []string{"vol-create-as", "dsk", "{P5}", "10M"}},
 	{args: []string{"vol-create-as", "dsk", "{P6}", "20M"}},
 	{args: []string{"vol-create-as", "dsk", "{P7}", "100M"}, wantErr: "internal error: no large enough free extent"},
+	{args: []string{"vol-create-as", "dsk", "{P7}", "0"}, wantErr: "volume capacity required for this storage pool"},
 	{args: []string{"vol-list", "dsk", "--details"}},
 	{args: []string{"pool-dumpxml", "dsk"}},
 	{args: []string{"pool-info", "--bytes", "dsk"}},
@@ -163,26 +164,47 @@ func runDiskStep(t *testing.T, v virshTarget, who string, s diskStep, dev, xml s
 	return normDisk(fmt.Sprintf("rc=%d\n%s%s", code, out, errOut), dev, xml)
 }
 
-// TestDiskPoolLikeLibvirt runs diskScenario against libvirtd 9.0 and against
-// virtstoraged, each on its own fresh loop device of the same size, and
-// compares every answer: the partitions made, their names, extents and
+// diskGPTScenario is the same for a transient gpt pool built on start.
+var diskGPTScenario = []diskStep{
+	{args: []string{"pool-create", "{XML}", "--build"}},
+	{args: []string{"vol-create-as", "dsk", "{P1}", "10M"}},
+	{args: []string{"vol-create-as", "dsk", "{P2}", "20M", "--format", "linux-swap"}},
+	{args: []string{"vol-create-as", "dsk", "{P3}", "30M"}},
+	{args: []string{"vol-create-as", "dsk", "{P4}", "500M"}, wantErr: "internal error: no large enough free extent"},
+	{args: []string{"vol-list", "dsk", "--details"}},
+	{args: []string{"pool-dumpxml", "dsk"}},
+	{args: []string{"vol-dumpxml", "{P2}", "--pool", "dsk"}},
+	{args: []string{"pool-refresh", "dsk"}},
+	{args: []string{"pool-info", "--bytes", "dsk"}},
+	{args: []string{"vol-dumpxml", "{P2}", "--pool", "dsk"}},
+	{args: []string{"pool-destroy", "dsk"}},
+	{args: []string{"pool-create", "{XML}", "--build", "--no-overwrite"}, wantErr: "Storage pool already built: Device '{DEV}' already formatted using 'gpt'"},
+}
+
+// TestDiskPoolLikeLibvirt runs the disk scenarios against libvirtd 9.0 and
+// against virtstoraged, each on its own fresh loop device of the same size,
+// and compares every answer: the partitions made, their names, extents and
 // figures, the pool's free extents and figures, and the error texts.
 func TestDiskPoolLikeLibvirt(t *testing.T) {
 	requireDiskTools(t)
-	if os.Getenv(diskDeviceEnv) != "" {
-		t.Skip("backende2e: the comparison needs two identical devices; it runs on loop devices")
-	}
 	anchor := testkit.StartAnchor(t)
 	t.Cleanup(func() { anchor.CleanupPools("dsk") })
 	d := startDaemon(t, testkit.DaemonOptions{})
-	theirs, ours := partitionedLoopDevice(t, 200<<20), partitionedLoopDevice(t, 200<<20)
-	theirXML, ourXML := diskPoolXML(t, "dsk", theirs, "dos"), diskPoolXML(t, "dsk", ours, "dos")
-	for _, s := range diskScenario {
-		want := runDiskStep(t, anchor, "libvirtd", s, theirs, theirXML)
-		got := runDiskStep(t, d, "virtstoraged", s, ours, ourXML)
-		if got != want {
-			t.Errorf("virsh %s differs\n--- virtstoraged:\n%s\n--- libvirtd:\n%s", strings.Join(s.args, " "), got, want)
-		}
+	for _, sc := range []struct {
+		format string
+		steps  []diskStep
+	}{{"dos", diskScenario}, {"gpt", diskGPTScenario}} {
+		t.Run(sc.format, func(t *testing.T) {
+			theirs, ours := partitionedLoopDevice(t, 200<<20), partitionedLoopDevice(t, 200<<20)
+			theirXML, ourXML := diskPoolXML(t, "dsk", theirs, sc.format), diskPoolXML(t, "dsk", ours, sc.format)
+			for _, s := range sc.steps {
+				want := runDiskStep(t, anchor, "libvirtd", s, theirs, theirXML)
+				got := runDiskStep(t, d, "virtstoraged", s, ours, ourXML)
+				if got != want {
+					t.Errorf("virsh %s differs\n--- virtstoraged:\n%s\n--- libvirtd:\n%s", strings.Join(s.args, " "), got, want)
+				}
+			}
+		})
 	}
 }
 
