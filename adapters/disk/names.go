@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -80,25 +79,10 @@ func stablePathIsDev(target string) bool {
 // for all partitions instead of one per partition). A target without stable
 // links maps nothing, so that every partition keeps its /dev name.
 func stableLinks(target string) (map[string]string, error) {
-	links := map[string]string{}
 	if stablePathIsDev(target) {
-		return links, nil
+		return map[string]string{}, nil
 	}
-	ents, err := os.ReadDir(target)
-	if err != nil {
-		return nil, blockdev.SysErr(err, "cannot read dir '%s'", target)
-	}
-	for _, e := range ents {
-		p := filepath.Join(target, e.Name())
-		dst, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			continue
-		}
-		if _, seen := links[dst]; !seen {
-			links[dst] = p
-		}
-	}
-	return links, nil
+	return blockdev.StableLinks(target)
 }
 
 // checkNotInUse refuses a device that is mounted, or held by device-mapper
