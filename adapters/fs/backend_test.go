@@ -117,7 +117,7 @@ func TestBuildArgv(t *testing.T) {
 			name: "build-overwrite-auto", giveFmt: "", giveFlags: domain.PoolBuildOverwrite,
 			giveMkfs: "mkfs: failed to execute mkfs.auto: No such file or directory\n",
 			wantKind: domain.KindInternal,
-			wantErr:  "internal error: Child process (mkfs -t auto DEV) unexpected exit status 1: mkfs: failed to execute mkfs.auto: No such file or directory",
+			wantErr:  "internal error: Child process (mkfs -t auto DEV) unexpected exit status 1: mkfs: failed to execute mkfs.auto: No such file or directory\n",
 		},
 		{
 			name: "build-both-flags", giveFmt: "ext4", giveFlags: domain.PoolBuildOverwrite | domain.PoolBuildNoOverwrite,
@@ -195,7 +195,7 @@ func TestBuildProbeFails(t *testing.T) {
 			name:     "blkid fails",
 			giveCall: testkit.FakeCall{Exit: 4, Stderr: "blkid: DEV: No such device\n"},
 			wantKind: domain.KindStorageProbeFailed,
-			wantErr:  "Storage pool probe failed: Failed to probe for format type 'ext4': Child process (blkid -p -o export DEV) unexpected exit status 4: blkid: DEV: No such device",
+			wantErr:  "Storage pool probe failed: Failed to probe for format type 'ext4': Child process (blkid -p -o export DEV) unexpected exit status 4: blkid: DEV: No such device\n",
 		},
 		{
 			name:     "cancelled",
@@ -298,7 +298,7 @@ func TestStartErrors(t *testing.T) {
 				c.Exit, c.Stderr = 32, "mount: /nonexistent: mount point does not exist.\n"
 			},
 			wantKind: domain.KindInternal,
-			wantErr:  "internal error: Child process (mount -o nodev,nosuid,noexec -t ext4 /dev/sdb1 /nonexistent) unexpected exit status 32: mount: /nonexistent: mount point does not exist.",
+			wantErr:  "internal error: Child process (mount -o nodev,nosuid,noexec -t ext4 /dev/sdb1 /nonexistent) unexpected exit status 32: mount: /nonexistent: mount point does not exist.\n",
 		},
 		{name: "no device", wantKind: domain.KindInternal, wantErr: "internal error: missing source device"},
 		{

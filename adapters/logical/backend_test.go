@@ -141,7 +141,7 @@ func TestBuildPool(t *testing.T) {
 		{"unreadable blkid output", testkit.FakeCall{Stdout: "UUID=1\nno equals sign\n"}, domain.KindStorageProbeFailed,
 			"Storage pool probe failed: Failed to probe for format type 'LVM2_member'"},
 		{"blkid fails", testkit.FakeCall{Exit: 4, Stderr: "blkid: error: no such device\n"}, domain.KindInternal,
-			"internal error: Child process (blkid -p -o export %s) unexpected exit status 4: blkid: error: no such device"},
+			"internal error: Child process (blkid -p -o export %s) unexpected exit status 4: blkid: error: no such device\n"},
 	}
 	for _, tt := range probeFails {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,8 +54,10 @@ func Command(err error, argv []string) *domain.Error {
 	var xe *osexec.ExitError
 	if errors.As(err, &xe) {
 		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", CommandLine(argv), xe.Code)
-		if detail := strings.TrimSpace(xe.Stderr); detail != "" {
-			e.Detail += ": " + detail
+		// libvirt appends stderr as the child wrote it, final newline
+		// included (virsh then shows an empty line after the message).
+		if strings.TrimSpace(xe.Stderr) != "" {
+			e.Detail += ": " + strings.TrimLeft(xe.Stderr, " \t\r\n")
 		}
 		e.Err = err
 		return e

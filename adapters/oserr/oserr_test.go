@@ -31,7 +31,7 @@ func TestCommand(t *testing.T) {
 		{name: "missing program", giveCmd: ports.Command{Path: "no-such-tool-vs"},
 			wantKind: domain.KindSystem, wantText: "Cannot find 'no-such-tool-vs' in path: No such file or directory"},
 		{name: "failing program", giveCmd: ports.Command{Path: "sh", Args: []string{"-c", "echo oops >&2; exit 3"}},
-			wantKind: domain.KindInternal, wantText: "internal error: Child process (sh -c 'echo oops >&2; exit 3') unexpected exit status 3: oops"},
+			wantKind: domain.KindInternal, wantText: "internal error: Child process (sh -c 'echo oops >&2; exit 3') unexpected exit status 3: oops\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
