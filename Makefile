@@ -9,9 +9,9 @@ BIN := bin/virtstoraged
 # Debian packages the tests drive: real clients (virsh, virt-admin, python3-libvirt),
 # qemu-img for non-raw volumes, scrub for wipe patterns, and the storage tools of the
 # fs/logical backends. libvirt-daemon gives the reference libvirtd for differential tests.
-DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon
+DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon open-iscsi udev
 # Commands whose absence means the packages above still need installing.
-DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd
+DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd iscsiadm udevadm
 
 .PHONY: all build run test test-go deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
 
