@@ -289,6 +289,15 @@ func TestDiskPoolOnDevice(t *testing.T) {
 	// Its space is free again, and a new partition takes it.
 	virshOK(t, d, "vol-create-as", "dsk", p(1), "5M")
 
+	// After a restart the running pool is found again by its label.
+	d.Restart(t)
+	if s := poolState(t, d, "dsk"); s != "running" {
+		t.Errorf("after a restart the pool is %q, want running", s)
+	}
+	if _, ok := volList(t, d, "dsk")[p(1)]; !ok {
+		t.Errorf("after a restart %s is not listed", p(1))
+	}
+
 	virshOK(t, d, "pool-destroy", "dsk")
 	virshOK(t, d, "pool-delete", "dsk")
 	if out, _ := run("blkid", "-p", "-o", "export", dev); strings.Contains(out, "PTTYPE") {
