@@ -22,6 +22,9 @@ DEB_CMDS += pkaction dbus-daemon
 # libc dependency (dpkg-shlibdeps) for make install and make deb.
 DEB_PKGS += python3-docutils dpkg-dev
 DEB_CMDS += rst2man dpkg-shlibdeps
+# open-iscsi (iscsiadm) and udev (by-path links): the iscsi pool.
+DEB_PKGS += open-iscsi udev
+DEB_CMDS += iscsiadm udevadm
 
 # The daemon's version, from cmd/virtstoraged/main.go unless given.
 VERSION ?= $(shell sed -n 's/^var version = "\(.*\)"$$/\1/p' cmd/virtstoraged/main.go)

@@ -14,6 +14,18 @@ func (d *PoolDef) Clone() *PoolDef {
 	for i := range c.Source.Devices {
 		c.Source.Devices[i].FreeExtents = slices.Clone(d.Source.Devices[i].FreeExtents)
 	}
+	if d.Source.Auth != nil {
+		a := *d.Source.Auth
+		c.Source.Auth = &a
+	}
+	if d.Source.Adapter != nil {
+		a := *d.Source.Adapter
+		if a.ParentAddr != nil {
+			pa := *a.ParentAddr
+			a.ParentAddr = &pa
+		}
+		c.Source.Adapter = &a
+	}
 	c.MountOpts = slices.Clone(d.MountOpts)
 	return &c
 }

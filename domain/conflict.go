@@ -75,8 +75,14 @@ func sourcesConflict(a, b *PoolDef) bool {
 		return shareDevice(a, b) || VGName(a) == VGName(b)
 	case PoolDisk, PoolZFS:
 		return shareDevice(a, b)
-	case PoolISCSI, PoolISCSIDirect:
+	case PoolISCSI:
+		// libvirt compares the target and the initiator, not the portal: two
+		// pools may log in to one target as two initiators.
+		return shareDevice(a, b) && a.Source.Initiator == b.Source.Initiator
+	case PoolISCSIDirect:
 		return sameHost(a, b) && shareDevice(a, b)
+	case PoolSCSI:
+		return sameAdapter(a.Source.Adapter, b.Source.Adapter)
 	case PoolRBD:
 		return sameHost(a, b) && a.Source.Name == b.Source.Name
 	}
@@ -108,4 +114,46 @@ func sameHost(a, b *PoolDef) bool {
 	}
 	ha, hb := a.Source.Hosts[0], b.Source.Hosts[0]
 	return ha.Name == hb.Name && (ha.Port == hb.Port || ha.Port == 0 || hb.Port == 0)
+}
+
+// sameAdapter is libvirt's duplicate test of scsi pools' adapters: two vHBAs
+// of one WWNN/WWPN pair, two SCSI hosts of one number (host5 and
+// scsi_host5 alike) or of one parent PCI address and unique_id. A host
+// given by name and one given by address would need sysfs to compare, and
+// are not.
+func sameAdapter(a, b *SourceAdapter) bool {
+	if a == nil || b == nil || a.Type != b.Type {
+		return false
+	}
+	if a.Type == AdapterFCHost {
+		return a.WWNN == b.WWNN && a.WWPN == b.WWPN
+	}
+	if a.ParentAddr != nil || b.ParentAddr != nil {
+		return a.ParentAddr != nil && b.ParentAddr != nil && *a.ParentAddr == *b.ParentAddr && a.UniqueID == b.UniqueID
+	}
+	na, oka := SCSIHostNumber(a.Name)
+	nb, okb := SCSIHostNumber(b.Name)
+	return oka && okb && na == nb
+}
+
+// SCSIHostNumber reads the N of an adapter name "hostN" or "scsi_hostN".
+func SCSIHostNumber(name string) (uint32, bool) {
+	rest := name
+	if len(rest) > 5 && rest[:5] == "scsi_" {
+		rest = rest[5:]
+	}
+	if len(rest) < 5 || rest[:4] != "host" {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range rest[4:] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+		if n > 1<<32-1 {
+			return 0, false
+		}
+	}
+	return uint32(n), true
 }

@@ -47,7 +47,20 @@ func TestCheckSourceConflict(t *testing.T) {
 		Source: domain.PoolSource{Hosts: []domain.SourceHost{{Name: "srv"}}, Dir: "/export"}}
 	vg := &domain.PoolDef{Type: domain.PoolLogical, Name: "vg1", UUID: uuidOf(5),
 		Source: domain.PoolSource{Devices: []domain.SourceDevice{{Path: "/dev/sdb"}}}}
-	existing := []*domain.PoolDef{dirPool("d1", 1, "/var/lib/images"), fs, nfs, vg}
+	iscsi := func(name, host, iqn, initiator string) *domain.PoolDef {
+		return &domain.PoolDef{Type: domain.PoolISCSI, Name: name, Target: domain.PoolTarget{Path: "/dev/disk/by-path"},
+			Source: domain.PoolSource{Hosts: []domain.SourceHost{{Name: host}}, Devices: []domain.SourceDevice{{Path: iqn}}, Initiator: initiator}}
+	}
+	scsi := func(name string, a domain.SourceAdapter) *domain.PoolDef {
+		return &domain.PoolDef{Type: domain.PoolSCSI, Name: name, Target: domain.PoolTarget{Path: "/dev/disk/by-path"}, Source: domain.PoolSource{Adapter: &a}}
+	}
+	addr := &domain.PCIAddress{Bus: 5, Slot: 31, Function: 2}
+	existing := []*domain.PoolDef{dirPool("d1", 1, "/var/lib/images"), fs, nfs, vg,
+		iscsi("is1", "h1", "iqn.t1", ""), iscsi("is2", "h1", "iqn.t2", "iqn.init"),
+		scsi("sc1", domain.SourceAdapter{Type: domain.AdapterSCSIHost, Name: "host3"}),
+		scsi("sc2", domain.SourceAdapter{Type: domain.AdapterSCSIHost, ParentAddr: addr, UniqueID: 1}),
+		scsi("sc3", domain.SourceAdapter{Type: domain.AdapterFCHost, WWNN: "20000000c9831b4b", WWPN: "10000000c9831b4b"}),
+	}
 	tests := []struct {
 		name    string
 		giveDef *domain.PoolDef
@@ -68,6 +81,17 @@ func TestCheckSourceConflict(t *testing.T) {
 			Source: domain.PoolSource{Hosts: []domain.SourceHost{{Name: "srv2"}}, Dir: "/export"}}},
 		{name: "logical same vg name", giveDef: &domain.PoolDef{Type: domain.PoolLogical, Name: "x", Source: domain.PoolSource{Name: "vg1"}},
 			wantErr: "operation failed: Storage source conflict with pool: 'vg1'"},
+		// iSCSI: the target and initiator count, not the portal (libvirt's pool-iscsi-multiiqn).
+		{name: "iscsi same target elsewhere", giveDef: iscsi("x", "h2", "iqn.t1", ""), wantErr: "operation failed: Storage source conflict with pool: 'is1'"},
+		{name: "iscsi same target other initiator", giveDef: iscsi("x", "h1", "iqn.t1", "iqn.other")},
+		{name: "iscsi same target same initiator", giveDef: iscsi("x", "h1", "iqn.t2", "iqn.init"), wantErr: "operation failed: Storage source conflict with pool: 'is2'"},
+		{name: "scsi host by the other name", giveDef: scsi("x", domain.SourceAdapter{Type: domain.AdapterSCSIHost, Name: "scsi_host3"}), wantErr: "operation failed: Storage source conflict with pool: 'sc1'"},
+		{name: "scsi other host", giveDef: scsi("x", domain.SourceAdapter{Type: domain.AdapterSCSIHost, Name: "host4"})},
+		{name: "scsi same parent address", giveDef: scsi("x", domain.SourceAdapter{Type: domain.AdapterSCSIHost, ParentAddr: &domain.PCIAddress{Bus: 5, Slot: 31, Function: 2}, UniqueID: 1}),
+			wantErr: "operation failed: Storage source conflict with pool: 'sc2'"},
+		{name: "scsi same parent, other unique_id", giveDef: scsi("x", domain.SourceAdapter{Type: domain.AdapterSCSIHost, ParentAddr: addr, UniqueID: 2})},
+		{name: "fc same wwns", giveDef: scsi("x", domain.SourceAdapter{Type: domain.AdapterFCHost, WWNN: "20000000c9831b4b", WWPN: "10000000c9831b4b", Parent: "scsi_host9"}),
+			wantErr: "operation failed: Storage source conflict with pool: 'sc3'"},
 		{name: "logical other vg", giveDef: &domain.PoolDef{Type: domain.PoolLogical, Name: "vg2", Source: domain.PoolSource{Devices: []domain.SourceDevice{{Path: "/dev/sdc"}}}}},
 	}
 	for _, tt := range tests {
@@ -75,6 +99,16 @@ func TestCheckSourceConflict(t *testing.T) {
 			t.Parallel()
 			checkErr(t, domain.CheckSourceConflict(tt.giveDef, existing), tt.wantErr, domain.KindOperationFailed)
 		})
+	}
+}
+
+func TestSCSIHostNumber(t *testing.T) {
+	t.Parallel()
+	for give, want := range map[string]int64{"host0": 0, "host12": 12, "scsi_host5": 5, "host": -1, "hostX": -1, "scsi_": -1, "xhost1": -1, "host99999999999": -1} {
+		n, ok := domain.SCSIHostNumber(give)
+		if (want < 0) == ok || (ok && int64(n) != want) {
+			t.Errorf("SCSIHostNumber(%q) = %d, %v; want %d", give, n, ok, want)
+		}
 	}
 }
 

@@ -160,12 +160,55 @@ type Extent struct{ Start, End uint64 }
 type PoolSource struct {
 	Hosts       []SourceHost
 	Devices     []SourceDevice
-	Dir         string // netfs export path, gluster path
-	Name        string // logical: the VG name
-	Format      string // fs/netfs/disk/logical source format
-	ProtocolVer string // netfs <protocol ver>
+	Dir         string         // netfs export path, gluster path
+	Adapter     *SourceAdapter // scsi: the SCSI host
+	Name        string         // logical: the VG name
+	Initiator   string         // iscsi: <initiator><iqn name>, the initiator IQN to log in as
+	Format      string         // fs/netfs/disk/logical source format
+	Auth        *SourceAuth    // iscsi (chap), rbd (ceph)
+	ProtocolVer string         // netfs <protocol ver>
 	Vendor      string
 	Product     string
+}
+
+// SourceAuth is <auth type username><secret uuid|usage/></auth>: who to log
+// in as and which secret of libvirt's secret driver holds the password.
+// The secret's value never lives in a definition.
+type SourceAuth struct {
+	Type        string // "chap" or "ceph"
+	Username    string
+	SecretUUID  string // exactly one of SecretUUID and SecretUsage is set
+	SecretUsage string
+	SecretType  string // the optional type attribute of <secret>, kept as given
+}
+
+// Adapter types of a scsi pool's <adapter>.
+const (
+	AdapterSCSIHost = "scsi_host"
+	AdapterFCHost   = "fc_host"
+)
+
+// SourceAdapter is a scsi pool's <adapter>: a SCSI host given by name
+// (hostN) or by its parent PCI device and unique_id, or a Fibre Channel vHBA
+// (fc_host) given by its WWNN/WWPN pair and optionally its parent HBA.
+type SourceAdapter struct {
+	Type string // AdapterSCSIHost or AdapterFCHost
+	// scsi_host
+	Name       string      // hostN or scsi_hostN
+	ParentAddr *PCIAddress // the parentaddr form, with UniqueID
+	UniqueID   uint32
+	// fc_host
+	Parent          string // the parent HBA's scsi_hostN
+	ParentWWNN      string
+	ParentWWPN      string
+	ParentFabricWWN string
+	Managed         string // "", "yes", "no"
+	WWNN, WWPN      string
+}
+
+// PCIAddress is a PCI device address (domain:bus:slot.function).
+type PCIAddress struct {
+	Domain, Bus, Slot, Function uint32
 }
 
 // PoolTarget is the <target> of a pool.

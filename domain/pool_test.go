@@ -291,3 +291,20 @@ func TestPoolStatsProvisioned(t *testing.T) {
 		})
 	}
 }
+
+// TestCloneSourcePointers checks that a clone shares no adapter, parent
+// address or auth with its original, which backends may fill in.
+func TestCloneSourcePointers(t *testing.T) {
+	t.Parallel()
+	d := &domain.PoolDef{Source: domain.PoolSource{
+		Adapter: &domain.SourceAdapter{Type: domain.AdapterSCSIHost, ParentAddr: &domain.PCIAddress{Slot: 3}},
+		Auth:    &domain.SourceAuth{Type: "chap", Username: "u", SecretUsage: "x"},
+	}}
+	c := d.Clone()
+	c.Source.Adapter.ParentAddr.Slot = 4
+	c.Source.Adapter.Name = "host1"
+	c.Source.Auth.Username = "v"
+	if d.Source.Adapter.ParentAddr.Slot != 3 || d.Source.Adapter.Name != "" || d.Source.Auth.Username != "u" {
+		t.Errorf("changing the clone changed the original: %+v %+v", d.Source.Adapter, d.Source.Auth)
+	}
+}

@@ -49,6 +49,16 @@ type PoolBackend interface {
 	DownloadVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, offset, length uint64, flags uint32) (VolumeReader, error)
 }
 
+// LayoutSharingBackend is implemented by a PoolBackend whose volumes are cut
+// out of one shared layout, a partition table: creating or deleting one moves
+// the pool's free extents and figures by more than the volume's allocation,
+// and deleting one may rename others (logical partitions are renumbered). When
+// VolumesShareLayout is true the service re-reads the pool after each such
+// change, as libvirt's disk backend does.
+type LayoutSharingBackend interface {
+	VolumesShareLayout() bool
+}
+
 // Command is one external program invocation. Argv is built by pure functions in
 // the adapters so that it can be checked in golden tests.
 type Command struct {

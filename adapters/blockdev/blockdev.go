@@ -9,6 +9,8 @@ package blockdev
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -374,4 +376,27 @@ func (r *reader) Close() error {
 	}
 	r.closed = true
 	return unix.Close(r.fd)
+}
+
+// StableLinks maps each device node to the first link in dir that points at
+// it: how libvirt finds a volume's path in a pool target of stable links
+// such as /dev/disk/by-path (virStorageBackendStablePath), for every device
+// in one pass over the directory.
+func StableLinks(dir string) (map[string]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, SysErr(err, "cannot read dir '%s'", dir)
+	}
+	links := map[string]string{}
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		dst, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			continue
+		}
+		if _, seen := links[dst]; !seen {
+			links[dst] = p
+		}
+	}
+	return links, nil
 }

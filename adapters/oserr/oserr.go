@@ -61,7 +61,7 @@ func Command(err error, argv []string) *domain.Error {
 	}
 	var xe *osexec.ExitError
 	if errors.As(err, &xe) {
-		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", strings.Join(argv, " "), xe.Code)
+		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", CommandLine(argv), xe.Code)
 		// The tool's stderr goes in as it came, its final newline and an
 		// LVM tool's leading spaces included: libvirt adds nothing and takes
 		// nothing away.
@@ -76,4 +76,29 @@ func Command(err error, argv []string) *domain.Error {
 		return de
 	}
 	return &domain.Error{Kind: domain.KindInternal, Detail: err.Error(), Err: err}
+}
+
+// shellMeta are the characters for which libvirt's virBufferEscapeShell
+// quotes an argument.
+const shellMeta = "\r\t\n !\"#$&'()*;<>?[\\]^`{|}~"
+
+// CommandLine formats argv as libvirt's virCommandToString does in its
+// messages: arguments holding a shell metacharacter (a space, '#') or empty
+// go in single quotes; a quote inside one ends them, is escaped with a
+// backslash and starts them again.
+func CommandLine(argv []string) string {
+	var b strings.Builder
+	for i, a := range argv {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if a != "" && !strings.ContainsAny(a, shellMeta) {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(a, "'", `'\''`))
+		b.WriteByte('\'')
+	}
+	return b.String()
 }

@@ -31,7 +31,7 @@ func TestCommand(t *testing.T) {
 		{name: "missing program", giveCmd: ports.Command{Path: "no-such-tool-vs"},
 			wantKind: domain.KindSystem, wantText: "Cannot find 'no-such-tool-vs' in path: No such file or directory"},
 		{name: "failing program", giveCmd: ports.Command{Path: "sh", Args: []string{"-c", "echo oops >&2; exit 3"}},
-			wantKind: domain.KindInternal, wantText: "internal error: Child process (sh -c echo oops >&2; exit 3) unexpected exit status 3: oops\n"},
+			wantKind: domain.KindInternal, wantText: "internal error: Child process (sh -c 'echo oops >&2; exit 3') unexpected exit status 3: oops\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,5 +49,24 @@ func TestCommand(t *testing.T) {
 				t.Errorf("error domain %d, want %d", d, domain.FromNone)
 			}
 		})
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give []string
+		want string
+	}{
+		// libvirt's debug log of a disk pool's mkpart.
+		{[]string{"parted", "/dev/loop0", "mkpart", "--script", "primary ext2", "1024B", "10705919B"}, "parted /dev/loop0 mkpart --script 'primary ext2' 1024B 10705919B"},
+		{[]string{"lvs", "--separator", "#", "vg"}, "lvs --separator '#' vg"},
+		{[]string{"echo", "", "it's"}, `echo '' 'it'\''s'`},
+		{[]string{"mount", "-o", "nodev,nosuid", "a=b:/x"}, "mount -o nodev,nosuid a=b:/x"},
+	}
+	for _, tt := range tests {
+		if got := oserr.CommandLine(tt.give); got != tt.want {
+			t.Errorf("CommandLine(%q) = %s, want %s", tt.give, got, tt.want)
+		}
 	}
 }

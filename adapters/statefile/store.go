@@ -297,6 +297,12 @@ func tempName(dir, base string) (string, error) {
 	return name, nil
 }
 
+// WriteAtomic replaces dir/base with data, mode 0600, the way every state
+// file is written: temp file in the same directory, fsync, rename, fsync of
+// the directory. Backends use it for files of other programs they update
+// (iSCSI node records).
+func WriteAtomic(dir, base string, data []byte) error { return writeAtomic(dir, base, data) }
+
 // writeAtomic replaces dir/base with data: temp file in the same directory,
 // fsync, rename, fsync of the directory.
 func writeAtomic(dir, base string, data []byte) (err error) {

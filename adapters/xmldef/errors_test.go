@@ -34,6 +34,14 @@ func checkErr(t *testing.T, err error, wantErr string, wantCode, wantDomain int3
 
 const tgt = "<target><path>/tmp/x</path></target>"
 
+func iscsiSrc(extra string) string {
+	return "<pool type='iscsi'><name>zzbad</name><source><host name='h'/><device path='iqn.x'/>" + extra + "</source><target><path>/dev/disk/by-path</path></target></pool>"
+}
+
+func scsiSrc(src string) string {
+	return "<pool type='scsi'><name>zzbad</name><source>" + src + "</source><target><path>/dev/disk/by-path</path></target></pool>"
+}
+
 func TestParsePoolErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -57,6 +65,29 @@ func TestParsePoolErrors(t *testing.T) {
 		{name: "no target", give: "<pool type='dir'><name>a</name></pool>", wantErr: "XML error: missing storage pool target path", wantCode: 27, wantDomain: 18},
 		{name: "fs without device", give: "<pool type='fs'><name>a</name>" + tgt + "</pool>", wantErr: "XML error: missing storage pool source device name", wantCode: 27, wantDomain: 18},
 		{name: "netfs without host", give: "<pool type='netfs'><name>a</name><source><dir path='/x'/></source>" + tgt + "</pool>", wantErr: "XML error: missing storage pool source host name", wantCode: 27, wantDomain: 18},
+		// iscsi and scsi sources (python-libvirt against tools/anchor.sh).
+		{name: "auth type unknown", give: iscsiSrc("<auth type='bogus' username='u'><secret usage='x'/></auth>"), wantErr: "unsupported configuration: unknown auth type 'bogus'", wantCode: 67, wantDomain: 18},
+		{name: "auth without type", give: iscsiSrc("<auth username='u'><secret usage='x'/></auth>"), wantErr: "unsupported configuration: storage pool missing auth type", wantCode: 67, wantDomain: 18},
+		{name: "auth without username", give: iscsiSrc("<auth type='chap'><secret usage='x'/></auth>"), wantErr: "XML error: missing username for auth", wantCode: 27, wantDomain: 18},
+		{name: "auth without secret", give: iscsiSrc("<auth type='chap' username='u'/>"), wantErr: "XML error: Missing <secret> element in auth", wantCode: 27, wantDomain: 18},
+		{name: "secret without uuid or usage", give: iscsiSrc("<auth type='chap' username='u'><secret/></auth>"), wantErr: "XML error: missing secret uuid or usage attribute", wantCode: 27, wantDomain: 0},
+		{name: "secret with uuid and usage", give: iscsiSrc("<auth type='chap' username='u'><secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87' usage='x'/></auth>"), wantErr: "XML error: either secret uuid or usage expected", wantCode: 27, wantDomain: 0},
+		{name: "secret uuid malformed", give: iscsiSrc("<auth type='chap' username='u'><secret uuid='nope'/></auth>"), wantErr: "XML error: invalid secret uuid 'nope'", wantCode: 27, wantDomain: 0},
+		{name: "scsi without adapter", give: scsiSrc(""), wantErr: "XML error: missing storage pool source adapter", wantCode: 27, wantDomain: 18},
+		{name: "adapter without type or name", give: scsiSrc("<adapter/>"), wantErr: "XML error: missing storage pool source adapter", wantCode: 27, wantDomain: 18},
+		{name: "adapter type unknown", give: scsiSrc("<adapter type='bogus' name='host1'/>"), wantErr: "XML error: Invalid value for attribute 'type' in element 'adapter': 'bogus'.", wantCode: 27, wantDomain: 5},
+		{name: "scsi_host without name or parent", give: scsiSrc("<adapter type='scsi_host'/>"), wantErr: "XML error: Either 'name' or 'parent' must be specified for the 'scsi_host' adapter", wantCode: 27, wantDomain: 18},
+		{name: "scsi_host with name and parent", give: scsiSrc("<adapter type='scsi_host' name='host1'><parentaddr unique_id='1'><address bus='0x00' slot='0x1f'/></parentaddr></adapter>"), wantErr: "XML error: Both 'name' and 'parent' cannot be specified for the 'scsi_host' adapter", wantCode: 27, wantDomain: 18},
+		{name: "parentaddr without unique_id", give: scsiSrc("<adapter type='scsi_host'><parentaddr><address bus='0x05'/></parentaddr></adapter>"), wantErr: "XML error: Missing or invalid scsi adapter 'unique_id' value", wantCode: 27, wantDomain: 18},
+		{name: "parentaddr without address", give: scsiSrc("<adapter type='scsi_host'><parentaddr unique_id='1'/></adapter>"), wantErr: "XML error: Missing scsi_host PCI address element", wantCode: 27, wantDomain: 18},
+		{name: "address not a number", give: scsiSrc("<adapter type='scsi_host'><parentaddr unique_id='1'><address bus='x'/></parentaddr></adapter>"), wantErr: "XML error: Invalid value for attribute 'bus' in element 'address': 'x'. Expected non-negative integer value", wantCode: 27, wantDomain: 5},
+		{name: "address slot out of range", give: scsiSrc("<adapter type='scsi_host'><parentaddr unique_id='1'><address slot='0x20'/></parentaddr></adapter>"), wantErr: "XML error: Invalid PCI address slot='0x20', must be <= 0x1F", wantCode: 27, wantDomain: 0},
+		{name: "fc_host without wwns", give: scsiSrc("<adapter type='fc_host'/>"), wantErr: "XML error: 'wwnn' and 'wwpn' must be specified for adapter type 'fchost'", wantCode: 27, wantDomain: 18},
+		{name: "fc_host malformed wwn", give: scsiSrc("<adapter type='fc_host' wwnn='2000' wwpn='1000'/>"), wantErr: "internal error: Malformed wwn: 2000", wantCode: 1, wantDomain: 0},
+		{name: "fc_host managed maybe", give: scsiSrc("<adapter type='fc_host' managed='maybe' wwnn='20000000c9831b4b' wwpn='10000000c9831b4b'/>"), wantErr: "XML error: Invalid value for attribute 'managed' in element 'adapter': 'maybe'.", wantCode: 27, wantDomain: 5},
+		{name: "fc_host parent_wwnn alone", give: scsiSrc("<adapter type='fc_host' parent_wwnn='20000000c9831b4c' wwnn='20000000c9831b4b' wwpn='10000000c9831b4b'/>"), wantErr: "XML error: when providing parent_wwnn='20000000c9831b4c', the parent_wwpn must also be provided", wantCode: 27, wantDomain: 18},
+		{name: "fc_host parent_wwpn alone", give: scsiSrc("<adapter type='fc_host' parent_wwpn='20000000c9831b4c' wwnn='20000000c9831b4b' wwpn='10000000c9831b4b'/>"), wantErr: "XML error: when providing parent_wwpn='20000000c9831b4c', the parent_wwnn must also be provided", wantCode: 27, wantDomain: 18},
+		{name: "fc_host malformed parent wwn", give: scsiSrc("<adapter type='fc_host' parent_wwnn='2000' parent_wwpn='1000' wwnn='20000000c9831b4b' wwpn='10000000c9831b4b'/>"), wantErr: "internal error: Malformed wwn: 2000", wantCode: 1, wantDomain: 0},
 		{name: "netfs without dir", give: "<pool type='netfs'><name>a</name><source><host name='h'/></source>" + tgt + "</pool>", wantErr: "XML error: missing storage pool source path", wantCode: 27, wantDomain: 18},
 		{name: "bad mode", give: "<pool type='dir'><name>a</name><target><path>/tmp/x</path><permissions><mode>999</mode></permissions></target></pool>", wantErr: "XML error: malformed octal mode", wantCode: 27, wantDomain: 18},
 		{name: "bad owner", give: "<pool type='dir'><name>a</name><target><path>/tmp/x</path><permissions><owner>abc</owner></permissions></target></pool>", wantErr: "XML error: malformed owner element", wantCode: 27, wantDomain: 18},

@@ -109,10 +109,8 @@ func parsePoolNode(root *node) (*domain.PoolDef, error) {
 	if info.flags&srcName != 0 && def.Source.Name == "" {
 		def.Source.Name = def.Name
 	}
-	if info.flags&srcAdapter != 0 {
-		if a := root.child("source").child("adapter"); a == nil {
-			return nil, xmlError("missing storage pool source adapter")
-		}
+	if info.flags&srcAdapter != 0 && def.Source.Adapter == nil {
+		return nil, xmlError("missing storage pool source adapter")
 	}
 	if info.flags == srcDevice && len(def.Source.Devices) == 0 {
 		return nil, xmlError("missing storage pool source device name")
@@ -233,10 +231,20 @@ func parseSource(src *node, pt domain.PoolType) (*domain.PoolSource, error) {
 	if s.Dir == "" && pt == domain.PoolGluster {
 		s.Dir = "/"
 	}
-	if a := src.child("auth"); a != nil {
-		if t, _ := a.attr("type"); t == "" {
-			return nil, domain.Errorf(domain.KindConfigUnsupported, "storage pool missing auth type")
+	if a := src.child("adapter"); a != nil {
+		ad, err := parseAdapter(a)
+		if err != nil {
+			return nil, err
 		}
+		s.Adapter = ad
+	}
+	s.Initiator = parseInitiator(src)
+	if a := src.child("auth"); a != nil {
+		auth, err := parseAuth(a)
+		if err != nil {
+			return nil, err
+		}
+		s.Auth = auth
 	}
 	if p := src.child("protocol"); p != nil {
 		if ver, _ := p.attr("ver"); ver != "" {
@@ -352,8 +360,16 @@ func formatSource(w *writer, pt domain.PoolType, s *domain.PoolSource) {
 	if info.flags&srcDir != 0 && s.Dir != "" {
 		w.line("<dir path='%s'/>", esc(s.Dir))
 	}
+	if info.flags&srcAdapter != 0 && s.Adapter != nil {
+		formatAdapter(w, s.Adapter)
+	}
 	if info.flags&srcName != 0 && s.Name != "" {
 		w.line("<name>%s</name>", esc(s.Name))
+	}
+	if info.flags&srcInitiatorIQN != 0 && s.Initiator != "" {
+		w.open("<initiator>")
+		w.line("<iqn name='%s'/>", esc(s.Initiator))
+		w.close("initiator")
 	}
 	if info.poolFormats != nil {
 		f := s.Format
@@ -361,6 +377,9 @@ func formatSource(w *writer, pt domain.PoolType, s *domain.PoolSource) {
 			f = info.defaultPool
 		}
 		w.line("<format type='%s'/>", esc(f))
+	}
+	if s.Auth != nil {
+		formatAuth(w, s.Auth)
 	}
 	if s.ProtocolVer != "" {
 		w.line("<protocol ver='%s'/>", esc(s.ProtocolVer))

@@ -8,7 +8,9 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/conffile"
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
+	"github.com/virtstoraged-go/virtstoraged/adapters/disk"
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
+	"github.com/virtstoraged-go/virtstoraged/adapters/iscsi"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
@@ -19,6 +21,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/process"
 	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
+	"github.com/virtstoraged-go/virtstoraged/adapters/scsi"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/domain/service"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -64,6 +67,11 @@ func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) 
 		netfs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.netfs")),
 		logical.New(runner, l.WithField(logconf.ModuleField, "storage.logical")),
 		mpath.New(runner, s.sysfsRoot, l.WithField(logconf.ModuleField, "storage.mpath")),
+		disk.New(runner, disk.Config{SysfsRoot: s.sysfsRoot}, l.WithField(logconf.ModuleField, "storage.disk")),
+		// CHAP passwords need libvirt's secret driver (Config.Secrets),
+		// which is not wired yet: pools with <auth> fail to start, saying so.
+		iscsi.New(runner, iscsi.Config{SysfsRoot: s.sysfsRoot}, l.WithField(logconf.ModuleField, "storage.iscsi")),
+		scsi.New(scsi.NewLUNScanner(runner, s.sysfsRoot, "", "", l.WithField(logconf.ModuleField, "storage.scsi"))),
 	}
 }
 

@@ -24,8 +24,9 @@ type Globals struct {
 	Verbose bool             `short:"v" help:"Enable debug output."`
 	Version kong.VersionFlag `short:"V" help:"Print the version and exit."`
 	Root    string           `name:"root" placeholder:"DIR" help:"Keep every file the daemon uses (config, pools, status, sockets, pid file) under DIR, as a system daemon would under /."`
-	// SysfsRoot lets tests show mpath pools a fake device-mapper tree.
-	SysfsRoot string `name:"sysfs-root" hidden:"" default:"/sys" help:"Where mpath pools read device-mapper devices (testing)."`
+	// SysfsRoot lets tests show mpath, scsi and iscsi pools a fake sysfs
+	// tree (device-mapper maps, SCSI hosts and LUNs).
+	SysfsRoot string `name:"sysfs-root" hidden:"" default:"/sys" help:"Where mpath, scsi, iscsi and disk pools read the kernel's devices (testing)."`
 	// CPUProfile is for finding where the daemon's time goes (benchmarks).
 	CPUProfile string `name:"cpuprofile" hidden:"" placeholder:"FILE" help:"Write a Go CPU profile to FILE until exit."`
 }

@@ -222,6 +222,7 @@ func (s *Service) finishCreate(ctx context.Context, e *entry, b ports.PoolBacken
 	e.pool.VolumeCreated(v, bdef, res)
 	e.mu.Unlock()
 	s.plog(pdef.Name).WithField("vol", bdef.Name).Info("volume created")
+	s.rereadLayout(ctx, e, false)
 	return domain.VolHandle{Pool: pdef.Name, Name: bdef.Name, Key: bdef.Key}, nil
 }
 
@@ -278,6 +279,63 @@ func (s *Service) createVol(ctx context.Context, h domain.PoolHandle, xml string
 	vh, err := s.finishCreate(ctx, e, b, pdef, v, res, bdef, err)
 	j.end(err)
 	return vh, err
+}
+
+// rereadLayout re-reads a pool whose volumes are cut out of one shared
+// layout (ports.LayoutSharingBackend) after a volume was created or deleted.
+// After a create, as in libvirt, the pool's figures and free extents are
+// taken, and the volumes that were there keep their definitions but for
+// their allocation (an extended partition's is its logical partitions');
+// after a delete (whole) the volumes are listed afresh, since the remaining
+// partitions may have been renumbered. A failure is logged: the volume
+// change itself is done, and the next refresh corrects the figures.
+func (s *Service) rereadLayout(ctx context.Context, e *entry, whole bool) {
+	var backend ports.PoolBackend
+	_ = e.view(func(p *domain.Pool) error {
+		backend = s.backendOf(p.Def())
+		return nil
+	})
+	ls, ok := backend.(ports.LayoutSharingBackend)
+	if !ok || !ls.VolumesShareLayout() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := e.lockOps(); err != nil {
+		return
+	}
+	defer e.opMu.Unlock()
+	var def *domain.PoolDef
+	var token uint64
+	if err := e.view(func(p *domain.Pool) error {
+		if err := p.CheckActive(); err != nil {
+			return err
+		}
+		def, token = p.Def(), p.BeginRefresh()
+		return nil
+	}); err != nil {
+		return
+	}
+	live := def.Clone()
+	stats, vols, err := backend.RefreshPool(ctx, live)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		e.pool.AbortRefresh()
+		s.plog(def.Name).WithError(err).Warn("re-reading pool after a volume change")
+		return
+	}
+	if !whole {
+		for i, v := range vols {
+			if old := e.pool.Volume(v.Name); old != nil && old.Def.Key == v.Key {
+				d := old.Def.Clone()
+				d.Allocation = v.Allocation
+				vols[i] = d
+			}
+		}
+	}
+	e.pool.ApplyRefreshSince(token, stats, vols)
+	e.pool.UpdateLive(live)
 }
 
 // VolCreateXML creates a volume: parse, prepare, admit (reserve capacity), build,
@@ -355,6 +413,7 @@ func (s *Service) VolDelete(ctx context.Context, h domain.VolHandle, flags uint3
 	r.e.pool.VolumeDeleted(r.v)
 	r.e.mu.Unlock()
 	s.plog(h.Pool).WithField("vol", h.Name).Info("volume deleted")
+	s.rereadLayout(ctx, r.e, true)
 	return nil
 }
 

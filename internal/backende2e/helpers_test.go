@@ -66,6 +66,18 @@ func run(name string, args ...string) (string, error) {
 // skipping would let a broken runner pass.
 func loopDevice(t *testing.T, size int64) string {
 	t.Helper()
+	return attachLoop(t, size)
+}
+
+// partitionedLoopDevice is loopDevice with partition scanning (losetup -P),
+// so that partitions written to it get device nodes (loop3p1, ...).
+func partitionedLoopDevice(t *testing.T, size int64) string {
+	t.Helper()
+	return attachLoop(t, size, "-P")
+}
+
+func attachLoop(t *testing.T, size int64, opts ...string) string {
+	t.Helper()
 	img := filepath.Join(t.TempDir(), "disk.img")
 	f, err := os.Create(img)
 	if err != nil {
@@ -75,7 +87,7 @@ func loopDevice(t *testing.T, size int64) string {
 		t.Fatal(err)
 	}
 	f.Close()
-	out, err := run("losetup", "-f", "--show", img)
+	out, err := run("losetup", append(append([]string{"-f", "--show"}, opts...), img)...)
 	if err != nil {
 		t.Fatalf("backende2e: cannot attach a loop device as root (%v: %s)", err, out)
 	}
