@@ -20,6 +20,7 @@ const (
 	fromRPC     int32 = 7
 	fromStorage int32 = 18
 	fromDomain  int32 = 20
+	fromSecret  int32 = 30
 	fromAdmin   int32 = 62
 
 	levelError int32 = 2
@@ -56,13 +57,15 @@ type errorFields struct {
 // errorScope says which libvirt error domain a "not supported" reply uses: the
 // generic connect APIs report VIR_FROM_DOMAIN (what libvirtd's storage:///system
 // answers for virConnectGetVersion), storage APIs VIR_FROM_STORAGE, admin APIs
-// VIR_FROM_ADMIN.
+// VIR_FROM_ADMIN, and the secret APIs, which the storage daemon does not
+// serve, VIR_FROM_SECRET (as libvirtd's storage:///system connection).
 type errorScope int
 
 const (
 	scopeStorage errorScope = iota
 	scopeConnect
 	scopeAdmin
+	scopeSecret
 )
 
 // mapError is the one table from any error to the remote_error a client gets.
@@ -85,6 +88,8 @@ func mapError(err error, scope errorScope) errorFields {
 			dom = fromDomain
 		case scopeAdmin:
 			dom = fromAdmin
+		case scopeSecret:
+			dom = fromSecret
 		}
 		return fields(codeNoSupport, dom, domain.KindNoSupport.Prefix(), ue.API, -1)
 	case errors.As(err, &de):
