@@ -39,6 +39,8 @@ const (
 	KindNoConnect                            // VIR_ERR_NO_CONNECT 5
 	KindInvalidStream                        // VIR_ERR_INVALID_STREAM 73
 	KindXMLInvalidSchema                     // VIR_ERR_XML_INVALID_SCHEMA 92
+	KindInvalidSecret                        // VIR_ERR_INVALID_SECRET 65
+	KindNoSecret                             // VIR_ERR_NO_SECRET 66
 	kindEnd
 )
 
@@ -72,6 +74,8 @@ var kindCodes = map[Kind]struct {
 	KindNoConnect:            {5, ""},
 	KindInvalidStream:        {73, "invalid stream pointer in "},
 	KindXMLInvalidSchema:     {92, ""},
+	KindInvalidSecret:        {65, "Invalid secret: "},
+	KindNoSecret:             {66, "Secret not found: "},
 }
 
 // Code returns libvirt's virErrorNumber for the kind.
@@ -79,6 +83,18 @@ func (k Kind) Code() int32 { return kindCodes[k].code }
 
 // Prefix returns the text libvirt prepends to the detail for this kind.
 func (k Kind) Prefix() string { return kindCodes[k].prefix }
+
+// KindForCode returns the kind of a libvirt virErrorNumber, for errors that
+// come from another libvirt daemon (the secret driver) and go on to our
+// client with their code; ok is false for a number no kind stands for.
+func KindForCode(code int32) (k Kind, ok bool) {
+	for k, c := range kindCodes {
+		if c.code == code {
+			return k, true
+		}
+	}
+	return 0, false
+}
 
 // Kinds lists every defined kind, for exhaustive tests of mapping tables.
 func Kinds() []Kind {

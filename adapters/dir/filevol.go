@@ -125,7 +125,7 @@ func (v *FileVolumes) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *
 func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
 	switch vol.Target.Format {
 	case imgformat.Raw:
-		if vol.Target.Encryption != "" {
+		if vol.Target.Encryption.Encrypted() {
 			return v.qemuImgCreate(ctx, vol, flags)
 		}
 		return v.createRaw(ctx, vol, nil, flags)
@@ -150,7 +150,7 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 	if !vol.HasCapacity || vol.Capacity < src.Capacity {
 		vol.Capacity = src.Capacity
 	}
-	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw && vol.Target.Encryption == "" && src.Target.Encryption == "" {
+	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw && !vol.Target.Encryption.Encrypted() && !src.Target.Encryption.Encrypted() {
 		return v.createRaw(ctx, vol, src, flags)
 	}
 	return v.qemuImgConvert(ctx, vol, src, srcFormat, flags)
@@ -241,7 +241,7 @@ func (v *FileVolumes) qemuImgCreate(ctx context.Context, vol *domain.VolDef, fla
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
 	}
-	if vol.Target.Encryption != "" {
+	if vol.Target.Encryption.Encrypted() {
 		return domain.Errorf(domain.KindOperationUnsupported, "creation of encrypted volumes is not supported yet")
 	}
 	prealloc := flags&domain.VolCreatePreallocMetadata != 0
@@ -342,7 +342,7 @@ func (v *FileVolumes) qemuImgConvert(ctx context.Context, vol, src *domain.VolDe
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
 	}
-	if vol.Target.Encryption != "" || src.Target.Encryption != "" {
+	if vol.Target.Encryption.Encrypted() || src.Target.Encryption.Encrypted() {
 		return domain.Errorf(domain.KindOperationUnsupported, "conversion of encrypted volumes is not supported yet")
 	}
 	o, err := imgOptsFor(vol, flags&domain.VolCreatePreallocMetadata != 0)

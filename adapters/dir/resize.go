@@ -23,7 +23,7 @@ func (v *FileVolumes) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *
 	switch {
 	case vol.Type == domain.VolDir:
 		return domain.Errorf(domain.KindOperationUnsupported, "cannot resize a directory volume")
-	case vol.Target.Format == imgformat.Raw && vol.Target.Encryption == "":
+	case vol.Target.Format == imgformat.Raw && !vol.Target.Encryption.Encrypted():
 		return resizeRaw(ctx, vol.Target.Path, capacity, alloc)
 	case alloc:
 		return domain.Errorf(domain.KindOperationUnsupported, "preallocate is only supported for raw type volume")
