@@ -241,6 +241,7 @@ type VolTarget struct {
 // creation (a refresh does not read them back, as libvirt's does not).
 type VolEncryption struct {
 	Format string // "default", "qcow", "luks", "luks2"; "" = not encrypted
+	Engine string // "qemu", "librbd"; "" = the default
 	// Secrets are the <secret type='passphrase'> elements. LUKS takes exactly
 	// one; the XML allows any number, and the checks at use say so.
 	Secrets []SecretRef

@@ -6,6 +6,10 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
+// encryptionEngines are virStorageEncryptionEngine's names; "default" is
+// the absence of the attribute.
+var encryptionEngines = []string{"default", "qemu", "librbd"}
+
 // secretTypes are virStorageEncryptionSecretType's names.
 var secretTypes = []string{"passphrase"}
 
@@ -17,12 +21,19 @@ func parseEncryption(n *node) (domain.VolEncryption, error) {
 	var e domain.VolEncryption
 	f, ok := n.attr("format")
 	if !ok {
-		f = "(null)"
+		return e, xmlError("unknown volume encryption format")
 	}
 	if indexOf(encryptionFormats, f) < 0 {
 		return e, domain.Errorf(domain.KindConfigUnsupported, "unknown volume encryption format type %s", f)
 	}
 	e.Format = f
+	if eng, ok := n.attr("engine"); ok {
+		// virXMLPropEnum with NONZERO: "default" is not written either.
+		if indexOf(encryptionEngines, eng) < 1 {
+			return e, invalidAttr("engine", "encryption", eng, "")
+		}
+		e.Engine = eng
+	}
 	for _, sn := range n.children("secret") {
 		ref, err := parseEncryptionSecret(sn)
 		if err != nil {
@@ -105,7 +116,11 @@ func noDomainXMLError(format string, args ...any) error {
 // and ivgen when a cipher was given. An element with nothing inside keeps
 // its closing tag on a line of its own, as libvirt prints it.
 func formatEncryption(w *writer, e *domain.VolEncryption) {
-	w.open("<encryption format='%s'>", esc(e.Format))
+	if e.Engine != "" {
+		w.open("<encryption format='%s' engine='%s'>", esc(e.Format), esc(e.Engine))
+	} else {
+		w.open("<encryption format='%s'>", esc(e.Format))
+	}
 	for _, s := range e.Secrets {
 		if s.ByUUID {
 			w.line("<secret type='passphrase' uuid='%s'/>", s.UUID)
