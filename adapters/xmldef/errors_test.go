@@ -97,7 +97,9 @@ func TestParsePoolErrors(t *testing.T) {
 func TestParseVolErrors(t *testing.T) {
 	t.Parallel()
 	v := func(name, inner string) string { return "<volume><name>" + name + "</name>" + inner + "</volume>" }
-	enc := func(e string) string { return v("a", "<capacity>1</capacity><target><format type='raw'/>"+e+"</target>") }
+	enc := func(e string) string {
+		return v("a", "<capacity>1</capacity><target><format type='raw'/>"+e+"</target>")
+	}
 	const sec = "<secret type='passphrase' uuid='11111111-2222-3333-4444-555555555555'/>"
 	tests := []struct {
 		name       string
