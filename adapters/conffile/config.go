@@ -51,6 +51,18 @@ type Config struct {
 	KeepaliveCount         int
 	AdminKeepaliveInterval int
 	AdminKeepaliveCount    int
+
+	// SecretDriverSocket is the socket of libvirt's secret driver, which holds
+	// the passphrases of encrypted volumes; empty picks virtsecretd's when it
+	// exists, else libvirtd's, in the daemon's mode.
+	SecretDriverSocket string
+	// SecretDriverURI is the URI opened there; empty means secret:///system
+	// (secret:///session for a session daemon).
+	SecretDriverURI string
+	// SecretDriverTokenFile is the system token libvirt's daemons share,
+	// which lets the secret driver hand over private secrets; empty means
+	// libvirt's place for the mode (/run/libvirt/common/system.token).
+	SecretDriverTokenFile string
 }
 
 // Defaults returns the configuration libvirt uses when the file sets nothing.
@@ -150,6 +162,9 @@ var keys = map[string]keySpec{
 	"keepalive_count":           intKey(func(c *Config) *int { return &c.KeepaliveCount }),
 	"admin_keepalive_interval":  intKey(func(c *Config) *int { return &c.AdminKeepaliveInterval }),
 	"admin_keepalive_count":     intKey(func(c *Config) *int { return &c.AdminKeepaliveCount }),
+	"secret_driver_socket":      strKey(func(c *Config) *string { return &c.SecretDriverSocket }),
+	"secret_driver_uri":         strKey(func(c *Config) *string { return &c.SecretDriverURI }),
+	"secret_driver_token_file":  strKey(func(c *Config) *string { return &c.SecretDriverTokenFile }),
 }
 
 // ignoredKeys are libvirt daemon settings that are valid in libvirt's
@@ -286,6 +301,17 @@ func (c *Config) Validate() error {
 	}
 	if c.AdminMaxClientRequests < 1 {
 		errs = append(errs, "admin_max_client_requests must be at least 1")
+	}
+	if u := c.SecretDriverURI; u != "" && !strings.HasPrefix(u, "secret:///") {
+		errs = append(errs, fmt.Sprintf("secret_driver_uri: %q is not a secret driver URI (secret:///system or secret:///session)", u))
+	}
+	for _, p := range []struct{ key, val string }{
+		{"secret_driver_socket", c.SecretDriverSocket},
+		{"secret_driver_token_file", c.SecretDriverTokenFile},
+	} {
+		if p.val != "" && !strings.HasPrefix(p.val, "/") {
+			errs = append(errs, fmt.Sprintf("%s: %q is not an absolute path", p.key, p.val))
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -67,6 +67,9 @@ func TestLoadEveryKey(t *testing.T) {
 		{"keepalive_count", `keepalive_count = 0`, func(c *conffile.Config) { c.KeepaliveCount = 0 }},
 		{"admin_keepalive_interval", `admin_keepalive_interval = 10`, func(c *conffile.Config) { c.AdminKeepaliveInterval = 10 }},
 		{"admin_keepalive_count", `admin_keepalive_count = 1`, func(c *conffile.Config) { c.AdminKeepaliveCount = 1 }},
+		{"secret_driver_socket", `secret_driver_socket = "/run/libvirt/libvirt-sock"`, func(c *conffile.Config) { c.SecretDriverSocket = "/run/libvirt/libvirt-sock" }},
+		{"secret_driver_uri", `secret_driver_uri = "secret:///system"`, func(c *conffile.Config) { c.SecretDriverURI = "secret:///system" }},
+		{"secret_driver_token_file", `secret_driver_token_file = "/x/system.token"`, func(c *conffile.Config) { c.SecretDriverTokenFile = "/x/system.token" }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -116,6 +119,9 @@ func TestLoadErrors(t *testing.T) {
 		{"admin workers inverted", "admin_min_workers = 9", `admin_min_workers (9) greater than admin_max_workers (5)`},
 		{"zero requests", "max_client_requests = 0", `max_client_requests must be at least 1`},
 		{"syntax", "max_clients = ", `conffile: v.conf:1: expected value after '='`},
+		{"secret uri", `secret_driver_uri = "qemu:///system"`, `secret_driver_uri: "qemu:///system" is not a secret driver URI`},
+		{"secret socket relative", `secret_driver_socket = "libvirt-sock"`, `secret_driver_socket: "libvirt-sock" is not an absolute path`},
+		{"token relative", `secret_driver_token_file = "t"`, `secret_driver_token_file: "t" is not an absolute path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,8 +241,12 @@ func TestSampleConfig(t *testing.T) {
 	if c.UnixSockDir != "/run/libvirt" {
 		t.Fatalf("sample unix_sock_dir = %q, want libvirt's /run/libvirt", c.UnixSockDir)
 	}
-	// The empty default stands for "per mode", which the sample spells out.
-	c.UnixSockDir = ""
+	// The empty defaults stand for "per mode", which the sample spells out
+	// for a system daemon.
+	if c.SecretDriverURI != "secret:///system" || c.SecretDriverTokenFile != "/run/libvirt/common/system.token" {
+		t.Fatalf("sample secret driver settings %q %q, want libvirt's", c.SecretDriverURI, c.SecretDriverTokenFile)
+	}
+	c.UnixSockDir, c.SecretDriverURI, c.SecretDriverTokenFile = "", "", ""
 	if !reflect.DeepEqual(c, conffile.Defaults()) {
 		t.Fatalf("uncommented sample = %+v, want defaults", c)
 	}
