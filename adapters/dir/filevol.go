@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
+	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/adapters/qcow2"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -46,6 +47,9 @@ type FileVolumes struct {
 	// Owner, when set, makes new volumes' files as their owner (netfs); nil
 	// makes them as the daemon and chowns them.
 	Owner VolOwner
+	// Keys reads the passphrases of encrypted volumes from the secret driver
+	// for qemu-img; nil refuses to make or open them.
+	Keys *luks.Keys
 
 	watches *watchSet // incremental refresh state (watch.go), under watchSetsMu
 }
@@ -87,18 +91,24 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 	// Not on network filesystems: their stat may answer from an attribute
 	// cache, where the open of a full read revalidates.
 	if !v.FullRefresh && refreshQuiet(vol) {
+		v.Keys.LoadDefault(ctx, v.Log, vol)
 		return nil
 	}
+	before := vol.Target.Encryption
 	var pr probe
 	err := inspectProbe(vol.Target.Path, vol, nil, &pr)
 	if errors.Is(err, errSkip) {
 		forgetQuiet(vol.Target.Path)
 		return errnoErr(unix.ENOENT, "cannot open volume '%s'", vol.Target.Path)
 	}
-	if err == nil && pr.mode == unix.S_IFREG && !v.FullRefresh {
+	if err != nil {
+		return err
+	}
+	if pr.mode == unix.S_IFREG && !v.FullRefresh {
 		rememberQuiet(vol.Target.Path, &pr.stat, clock())
 	}
-	return err
+	v.refreshEncryption(ctx, vol, before)
+	return nil
 }
 
 // DeleteVol removes the volume's file (rmdir for a dir volume). A file that is
@@ -123,14 +133,13 @@ func (v *FileVolumes) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *
 // BuildVol creates the volume on disk: raw files in process, directories with
 // mkdir, every other format with qemu-img create.
 func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
-	switch vol.Target.Format {
-	case imgformat.Raw:
-		if vol.Target.Encryption.Encrypted() {
-			return v.qemuImgCreate(ctx, vol, flags)
-		}
-		return v.createRaw(ctx, vol, nil, flags)
-	case "dir":
+	switch {
+	case vol.Target.Format == "dir":
 		return createDir(vol, flags)
+	case vol.Target.Encryption.Encrypted():
+		return v.createEncrypted(ctx, pool, vol, flags)
+	case vol.Target.Format == imgformat.Raw:
+		return v.createRaw(ctx, vol, nil, flags)
 	default:
 		return v.qemuImgCreate(ctx, vol, flags)
 	}
@@ -150,7 +159,10 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 	if !vol.HasCapacity || vol.Capacity < src.Capacity {
 		vol.Capacity = src.Capacity
 	}
-	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw && !vol.Target.Encryption.Encrypted() && !src.Target.Encryption.Encrypted() {
+	if vol.Target.Encryption.Encrypted() || src.Target.Encryption.Encrypted() {
+		return v.convertEncrypted(ctx, pool, vol, srcPool, src, srcFormat, flags)
+	}
+	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw {
 		return v.createRaw(ctx, vol, src, flags)
 	}
 	return v.qemuImgConvert(ctx, vol, src, srcFormat, flags)
@@ -240,9 +252,6 @@ func checkBacking(vol *domain.VolDef, prealloc bool) (path, format string, err e
 func (v *FileVolumes) qemuImgCreate(ctx context.Context, vol *domain.VolDef, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
-	}
-	if vol.Target.Encryption.Encrypted() {
-		return domain.Errorf(domain.KindOperationUnsupported, "creation of encrypted volumes is not supported yet")
 	}
 	prealloc := flags&domain.VolCreatePreallocMetadata != 0
 	backing, backingFmt, err := checkBacking(vol, prealloc)
@@ -341,9 +350,6 @@ func (v *FileVolumes) createQcow2(vol *domain.VolDef, o qcow2.CreateOptions) err
 func (v *FileVolumes) qemuImgConvert(ctx context.Context, vol, src *domain.VolDef, srcFormat string, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
-	}
-	if vol.Target.Encryption.Encrypted() || src.Target.Encryption.Encrypted() {
-		return domain.Errorf(domain.KindOperationUnsupported, "conversion of encrypted volumes is not supported yet")
 	}
 	o, err := imgOptsFor(vol, flags&domain.VolCreatePreallocMetadata != 0)
 	if err != nil {

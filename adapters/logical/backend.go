@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -38,6 +39,9 @@ const wipeBytes = 1 << 20
 type Backend struct {
 	runner ports.CommandRunner
 	log    *logrus.Entry
+	// Keys reads the passphrases of LUKS-encrypted volumes for qemu-img; nil
+	// refuses them.
+	Keys *luks.Keys
 }
 
 // New returns the logical backend; every LVM, blkid, scrub and qemu-img

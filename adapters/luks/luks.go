@@ -116,29 +116,44 @@ func Driver(format string, enc domain.VolEncryption) string {
 }
 
 // CheckCreate applies libvirt's rules to an encrypted volume about to be made
-// with qemu-img (virStorageBackendCreateQemuImgCmdFromVol and
-// storageBackendCreateQemuImgCheckEncryption), in libvirt's order: a qcow2
-// with qcow's own encryption, a raw image with anything but LUKS, an image
-// format that cannot carry encryption, then the count of secrets. format is
-// the volume's format; input is the source's encryption for a copy (zero
-// otherwise), inputFormat its format.
+// with qemu-img (virStorageBackendCreateQemuImgCmdFromVol), in libvirt's
+// order: CheckQcow, CheckRaw, then CheckEncryption when the volume is
+// encrypted. format is the volume's format; input is the source's encryption
+// for a copy (zero otherwise), inputFormat its format. Callers with other
+// checks of their own between those steps (preallocation, backing store) call
+// the three in turn.
 func CheckCreate(format string, enc domain.VolEncryption, inputFormat string, input domain.VolEncryption) error {
+	if err := CheckQcow(format, enc, input); err != nil {
+		return err
+	}
+	if err := CheckRaw(format, enc, inputFormat, input); err != nil {
+		return err
+	}
+	if !enc.Encrypted() {
+		return nil
+	}
+	return CheckEncryption(format, enc)
+}
+
+// CheckQcow refuses what libvirt refuses first: a qcow2 with qcow's own
+// (AES) encryption, and a source encrypted with anything but LUKS.
+func CheckQcow(format string, enc domain.VolEncryption, input domain.VolEncryption) error {
 	if enc.Encrypted() && (enc.Format == "qcow" || enc.Format == "default") && (format == "qcow" || format == "qcow2") {
 		return domain.Errorf(domain.KindConfigUnsupported, "creation of qcow2 encrypted image is not supported")
 	}
 	if input.Encrypted() && input.Format != "luks" {
 		return domain.Errorf(domain.KindConfigUnsupported, "encryption format of inputvol must be LUKS")
 	}
-	if format == "raw" && enc.Encrypted() && enc.Format != "luks" {
+	return nil
+}
+
+// CheckRaw refuses an encrypted raw image, new or source, that is not LUKS.
+func CheckRaw(format string, enc domain.VolEncryption, inputFormat string, input domain.VolEncryption) error {
+	if (format == "raw" && enc.Encrypted() && enc.Format != "luks") ||
+		(inputFormat == "raw" && input.Encrypted() && input.Format != "luks") {
 		return domain.Errorf(domain.KindInternal, "Only luks encryption is supported for raw files")
 	}
-	if inputFormat == "raw" && input.Encrypted() && input.Format != "luks" {
-		return domain.Errorf(domain.KindInternal, "Only luks encryption is supported for raw files")
-	}
-	if !enc.Encrypted() {
-		return nil
-	}
-	return CheckEncryption(format, enc)
+	return nil
 }
 
 // CheckEncryption is storageBackendCreateQemuImgCheckEncryption: only raw
@@ -304,4 +319,22 @@ func (k *Keys) LoadDefault(ctx context.Context, log *logrus.Entry, vol *domain.V
 	// A new slice: the definition may share its backing array with a cached copy.
 	enc.Secrets = []domain.SecretRef{domain.SecretByUUID(s.UUID)}
 	vol.Target.Encryption = enc
+}
+
+// Sweep removes the key directories a daemon killed in the middle of a
+// command left in dir, so that no passphrase outlives the daemon that
+// staged it.
+func Sweep(dir string, log *logrus.Entry) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.Contains(e.Name(), ".secret.") {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil && log != nil {
+			log.WithError(err).WithField("dir", e.Name()).Warn("luks: cannot remove a key directory left behind")
+		}
+	}
 }

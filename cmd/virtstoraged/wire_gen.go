@@ -17,21 +17,26 @@ import (
 func newApp(s *settings) (*app, func(), error) {
 	logger := provideLogger(s)
 	runner := provideRunner(logger)
-	v := provideBackends(s, runner, logger)
+	client, cleanup := provideSecretStore(s, logger)
+	keys := provideKeys(s, client, logger)
+	v := provideBackends(s, runner, keys, logger)
 	codec := xmldef.New()
 	store, err := provideStore(s)
 	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
 	eventHub := provideEventHub(logger)
 	mainStorageLog := provideStorageLog(logger)
 	service, err := provideService(v, codec, store, eventHub, mainStorageLog)
 	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
 	config := provideRPCConfig(s)
 	server, err := provideServer(config, service, eventHub, logger)
 	if err != nil {
+		cleanup()
 		return nil, nil, err
 	}
 	mainApp := &app{
@@ -39,5 +44,6 @@ func newApp(s *settings) (*app, func(), error) {
 		server:  server,
 	}
 	return mainApp, func() {
+		cleanup()
 	}, nil
 }
