@@ -175,7 +175,7 @@ func (v *FileVolumes) convertEncrypted(ctx context.Context, pool *domain.PoolDef
 		srcAlias = luks.Alias(src.Name)
 		objects = append(objects, luks.SecretObject(srcAlias, srcKey.Path))
 	}
-	convert := qemuImgConvertEncryptedArgs(objects,
+	convert := luks.ConvertArgs(objects,
 		luks.ConvertImage(luks.Driver(srcFormat, in), srcFormat, src.Target.Path, srcAlias),
 		luks.ConvertImage(o.format, t.Format, t.Path, dstAlias))
 	if err := v.runAsOwner(ctx, t.Perms, ports.Command{Path: qemuImg, Args: convert}); err != nil {

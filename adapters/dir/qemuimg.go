@@ -127,18 +127,6 @@ func qemuImgConvertArgs(srcPath, srcFormat, dstPath string, o qemuImgOpts) []str
 	return append(args, srcPath, dstPath)
 }
 
-// qemuImgConvertEncryptedArgs is the second step of libvirt's copy from or
-// to an encrypted image, into the image the first step created: convert
-// --image-opts -n --target-image-opts [--object OBJ]... SRC DST, where SRC and
-// DST are image option strings (driver, file, key secret).
-func qemuImgConvertEncryptedArgs(objects []string, src, dst string) []string {
-	args := []string{"convert", "--image-opts", "-n", "--target-image-opts"}
-	for _, obj := range objects {
-		args = append(args, "--object", obj)
-	}
-	return append(args, src, dst)
-}
-
 // qemuImgResizeEncryptedArgs is `qemu-img resize` of an encrypted image:
 // resize [--shrink] --object SECRET --image-opts IMAGE BYTES, the size
 // rounded up to a 512-byte sector.

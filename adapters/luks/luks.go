@@ -96,6 +96,18 @@ func ConvertImage(driver, format, path, alias string) string {
 	return s
 }
 
+// ConvertArgs are the qemu-img arguments of the second step of libvirt's
+// copy from or to an encrypted image, into the image the first step made:
+// convert --image-opts -n --target-image-opts [--object OBJ]... SRC DST, SRC
+// and DST being ConvertImage strings.
+func ConvertArgs(objects []string, src, dst string) []string {
+	args := []string{"convert", "--image-opts", "-n", "--target-image-opts"}
+	for _, obj := range objects {
+		args = append(args, "--object", obj)
+	}
+	return append(args, src, dst)
+}
+
 // ResizeImage is the --image-opts of an encrypted image for qemu-img resize,
 // in the other order libvirt uses there, with the path's commas escaped.
 func ResizeImage(format, path, alias string) string {
