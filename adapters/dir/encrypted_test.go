@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
@@ -449,4 +450,39 @@ func TestEncryptedRefreshKeepsSecret(t *testing.T) {
 	if vol.Target.Encryption.Encrypted() {
 		t.Errorf("zeroed file still encrypted: %+v", vol.Target.Encryption)
 	}
+}
+
+// TestEncryptedAsOwner: on a netfs pool qemu-img runs as the volume's owner,
+// who then must be able to read the key file; it is theirs, in a directory
+// of theirs, as libvirt chowns its file.
+func TestEncryptedAsOwner(t *testing.T) {
+	testkit.RequireRoot(t)
+	t.Parallel()
+	b, f, _, w := luksBackend(t)
+	cred := &ports.Credential{UID: testOwner, GID: testOwner}
+	b.Owner = &fsOwner{cred: cred}
+	pool := &domain.PoolDef{Type: domain.PoolNetFS, Name: "p", Target: domain.PoolTarget{Path: testkit.OwnedDir(t, testOwner), Perms: domain.UnsetPerms()}}
+	vol := newVol(t, b, pool, "LuksDemo.img", "raw", 1<<20, func(v *domain.VolDef) {
+		v.Target.Perms = ownerPerms(0o600)
+		v.Target.Encryption = luksEnc(luksUUID)
+	})
+	f.Expect("qemu-img", testkit.AnyRest).As(cred, 0o177).Do = func(cmd ports.Command) error {
+		w.check(cmd)
+		for _, p := range w.paths {
+			for _, q := range []string{p, filepath.Dir(p)} {
+				fi, err := os.Stat(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st := fi.Sys().(*syscall.Stat_t); st.Uid != testOwner || st.Gid != testOwner {
+					t.Errorf("%s owned by %d:%d, want the volume's owner", q, st.Uid, st.Gid)
+				}
+			}
+		}
+		return asOwner(func() error { return touchLastArg(cmd) })
+	}
+	if err := b.BuildVol(context.Background(), pool, vol, 0); err != nil {
+		t.Fatal(err)
+	}
+	wantOwnedFile(t, vol.Target.Path, 0o600)
 }
