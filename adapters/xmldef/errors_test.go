@@ -133,6 +133,7 @@ func TestParseVolErrors(t *testing.T) {
 		// <encryption> errors as libvirtd 9.0 gives them (measured).
 		{name: "encryption without format", give: enc("<encryption>" + sec + "</encryption>"), wantErr: "XML error: unknown volume encryption format", wantCode: 27, wantDomain: 18},
 		{name: "bad engine", give: enc("<encryption format='luks' engine='bogus'>" + sec + "</encryption>"), wantErr: "XML error: Invalid value for attribute 'engine' in element 'encryption': 'bogus'.", wantCode: 27, wantDomain: 5},
+		{name: "engine empty", give: enc("<encryption format='luks' engine=''>" + sec + "</encryption>"), wantErr: "XML error: Invalid value for attribute 'engine' in element 'encryption': ''.", wantCode: 27, wantDomain: 5},
 		{name: "engine default", give: enc("<encryption format='luks' engine='default'>" + sec + "</encryption>"), wantErr: "XML error: Invalid value for attribute 'engine' in element 'encryption': 'default'.", wantCode: 27, wantDomain: 5},
 		{name: "secret without type", give: enc("<encryption format='luks'><secret uuid='11111111-2222-3333-4444-555555555555'/></encryption>"), wantErr: "XML error: unknown volume encryption secret type", wantCode: 27, wantDomain: 18},
 		{name: "secret type bogus", give: enc("<encryption format='luks'><secret type='bogus' uuid='11111111-2222-3333-4444-555555555555'/></encryption>"), wantErr: "unsupported configuration: unknown volume encryption secret type bogus", wantCode: 67, wantDomain: 18},

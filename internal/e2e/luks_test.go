@@ -280,6 +280,10 @@ func TestLUKSAgainstLibvirtd(t *testing.T) {
 		t.Errorf("q.qcow2 after refresh:\n--- libvirtd: %+v\n--- virtstoraged: %+v", res[0], res[1])
 	}
 	sameOnBoth(t, ref, ours, nil, append(args("vol-clone", "luks1.img", "clone2.img"), pool...)...)
+	// A wipe destroys an encrypted volume as libvirt's does, header included:
+	// what is left is plain raw zeros.
+	sameOnBoth(t, ref, ours, nil, append(args("vol-wipe", "byusage.img"), pool...)...)
+	sameOnBoth(t, ref, ours, nil, append(args("vol-dumpxml", "byusage.img"), pool...)...)
 
 	// No passphrase in the daemon's debug log.
 	logText, err := os.ReadFile(d.LogPath)
