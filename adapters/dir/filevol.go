@@ -131,7 +131,7 @@ func (v *FileVolumes) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *
 }
 
 // BuildVol creates the volume on disk: raw files in process, directories with
-// mkdir, every other format with qemu-img create.
+// mkdir, every other format and every encrypted volume with qemu-img create.
 func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
 	switch {
 	case vol.Target.Format == "dir":
@@ -146,7 +146,8 @@ func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *d
 }
 
 // BuildVolFrom creates vol as a copy of src: raw to raw in process (sparse,
-// or a reflink with VolCreateReflink), anything else with qemu-img convert.
+// or a reflink with VolCreateReflink), anything else with qemu-img convert,
+// in libvirt's two steps when either side is encrypted.
 // The new volume's capacity is the larger of the source's and the one asked.
 func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, srcPool *domain.PoolDef, src *domain.VolDef, flags uint32) error {
 	srcFormat := src.Target.Format
