@@ -119,7 +119,7 @@ func (v *FileVolumes) createEncrypted(ctx context.Context, pool *domain.PoolDef,
 // own encryption, if any), then qemu-img convert -n writes src's data into
 // it, each side opened with its own secret. A failed convert removes vol.
 // A new secret for the copy re-encrypts, none decrypts.
-func (v *FileVolumes) convertEncrypted(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, srcPool *domain.PoolDef, src *domain.VolDef, srcFormat string, flags uint32) error {
+func (v *FileVolumes) convertEncrypted(ctx context.Context, pool *domain.PoolDef, vol, src *domain.VolDef, srcFormat string, flags uint32) error {
 	if flags&^domain.VolCreatePreallocMetadata != 0 {
 		return domain.ErrUnsupportedFlags(flags, "storageBackendCreateQemuImg")
 	}

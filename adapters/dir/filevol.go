@@ -161,7 +161,7 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 		vol.Capacity = src.Capacity
 	}
 	if vol.Target.Encryption.Encrypted() || src.Target.Encryption.Encrypted() {
-		return v.convertEncrypted(ctx, pool, vol, srcPool, src, srcFormat, flags)
+		return v.convertEncrypted(ctx, pool, vol, src, srcFormat, flags)
 	}
 	if vol.Target.Format == imgformat.Raw && srcFormat == imgformat.Raw {
 		return v.createRaw(ctx, vol, src, flags)
