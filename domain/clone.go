@@ -45,5 +45,6 @@ func (d *VolDef) Clone() *VolDef {
 		c.Backing = &b
 	}
 	c.Extents = slices.Clone(d.Extents)
+	c.Target.Encryption.Secrets = slices.Clone(d.Target.Encryption.Secrets)
 	return &c
 }

@@ -44,6 +44,8 @@ const (
 	KindAuthCancelled                        // VIR_ERR_AUTH_CANCELLED 79
 	KindAuthUnavailable                      // VIR_ERR_AUTH_UNAVAILABLE 94
 	KindDBusService                          // VIR_ERR_DBUS_SERVICE 89
+	KindInvalidSecret                        // VIR_ERR_INVALID_SECRET 65
+	KindNoSecret                             // VIR_ERR_NO_SECRET 66
 	kindEnd
 )
 
@@ -81,6 +83,8 @@ var kindCodes = map[Kind]struct {
 	KindAuthCancelled:        {79, "authentication cancelled: "},
 	KindAuthUnavailable:      {94, "authentication unavailable: "},
 	KindDBusService:          {89, "error from service: "},
+	KindInvalidSecret:        {65, "Invalid secret: "},
+	KindNoSecret:             {66, "Secret not found: "},
 }
 
 // Code returns libvirt's virErrorNumber for the kind.
@@ -107,6 +111,18 @@ func (k Kind) Format() string {
 // FormatDetail puts detail into the kind's message format.
 func (k Kind) FormatDetail(detail string) string {
 	return strings.Replace(k.Format(), "%s", detail, 1)
+}
+
+// KindForCode returns the kind of a libvirt virErrorNumber, for errors that
+// come from another libvirt daemon (the secret driver) and go on to our
+// client with their code; ok is false for a number no kind stands for.
+func KindForCode(code int32) (k Kind, ok bool) {
+	for k, c := range kindCodes {
+		if c.code == code {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // Kinds lists every defined kind, for exhaustive tests of mapping tables.

@@ -280,10 +280,38 @@ type VolTarget struct {
 	LazyRefcounts bool
 	ExtendedL2    bool
 	Nocow         bool
-	Encryption    string // encryption format, "" = none
-	// EncryptionSecrets counts the <secret> elements of <encryption>.
-	EncryptionSecrets int
+	Encryption    VolEncryption // Format "" = not encrypted
 }
+
+// VolEncryption is a volume's <encryption>: its format, the secret holding
+// the passphrase, and for LUKS the cipher and IV generator asked for at
+// creation (a refresh does not read them back, as libvirt's does not).
+type VolEncryption struct {
+	Format string // "default", "qcow", "luks", "luks2"; "" = not encrypted
+	Engine string // "qemu", "librbd"; "" = the default
+	// Secrets are the <secret type='passphrase'> elements. LUKS takes exactly
+	// one; the XML allows any number, and the checks at use say so.
+	Secrets []SecretRef
+	Cipher  EncryptionCipher
+	Ivgen   EncryptionIvgen
+}
+
+// EncryptionCipher is <cipher name size mode hash>; Name "" means none given.
+type EncryptionCipher struct {
+	Name string
+	Size uint32
+	Mode string
+	Hash string
+}
+
+// EncryptionIvgen is <ivgen name hash>; Name "" means none given.
+type EncryptionIvgen struct {
+	Name string
+	Hash string
+}
+
+// Encrypted reports whether the volume has an <encryption> element.
+func (e VolEncryption) Encrypted() bool { return e.Format != "" }
 
 // BackingStore is a volume's backing image.
 type BackingStore struct {

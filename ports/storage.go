@@ -10,7 +10,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
-//go:generate go tool mockgen -typed -destination mocks/ports_mock.go -package mocks . StorageAPI,PoolBackend,CommandRunner,XMLCodec,StateStore,EventSink
+//go:generate go tool mockgen -typed -destination mocks/ports_mock.go -package mocks . StorageAPI,PoolBackend,CommandRunner,XMLCodec,StateStore,EventSink,SecretStore
 
 // StorageAPI is the driving port: every storage procedure of the remote program,
 // in domain terms. Flags are passed through unchanged; the service checks them with

@@ -59,6 +59,17 @@ type Config struct {
 	// (the default), "unix:PATH" or a loopback "IP:PORT"; MetricsAddr gives
 	// it parsed.
 	MetricsListen string
+	// SecretDriverSocket is the socket of libvirt's secret driver, which holds
+	// the passphrases of encrypted volumes; empty picks virtsecretd's when it
+	// exists, else libvirtd's, in the daemon's mode.
+	SecretDriverSocket string
+	// SecretDriverURI is the URI opened there; empty means secret:///system
+	// (secret:///session for a session daemon).
+	SecretDriverURI string
+	// SecretDriverTokenFile is the system token libvirt's daemons share,
+	// which lets the secret driver hand over private secrets; empty means
+	// libvirt's place for the mode (/run/libvirt/common/system.token).
+	SecretDriverTokenFile string
 }
 
 // The values of auth_unix_ro and auth_unix_rw the daemon serves.
@@ -167,6 +178,9 @@ var keys = map[string]keySpec{
 	"admin_keepalive_interval":  intKey(func(c *Config) *int { return &c.AdminKeepaliveInterval }),
 	"admin_keepalive_count":     intKey(func(c *Config) *int { return &c.AdminKeepaliveCount }),
 	"metrics_listen":            strKey(func(c *Config) *string { return &c.MetricsListen }),
+	"secret_driver_socket":      strKey(func(c *Config) *string { return &c.SecretDriverSocket }),
+	"secret_driver_uri":         strKey(func(c *Config) *string { return &c.SecretDriverURI }),
+	"secret_driver_token_file":  strKey(func(c *Config) *string { return &c.SecretDriverTokenFile }),
 }
 
 // ignoredKeys are libvirt daemon settings that are valid in libvirt's
@@ -310,6 +324,17 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := parseMetricsListen(c.MetricsListen); err != nil {
 		errs = append(errs, "metrics_listen: "+err.Error())
+	}
+	if u := c.SecretDriverURI; u != "" && !strings.HasPrefix(u, "secret:///") {
+		errs = append(errs, fmt.Sprintf("secret_driver_uri: %q is not a secret driver URI (secret:///system or secret:///session)", u))
+	}
+	for _, p := range []struct{ key, val string }{
+		{"secret_driver_socket", c.SecretDriverSocket},
+		{"secret_driver_token_file", c.SecretDriverTokenFile},
+	} {
+		if p.val != "" && !strings.HasPrefix(p.val, "/") {
+			errs = append(errs, fmt.Sprintf("%s: %q is not an absolute path", p.key, p.val))
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -72,6 +72,9 @@ func TestLoadEveryKey(t *testing.T) {
 		{"admin_keepalive_interval", `admin_keepalive_interval = 10`, func(c *conffile.Config) { c.AdminKeepaliveInterval = 10 }},
 		{"admin_keepalive_count", `admin_keepalive_count = 1`, func(c *conffile.Config) { c.AdminKeepaliveCount = 1 }},
 		{"metrics_listen", `metrics_listen = "127.0.0.1:9177"`, func(c *conffile.Config) { c.MetricsListen = "127.0.0.1:9177" }},
+		{"secret_driver_socket", `secret_driver_socket = "/run/libvirt/libvirt-sock"`, func(c *conffile.Config) { c.SecretDriverSocket = "/run/libvirt/libvirt-sock" }},
+		{"secret_driver_uri", `secret_driver_uri = "secret:///system"`, func(c *conffile.Config) { c.SecretDriverURI = "secret:///system" }},
+		{"secret_driver_token_file", `secret_driver_token_file = "/x/system.token"`, func(c *conffile.Config) { c.SecretDriverTokenFile = "/x/system.token" }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -129,6 +132,9 @@ func TestLoadErrors(t *testing.T) {
 		{"metrics port zero", `metrics_listen = "127.0.0.1:0"`, `"0" is not a port number (1 to 65535)`},
 		{"metrics port name", `metrics_listen = "127.0.0.1:http"`, `"http" is not a port number`},
 		{"metrics relative socket", `metrics_listen = "unix:metrics.sock"`, `metrics_listen: "unix:metrics.sock": the socket path must be absolute`},
+		{"secret uri", `secret_driver_uri = "qemu:///system"`, `secret_driver_uri: "qemu:///system" is not a secret driver URI`},
+		{"secret socket relative", `secret_driver_socket = "libvirt-sock"`, `secret_driver_socket: "libvirt-sock" is not an absolute path`},
+		{"token relative", `secret_driver_token_file = "t"`, `secret_driver_token_file: "t" is not an absolute path`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,8 +283,12 @@ func TestSampleConfig(t *testing.T) {
 	if c.UnixSockDir != "/run/libvirt" {
 		t.Fatalf("sample unix_sock_dir = %q, want libvirt's /run/libvirt", c.UnixSockDir)
 	}
-	// The empty default stands for "per mode", which the sample spells out.
-	c.UnixSockDir = ""
+	// The empty defaults stand for "per mode", which the sample spells out
+	// for a system daemon.
+	if c.SecretDriverURI != "secret:///system" || c.SecretDriverTokenFile != "/run/libvirt/common/system.token" {
+		t.Fatalf("sample secret driver settings %q %q, want libvirt's", c.SecretDriverURI, c.SecretDriverTokenFile)
+	}
+	c.UnixSockDir, c.SecretDriverURI, c.SecretDriverTokenFile = "", "", ""
 	if !reflect.DeepEqual(c, conffile.Defaults()) {
 		t.Fatalf("uncommented sample = %+v, want defaults", c)
 	}

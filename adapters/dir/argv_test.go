@@ -99,7 +99,7 @@ func TestQemuImgCreateArgv(t *testing.T) {
 		},
 		{
 			name: "raw-luks-without-secret", giveFmt: "raw", giveCap: gib5,
-			giveMod: func(v *domain.VolDef, _ string) { v.Target.Encryption = "luks" },
+			giveMod: func(v *domain.VolDef, _ string) { v.Target.Encryption = domain.VolEncryption{Format: "luks"} },
 			wantErr: "invalid argument: A single <secret type='passphrase'...> element is expected in encryption description",
 		},
 		{

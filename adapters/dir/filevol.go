@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
+	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/adapters/qcow2"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -52,6 +53,9 @@ type FileVolumes struct {
 	// (ploop, and qemu-img named by its full path in errors); nil is
 	// exec.LookPath.
 	LookPath func(file string) (string, error)
+	// Keys reads the passphrases of encrypted volumes from the secret driver
+	// for qemu-img; nil refuses to make or open them.
+	Keys *luks.Keys
 
 	// watchMu guards watches, the incremental refresh state (watch.go),
 	// created on first use.
@@ -110,8 +114,10 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 	// Not on network filesystems: their stat may answer from an attribute
 	// cache, where the open of a full read revalidates.
 	if !v.FullRefresh && v.quiet.refresh(vol) {
+		v.Keys.LoadDefault(ctx, v.Log, vol)
 		return nil
 	}
+	before := vol.Target.Encryption
 	var pr probe
 	defined := vol.Target
 	err := inspectProbe(vol.Target.Path, vol, nil, &pr)
@@ -122,10 +128,14 @@ func (v *FileVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol 
 		v.quiet.forget(vol.Target.Path)
 		return errnoErr(unix.ENOENT, "cannot open volume '%s'", vol.Target.Path)
 	}
-	if err == nil && pr.mode == unix.S_IFREG && !v.FullRefresh {
+	if err != nil {
+		return err
+	}
+	if pr.mode == unix.S_IFREG && !v.FullRefresh {
 		v.quiet.remember(vol.Target.Path, &pr.stat, v.now())
 	}
-	return err
+	v.refreshEncryption(ctx, vol, before)
+	return nil
 }
 
 // keepDefined puts back into a re-read volume what libvirt's per-volume
@@ -172,25 +182,25 @@ func (v *FileVolumes) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *
 }
 
 // BuildVol creates the volume on disk: raw files in process, directories with
-// mkdir, every other format with qemu-img create.
+// mkdir, every other format and every encrypted volume with qemu-img create.
 func (v *FileVolumes) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
-	switch vol.Target.Format {
-	case imgformat.Raw:
-		if vol.Target.Encryption != "" {
-			return v.qemuImgCreate(ctx, pool, vol, flags)
-		}
-		return v.createRaw(ctx, vol, nil, flags)
-	case "dir":
+	switch {
+	case vol.Target.Format == "dir":
 		return createDir(vol, flags)
-	case ploop:
+	case vol.Target.Format == ploop:
 		return v.createPloop(vol, nil, flags)
+	case vol.Target.Encryption.Encrypted():
+		return v.createEncrypted(ctx, pool, vol, flags)
+	case vol.Target.Format == imgformat.Raw:
+		return v.createRaw(ctx, vol, nil, flags)
 	default:
 		return v.qemuImgCreate(ctx, pool, vol, flags)
 	}
 }
 
 // BuildVolFrom creates vol as a copy of src: raw to raw in process (sparse,
-// or a reflink with VolCreateReflink), anything else with qemu-img convert.
+// or a reflink with VolCreateReflink), anything else with qemu-img convert,
+// in libvirt's two steps when either side is encrypted.
 // The new volume's capacity is the larger of the source's and the one asked.
 func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, srcPool *domain.PoolDef, src *domain.VolDef, flags uint32) error {
 	srcFormat := src.Target.Format
@@ -203,11 +213,14 @@ func (v *FileVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vo
 	if !vol.HasCapacity || vol.Capacity < src.Capacity {
 		vol.Capacity = src.Capacity
 	}
+	if vol.Target.Encryption.Encrypted() || src.Target.Encryption.Encrypted() {
+		return v.convertEncrypted(ctx, pool, vol, src, srcFormat, flags)
+	}
 	// libvirt's choice: qemu-img when either side is a file that is not
 	// plain raw; else a ploop volume from ploop tools, else a raw copy.
-	srcFile := src.Type == domain.VolFile && (srcFormat != imgformat.Raw || src.Target.Encryption != "")
+	srcFile := src.Type == domain.VolFile && srcFormat != imgformat.Raw
 	switch {
-	case srcFile, vol.Type == domain.VolFile && (vol.Target.Format != imgformat.Raw || vol.Target.Encryption != ""):
+	case srcFile, vol.Type == domain.VolFile && vol.Target.Format != imgformat.Raw:
 		return v.qemuImgConvert(ctx, pool, vol, src, srcFormat, flags)
 	case vol.Type == domain.VolPloop:
 		return v.createPloop(vol, src, flags)
@@ -283,9 +296,6 @@ func (v *FileVolumes) qemuImgCreate(ctx context.Context, pool *domain.PoolDef, v
 	}
 	if err := checkSecrets(vol); err != nil {
 		return err
-	}
-	if vol.Target.Encryption != "" {
-		return domain.Errorf(domain.KindOperationUnsupported, "creation of encrypted volumes is not supported yet")
 	}
 	o, backing, err := qemuImgPlan(pool, vol, nil, flags&domain.VolCreatePreallocMetadata != 0)
 	if err != nil {
@@ -386,9 +396,6 @@ func (v *FileVolumes) qemuImgConvert(ctx context.Context, pool *domain.PoolDef, 
 	if err := checkSecrets(src); err != nil {
 		return err
 	}
-	if vol.Target.Encryption != "" || src.Target.Encryption != "" {
-		return domain.Errorf(domain.KindOperationUnsupported, "conversion of encrypted volumes is not supported yet")
-	}
 	o, _, err := qemuImgPlan(pool, vol, src, flags&domain.VolCreatePreallocMetadata != 0)
 	if err != nil {
 		return err
@@ -399,7 +406,7 @@ func (v *FileVolumes) qemuImgConvert(ctx context.Context, pool *domain.PoolDef, 
 // checkSecrets is libvirt's first check of an encrypted volume qemu-img
 // makes or reads: its key comes from exactly one secret.
 func checkSecrets(vol *domain.VolDef) error {
-	if vol.Target.Encryption != "" && vol.Target.EncryptionSecrets != 1 {
+	if vol.Target.Encryption.Encrypted() && len(vol.Target.Encryption.Secrets) != 1 {
 		return domain.Errorf(domain.KindInvalidArg, "A single <secret type='passphrase'...> element is expected in encryption description")
 	}
 	return nil

@@ -119,7 +119,7 @@ func inspectProbe(path string, vol *domain.VolDef, scratch []byte, pr *probe) er
 	vol.Backing = nil
 	vol.Target.Compat, vol.Target.ClusterSize = "", 0
 	vol.Target.HasFeatures, vol.Target.LazyRefcounts, vol.Target.ExtendedL2 = false, false, false
-	vol.Target.Encryption = ""
+	vol.Target.Encryption = domain.VolEncryption{}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		vol.Type = domain.VolDir
@@ -172,7 +172,7 @@ func applyInfo(path string, vol *domain.VolDef, info imgformat.Info, pr *probe) 
 	vol.Target.HasFeatures = info.Compat == "1.1"
 	vol.Target.LazyRefcounts = info.LazyRefcounts
 	vol.Target.ExtendedL2 = info.ExtendedL2
-	vol.Target.Encryption = info.Encryption
+	vol.Target.Encryption = domain.VolEncryption{Format: info.Encryption}
 	if info.BackingFile != "" {
 		vol.Backing = backingStore(path, info, pr)
 	}

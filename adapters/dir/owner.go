@@ -117,3 +117,21 @@ func (v *FileVolumes) runImageToolAsOwner(ctx context.Context, vol *domain.VolDe
 	}
 	return true
 }
+
+// runAsOwner runs cmd as the volume's owner when there is one, and as the
+// daemon when there is none or the owner's run fails: for steps on a file the
+// owner already holds (the qemu-img convert -n into an encrypted copy that
+// qemu-img create made first).
+func (v *FileVolumes) runAsOwner(ctx context.Context, perms domain.Perms, cmd ports.Command) error {
+	if v.Owner != nil {
+		if cred := v.Owner.Credential(perms); cred != nil {
+			ocmd := cmd
+			ocmd.Cred = cred
+			if _, err := v.Runner.Run(ctx, ocmd); err == nil {
+				return nil
+			}
+		}
+	}
+	_, err := v.Runner.Run(ctx, cmd)
+	return err
+}

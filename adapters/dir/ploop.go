@@ -39,7 +39,7 @@ func (v *FileVolumes) createPloop(vol, src *domain.VolDef, flags uint32) error {
 		}
 		return domain.Errorf(domain.KindInternal, "unsupported input storage vol type %d", formatNumber(format))
 	}
-	if vol.Target.Encryption != "" {
+	if vol.Target.Encryption.Encrypted() {
 		return domain.Errorf(domain.KindConfigUnsupported, "encrypted ploop volumes are not supported with ploop init")
 	}
 	if vol.Backing != nil && vol.Backing.Path != "" {

@@ -28,6 +28,11 @@ func (v *FileVolumes) qemuImgError(err error, args []string) *domain.Error {
 type qemuImgOpts struct {
 	format        string
 	backingFormat string // only with a backing file
+	// objects are qemu-img --object values (the secret of an encrypted
+	// image); encryption are its -o options, which libvirt puts right after
+	// backing_fmt.
+	objects       []string
+	encryption    []string
 	prealloc      string // "", "metadata", "falloc"
 	nocow         bool
 	compat        string
@@ -41,6 +46,7 @@ func (o qemuImgOpts) String() string {
 	if o.backingFormat != "" {
 		opts = append(opts, "backing_fmt="+o.backingFormat)
 	}
+	opts = append(opts, o.encryption...)
 	if o.prealloc != "" {
 		opts = append(opts, "preallocation="+o.prealloc)
 	}
@@ -168,12 +174,15 @@ func allocationOf(vol *domain.VolDef) uint64 {
 }
 
 // qemuImgCreateArgs is the argv of `qemu-img create` for a new volume:
-// create -f FMT [-b BACKING] [-o OPTS] PATH [SIZEK]. The size is left out only
-// when a backing file gives it (no capacity asked).
+// create -f FMT [-b BACKING] [--object OBJ]... [-o OPTS] PATH [SIZEK]. The
+// size is left out only when a backing file gives it (no capacity asked).
 func qemuImgCreateArgs(path string, capacity uint64, backing string, o qemuImgOpts) []string {
 	args := []string{"create", "-f", o.format}
 	if backing != "" {
 		args = append(args, "-b", backing)
+	}
+	for _, obj := range o.objects {
+		args = append(args, "--object", obj)
 	}
 	if s := o.String(); s != "" {
 		args = append(args, "-o", s)
@@ -195,6 +204,17 @@ func qemuImgConvertArgs(srcPath, srcFormat, dstPath string, o qemuImgOpts) []str
 		args = append(args, "-o", s)
 	}
 	return append(args, srcPath, dstPath)
+}
+
+// qemuImgResizeEncryptedArgs is `qemu-img resize` of an encrypted image:
+// resize [--shrink] --object SECRET --image-opts IMAGE BYTES, the size
+// rounded up to a 512-byte sector.
+func qemuImgResizeEncryptedArgs(object, image string, capacity uint64, shrink bool) []string {
+	args := []string{"resize"}
+	if shrink {
+		args = append(args, "--shrink")
+	}
+	return append(args, "--object", object, "--image-opts", image, strconv.FormatUint((capacity+511)&^511, 10))
 }
 
 // qemuImgResizeArgs is the argv of `qemu-img resize [--shrink] PATH BYTES`,

@@ -23,10 +23,14 @@ func (v *FileVolumes) ResizeVol(ctx context.Context, pool *domain.PoolDef, vol *
 	switch {
 	case vol.Type == domain.VolDir:
 		return domain.Errorf(domain.KindOperationUnsupported, "cannot resize a directory volume")
-	case vol.Target.Format == imgformat.Raw && vol.Target.Encryption == "":
+	case vol.Target.Format == imgformat.Raw && !vol.Target.Encryption.Encrypted():
 		return resizeRaw(ctx, vol.Target.Path, capacity, alloc)
+	case alloc && vol.Target.Format == imgformat.Raw:
+		return domain.Errorf(domain.KindOperationUnsupported, "preallocate is only supported for an unencrypted raw volume")
 	case alloc:
 		return domain.Errorf(domain.KindOperationUnsupported, "preallocate is only supported for raw type volume")
+	case vol.Target.Encryption.Encrypted():
+		return v.resizeEncrypted(ctx, pool, vol, capacity)
 	}
 	args := qemuImgResizeArgs(vol.Target.Path, capacity, capacity < vol.Capacity)
 	if _, err := v.Runner.Run(ctx, ports.Command{Path: qemuImg, Args: args}); err != nil {

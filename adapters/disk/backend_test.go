@@ -278,7 +278,7 @@ func TestBuildVol(t *testing.T) {
 		wantErr(t, err, domain.KindNoSupport, "volume capacity required for this storage pool")
 	})
 	t.Run("encryption", func(t *testing.T) {
-		vol := &domain.VolDef{Name: "loop0p1", Capacity: 1, Target: domain.VolTarget{Encryption: "qcow"}}
+		vol := &domain.VolDef{Name: "loop0p1", Capacity: 1, Target: domain.VolTarget{Encryption: domain.VolEncryption{Format: "qcow"}}}
 		err := newBackend(testkit.NewFakeRunner(t), t.TempDir()).PrepareVol(pool("/dev/loop0", "dos"), vol)
 		wantErr(t, err, domain.KindConfigUnsupported, "storage pool only supports LUKS encrypted volumes")
 	})

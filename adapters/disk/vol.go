@@ -25,8 +25,8 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 	if vol.Capacity == 0 {
 		return domain.Errorf(domain.KindNoSupport, "volume capacity required for this storage pool")
 	}
-	if vol.Target.Encryption != "" {
-		if vol.Target.Encryption != "luks" {
+	if vol.Target.Encryption.Encrypted() {
+		if vol.Target.Encryption.Format != "luks" {
 			return domain.Errorf(domain.KindConfigUnsupported, "storage pool only supports LUKS encrypted volumes")
 		}
 		return domain.Errorf(domain.KindConfigUnsupported, "LUKS encrypted disk volumes are not supported yet")

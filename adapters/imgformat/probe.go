@@ -61,8 +61,9 @@ type Info struct {
 	Compat        string
 	LazyRefcounts bool
 	ExtendedL2    bool
-	// Encryption is the qcow/qcow2 encryption format as libvirt names it:
-	// "qcow" (the legacy AES method), "luks", or "" for none.
+	// Encryption is the encryption format as libvirt names it: "qcow" (the
+	// legacy AES method of qcow/qcow2), "luks" (qcow2's LUKS, or a raw LUKS
+	// image, whose Format is Raw), or "" for none.
 	Encryption string
 	// BackingFile is the backing file name as stored in the image (may be
 	// relative to the image's directory); "" when the image has none.
@@ -139,6 +140,10 @@ func ProbeBuffer(r io.ReaderAt, size int64, scratch []byte) (Info, error) {
 		return vpcInfo(buf), nil
 	case len(buf) >= vdiSignatureOff+4 && binary.LittleEndian.Uint32(buf[vdiSignatureOff:]) == vdiSignature:
 		return probeVDI(buf), nil
+	case bytes.HasPrefix(buf, []byte(luksMagic)):
+		if info, ok := probeLUKS(buf, size); ok {
+			return info, nil
+		}
 	}
 	if size >= isoMagicOffset+5 {
 		var m [5]byte
@@ -301,6 +306,24 @@ func probeVDI(buf []byte) Info {
 		info.VirtualSize, info.HasVirtualSize = binary.LittleEndian.Uint64(buf[vdiDiskSizeOffV1:]), true
 	}
 	return info
+}
+
+// luksMagic starts a LUKS header (qemu-img create -f luks, cryptsetup).
+const luksMagic = "LUKS\xba\xbe"
+
+// probeLUKS reads a LUKS1 header as libvirt's probe does: the image is raw
+// data behind the header, its capacity the file less the payload offset (in
+// sectors at byte 104). libvirt knows version 1 only; any other version is
+// left as plain raw, as there.
+func probeLUKS(buf []byte, size int64) (Info, bool) {
+	if len(buf) < 108 || binary.BigEndian.Uint16(buf[6:]) != 1 {
+		return Info{}, false
+	}
+	info := Info{Format: Raw, Encryption: "luks", HasVirtualSize: true}
+	if payload := uint64(binary.BigEndian.Uint32(buf[104:])) * sectorSize; uint64(size) > payload {
+		info.VirtualSize = uint64(size) - payload
+	}
+	return info, true
 }
 
 func encryptionName(method uint32) string {

@@ -2,7 +2,9 @@ package logical
 
 import (
 	"strconv"
+	"strings"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
@@ -77,20 +79,41 @@ func VGSArgv(vg string) []string {
 // VG/THINPOOL) it creates a thin LV instead, whose size is only provisioned.
 func LVCreateArgv(src Source, vol *domain.VolDef) []string {
 	argv := []string{"lvcreate", "--name", vol.Name}
+	size := vol.Capacity
+	if vol.Target.Encryption.Encrypted() {
+		// Room for the LUKS header in front of the capacity, as libvirt
+		// makes it (up to 2 MiB: qemu-img's default header is 2068480 bytes).
+		size += LUKSHeaderRoom
+	}
 	if src.ThinPool != "" {
-		return append(argv, "--virtualsize", sizeK(vol.Capacity), "--thinpool", src.ThinPool, src.VG, "--yes")
+		return append(argv, "--virtualsize", sizeK(size), "--thinpool", src.ThinPool, src.VG, "--yes")
 	}
 	argv = append(argv, "-L")
 	if vol.Capacity != vol.Allocation {
 		argv = append(argv, sizeK(max(vol.Allocation, 1)), "--type", "snapshot", "--virtualsize")
 	}
-	argv = append(argv, sizeK(vol.Capacity))
+	argv = append(argv, sizeK(size))
 	if vol.Backing != nil && vol.Backing.Path != "" {
 		argv = append(argv, "-s", vol.Backing.Path)
 	} else {
 		argv = append(argv, src.VG)
 	}
 	return append(argv, "--yes")
+}
+
+// LUKSHeaderRoom is what libvirt adds to an encrypted LV for the LUKS header.
+const LUKSHeaderRoom = 2 << 20
+
+// LUKSFormatArgv writes a LUKS header on a new LV as libvirt does (its
+// qemu-img create of a raw volume with encryption): qemu-img create -f luks
+// with the passphrase in keyFile, for the volume's capacity, which leaves the
+// LV's extra room to the header.
+func LUKSFormatArgv(vol *domain.VolDef, keyFile string) []string {
+	alias := luks.Alias(vol.Name)
+	return []string{"qemu-img", "create", "-f", luks.Format,
+		"--object", luks.SecretObject(alias, keyFile),
+		"-o", strings.Join(luks.CreateOptions("raw", alias, vol.Target.Encryption), ","),
+		vol.Target.Path, sizeK(vol.Capacity)}
 }
 
 // ThinPoolCreateArgv creates the thin pool LV of a VG/THINPOOL pool over all

@@ -29,6 +29,11 @@ func TestArgv(t *testing.T) {
 	thin := logical.Source{VG: "vg", ThinPool: "tpool"}
 	snap := vol("snap", gib, gib)
 	snap.Backing = &domain.BackingStore{Path: "/dev/vg/base"}
+	encrypted := func(v *domain.VolDef) *domain.VolDef {
+		v.Target.Path = "/dev/vg/" + v.Name
+		v.Target.Encryption = domain.VolEncryption{Format: "luks", Secrets: []domain.SecretRef{domain.SecretByUUID(domain.UUID{1})}}
+		return v
+	}
 	tests := []struct {
 		name string
 		give []string
@@ -39,6 +44,11 @@ func TestArgv(t *testing.T) {
 		{"lvcreate-sparse-zero-alloc", logical.LVCreateArgv(vg, vol("v1", gib, 0))},
 		{"lvcreate-snapshot", logical.LVCreateArgv(vg, snap)},
 		{"lvcreate-thin", logical.LVCreateArgv(thin, vol("t1", 10*gib, 0))},
+		// libvirt's room for the LUKS header: 2 MiB more than the capacity.
+		{"lvcreate-luks", logical.LVCreateArgv(vg, encrypted(vol("v1", gib, gib)))},
+		{"lvcreate-luks-sparse", logical.LVCreateArgv(vg, encrypted(vol("v1", gib, 100<<20)))},
+		{"lvcreate-luks-thin", logical.LVCreateArgv(thin, encrypted(vol("t1", 10*gib, 0)))},
+		{"qemu-img-luks", logical.LUKSFormatArgv(encrypted(vol("v1", gib, gib)), "/path/to/secretFile")},
 		{"thinpool-create", logical.ThinPoolCreateArgv(thin)},
 		{"blkid", blockdev.BlkidArgv("/dev/sdb")},
 		{"pvcreate", logical.PVCreateArgv("/dev/sdb")},

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -38,6 +39,9 @@ const wipeBytes = 1 << 20
 type Backend struct {
 	runner ports.CommandRunner
 	log    *logrus.Entry
+	// Keys reads the passphrases of LUKS-encrypted volumes for qemu-img; nil
+	// refuses them.
+	Keys *luks.Keys
 }
 
 // New returns the logical backend; every LVM, blkid, scrub and qemu-img
@@ -550,11 +554,8 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 	if vol.Capacity == 0 {
 		return domain.Errorf(domain.KindNoSupport, "volume capacity required for this storage pool")
 	}
-	if vol.Target.Encryption != "" {
-		if vol.Target.Encryption != "luks" {
-			return domain.Errorf(domain.KindConfigUnsupported, "storage pool only supports LUKS encrypted volumes")
-		}
-		return domain.Errorf(domain.KindConfigUnsupported, "LUKS encrypted logical volumes are not supported yet")
+	if vol.Target.Encryption.Encrypted() && vol.Target.Encryption.Format != "luks" {
+		return domain.Errorf(domain.KindConfigUnsupported, "storage pool only supports LUKS encrypted volumes")
 	}
 	src := ParseSource(pool)
 	if src.ThinPool != "" {
@@ -572,11 +573,51 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 	return nil
 }
 
-// BuildVol runs lvcreate, then applies the volume's owner and mode to the
-// device node when they were given. Any failure after lvcreate removes the LV.
+// BuildVol runs lvcreate, writes the LUKS header of an encrypted volume,
+// then applies the volume's owner and mode to the device node when they were
+// given. Any failure after lvcreate removes the LV.
+//
+// The passphrase of an encrypted volume is read before lvcreate: libvirt
+// reads it after, and removes the LV again when the secret cannot be had;
+// asking first makes the same error without creating anything.
 func (b *Backend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
+	key, err := b.stage(ctx, pool, vol)
+	if err != nil {
+		return err
+	}
+	defer key.Remove()
+	return b.buildLV(ctx, pool, vol, key)
+}
+
+// stage reads the passphrase of an encrypted volume for qemu-img (a nil key
+// for a plain one) and applies libvirt's checks to its encryption.
+func (b *Backend) stage(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) (*luks.KeyFile, error) {
+	enc := vol.Target.Encryption
+	if !enc.Encrypted() {
+		return nil, nil
+	}
+	key, err := b.Keys.Stage(ctx, pool.Name, vol.Name, enc, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := luks.CheckCreate("raw", enc, "", domain.VolEncryption{}); err != nil {
+		key.Remove()
+		return nil, err
+	}
+	return key, nil
+}
+
+// buildLV creates the LV, with its LUKS header when key is set.
+func (b *Backend) buildLV(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, key *luks.KeyFile) error {
 	if _, err := b.run(ctx, LVCreateArgv(ParseSource(pool), vol)); err != nil {
 		return err
+	}
+	if key != nil {
+		argv := LUKSFormatArgv(vol, key.Path)
+		if err := luks.Retry(ctx, b.log, func() error { _, err := b.run(ctx, argv); return err }); err != nil {
+			b.removeAfterFailure(ctx, pool, vol)
+			return err
+		}
 	}
 	if err := applyPerms(vol); err != nil {
 		b.removeAfterFailure(ctx, pool, vol)
@@ -618,6 +659,9 @@ func (b *Backend) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *d
 	if flags&^domain.VolCreateReflink != 0 {
 		return domain.ErrUnsupportedFlags(flags&^domain.VolCreateReflink, "storageBackendCreateRaw")
 	}
+	if vol.Target.Encryption.Encrypted() || src.Target.Encryption.Encrypted() {
+		return b.copyEncrypted(ctx, pool, vol, src)
+	}
 	if err := b.BuildVol(ctx, pool, vol, 0); err != nil {
 		return err
 	}
@@ -630,6 +674,66 @@ func (b *Backend) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *d
 		_, err = b.run(ctx, argv)
 	}
 	if err != nil {
+		b.removeAfterFailure(ctx, pool, vol)
+		return err
+	}
+	return nil
+}
+
+// copyEncrypted copies src into a new LV when either is encrypted, through
+// qemu-img as libvirt does from an encrypted file: the new LV (with its LUKS
+// header when it is encrypted), then qemu-img convert -n with each side's
+// secret, so that the copy decrypts with the new volume's own secret.
+// libvirt copies the bytes instead when the source is a block device, or a
+// plain raw file, which leaves a volume its secret cannot open (or a header
+// overwritten by plain data); through qemu-img the data is always
+// re-encrypted, or decrypted, as the definitions say.
+func (b *Backend) copyEncrypted(ctx context.Context, pool *domain.PoolDef, vol, src *domain.VolDef) error {
+	srcFormat := src.Target.Format
+	switch srcFormat {
+	case "", "none", "iso":
+		srcFormat = "raw"
+	}
+	if src.Type == domain.VolBlock {
+		srcFormat = "raw"
+	}
+	in := src.Target.Encryption
+	if err := luks.CheckQcow("raw", vol.Target.Encryption, in); err != nil {
+		return err
+	}
+	if err := luks.CheckRaw("raw", vol.Target.Encryption, srcFormat, in); err != nil {
+		return err
+	}
+	// The new volume's secret first, then the source's, as libvirt reads them.
+	key, err := b.stage(ctx, pool, vol)
+	if err != nil {
+		return err
+	}
+	defer key.Remove()
+	var srcKey *luks.KeyFile
+	if in.Encrypted() {
+		if srcKey, err = b.Keys.Stage(ctx, pool.Name, src.Name, in, nil); err != nil {
+			return err
+		}
+		defer srcKey.Remove()
+	}
+	if err := b.buildLV(ctx, pool, vol, key); err != nil {
+		return err
+	}
+	var objects []string
+	dstAlias, srcAlias := "", ""
+	if key != nil {
+		dstAlias = luks.Alias(vol.Name)
+		objects = append(objects, luks.SecretObject(dstAlias, key.Path))
+	}
+	if srcKey != nil {
+		srcAlias = luks.Alias(src.Name)
+		objects = append(objects, luks.SecretObject(srcAlias, srcKey.Path))
+	}
+	argv := append([]string{"qemu-img"}, luks.ConvertArgs(objects,
+		luks.ConvertImage(luks.Driver(srcFormat, in), srcFormat, src.Target.Path, srcAlias),
+		luks.ConvertImage(luks.Driver("raw", vol.Target.Encryption), "raw", vol.Target.Path, dstAlias))...)
+	if _, err := b.run(ctx, argv); err != nil {
 		b.removeAfterFailure(ctx, pool, vol)
 		return err
 	}
@@ -658,12 +762,15 @@ func (b *Backend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *dom
 	}
 	for _, v := range Volumes(pool, rows) {
 		if v.Name == vol.Name {
-			perms := vol.Target.Perms
+			perms, enc := vol.Target.Perms, vol.Target.Encryption
 			*vol = *v
 			fillFromNode(vol)
 			if vol.Target.Perms.Mode < 0 {
 				vol.Target.Perms = perms
 			}
+			// LVM knows nothing of the encryption the volume was made with;
+			// libvirt keeps it in the definition until the pool's next refresh.
+			vol.Target.Encryption = enc
 			return nil
 		}
 	}

@@ -96,12 +96,7 @@ func NewPaths(o PathsOptions) (Paths, error) {
 	if err != nil {
 		return Paths{}, err
 	}
-	// Like GLib's g_get_user_runtime_dir, which libvirt uses: without
-	// XDG_RUNTIME_DIR the runtime files go to the cache directory.
-	runtimeDir := cacheHome
-	if v := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(v) {
-		runtimeDir = v
-	}
+	runtimeDir := userRuntimeDir(getenv, cacheHome)
 	etc := filepath.Join(configHome, "libvirt")
 	run := filepath.Join(runtimeDir, "libvirt")
 	p := Paths{
@@ -113,6 +108,27 @@ func NewPaths(o PathsOptions) (Paths, error) {
 		LogDir:           filepath.Join(cacheHome, "libvirt"),
 	}
 	return p.WithSockDir(run), nil
+}
+
+// userRuntimeDir is GLib's g_get_user_runtime_dir, which libvirt uses:
+// without XDG_RUNTIME_DIR the runtime files go to the cache directory.
+func userRuntimeDir(getenv func(string) string, cacheHome string) string {
+	if v := getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(v) {
+		return v
+	}
+	return cacheHome
+}
+
+// UserRuntimeDir is where a session (non-root) libvirt daemon keeps its
+// sockets and runtime files, under libvirt/: $XDG_RUNTIME_DIR, else
+// $XDG_CACHE_HOME or ~/.cache. Other daemons' sockets (the secret driver's)
+// are found there whatever --root says.
+func UserRuntimeDir(getenv func(string) string, home string) string {
+	cache := getenv("XDG_CACHE_HOME")
+	if !filepath.IsAbs(cache) {
+		cache = filepath.Join(home, ".cache")
+	}
+	return userRuntimeDir(getenv, cache)
 }
 
 // WithSockDir moves the sockets to dir (unix_sock_dir); "" leaves them be.

@@ -26,8 +26,9 @@ func TestReadOnlyRefusals(t *testing.T) {
 			writers = append(writers, remote.Procedure(p.Proc))
 		}
 	}
-	if len(writers) != 18 {
-		t.Fatalf("%d write procedures in the table, protocol.md lists 18", len(writers))
+	// protocol.md's 18 storage writers, and the secret driver's GET_VALUE.
+	if len(writers) != 19 {
+		t.Fatalf("%d write procedures in the table, protocol.md lists 18 and GET_VALUE makes 19", len(writers))
 	}
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
@@ -45,8 +46,12 @@ func TestReadOnlyRefusals(t *testing.T) {
 				}
 				e := decodeErr(t, p)
 				want := "operation forbidden: read only access prevents " + info.API
-				if e.Code != 29 || e.Domain != 18 || optStr(e.Message) != want || optStr(e.Str1) != "operation forbidden: %s" {
-					t.Errorf("%s: %d/%d %q (str1 %q), want 29/18 %q", info.Name, e.Code, e.Domain, optStr(e.Message), optStr(e.Str1), want)
+				wantDomain := int32(18)
+				if proc == remote.ProcSecretGetValue {
+					wantDomain = 30
+				}
+				if e.Code != 29 || e.Domain != wantDomain || optStr(e.Message) != want || optStr(e.Str1) != "operation forbidden: %s" {
+					t.Errorf("%s: %d/%d %q (str1 %q), want 29/%d %q", info.Name, e.Code, e.Domain, optStr(e.Message), optStr(e.Str1), wantDomain, want)
 				}
 			}
 			// Readers and event registration stay allowed.
@@ -262,5 +267,55 @@ func TestStorageProcedures(t *testing.T) {
 	if _, err := cl.ConnectFindStoragePoolSources(ctx, &remote.ConnectFindStoragePoolSourcesArgs{Type: "dir"}); !errors.As(err, &e) ||
 		e.Code != 3 || e.Domain != 18 {
 		t.Fatalf("FIND_STORAGE_POOL_SOURCES dir: %v", err)
+	}
+}
+
+// TestSecretProceduresNotServed: the daemon reads secrets as a client of
+// libvirt's secret driver but does not serve the secret API, which it answers
+// as libvirtd's storage:///system connection does (measured): "not supported"
+// in the secret error domain, and GET_VALUE refused on a read-only connection
+// before that, in the same domain.
+func TestSecretProceduresNotServed(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	ctx := ctx5(t)
+	cl := d.client(t, d.rw, "storage:///system", 0)
+	secret := remote.Secret{UsageType: 1, UsageID: "/x"}
+	calls := []struct {
+		name string
+		call func(cl *remote.Client) error
+		api  string
+	}{
+		{"LOOKUP_BY_UUID", func(cl *remote.Client) error {
+			_, err := cl.SecretLookupByUUID(ctx, &remote.SecretLookupByUUIDArgs{})
+			return err
+		}, "virSecretLookupByUUID"},
+		{"LOOKUP_BY_USAGE", func(cl *remote.Client) error {
+			_, err := cl.SecretLookupByUsage(ctx, &remote.SecretLookupByUsageArgs{UsageType: 1, UsageID: "/x"})
+			return err
+		}, "virSecretLookupByUsage"},
+		{"GET_VALUE", func(cl *remote.Client) error {
+			_, err := cl.SecretGetValue(ctx, &remote.SecretGetValueArgs{Secret: secret})
+			return err
+		}, "virSecretGetValue"},
+		{"LIST_ALL_SECRETS", func(cl *remote.Client) error {
+			_, err := cl.ConnectListAllSecrets(ctx, &remote.ConnectListAllSecretsArgs{NeedResults: 1})
+			return err
+		}, "virConnectListAllSecrets"},
+	}
+	for _, c := range calls {
+		var e *virnet.Error
+		err := c.call(cl)
+		if !errors.As(err, &e) || e.Code != 3 || e.Domain != 30 ||
+			optStr(e.Message) != "this function is not supported by the connection driver: "+c.api {
+			t.Errorf("%s: %v (%+v)", c.name, err, e)
+		}
+	}
+	ro := d.client(t, d.rw, "storage:///system", 1)
+	var e *virnet.Error
+	err := calls[2].call(ro)
+	if !errors.As(err, &e) || e.Code != 29 || e.Domain != 30 ||
+		optStr(e.Message) != "operation forbidden: read only access prevents virSecretGetValue" {
+		t.Errorf("GET_VALUE read-only: %v (%+v)", err, e)
 	}
 }

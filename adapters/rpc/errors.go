@@ -62,9 +62,9 @@ type errorFields struct {
 
 // errorScope says which libvirt error domain a "not supported" reply uses: the
 // generic connect APIs report VIR_FROM_DOMAIN (what libvirtd's storage:///system
-// answers for virConnectGetVersion), storage APIs VIR_FROM_STORAGE, secret
-// APIs VIR_FROM_SECRET, admin APIs VIR_FROM_ADMIN: each family of libvirt's
-// public API reports from its own domain.
+// answers for virConnectGetVersion), storage APIs VIR_FROM_STORAGE, admin APIs
+// VIR_FROM_ADMIN, and the secret APIs, which the storage daemon does not
+// serve, VIR_FROM_SECRET (as libvirtd's storage:///system connection).
 type errorScope int
 
 const (

@@ -71,11 +71,18 @@ func isStorageProc(info *xdr.ProcInfo) bool {
 	return strings.Contains(info.Name, "STORAGE")
 }
 
+// isSecretProc tells the secret driver's procedures, which the daemon only
+// calls as a client of virtsecretd (and refuses as libvirtd's storage
+// connection does, in the secret error domain).
+func isSecretProc(info *xdr.ProcInfo) bool {
+	return strings.Contains(info.Name, "SECRET")
+}
+
 func (r *remoteProgram) scope(info *xdr.ProcInfo) errorScope {
 	switch {
 	case isStorageProc(info):
 		return scopeStorage
-	case strings.Contains(info.Name, "SECRET"):
+	case isSecretProc(info):
 		return scopeSecret
 	}
 	return scopeConnect
@@ -100,7 +107,11 @@ func (r *remoteProgram) check(info *xdr.ProcInfo) error {
 		return errHypervisorNotOpen
 	}
 	if ro && !info.ReadOnly {
-		return &domain.Error{Kind: domain.KindOperationDenied, Detail: "read only access prevents " + info.API, Op: info.API}
+		e := &domain.Error{Kind: domain.KindOperationDenied, Detail: "read only access prevents " + info.API, Op: info.API}
+		if isSecretProc(info) {
+			e.Domain = fromSecret
+		}
+		return e
 	}
 	return nil
 }

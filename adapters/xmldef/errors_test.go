@@ -121,6 +121,10 @@ func TestParsePoolErrors(t *testing.T) {
 func TestParseVolErrors(t *testing.T) {
 	t.Parallel()
 	v := func(name, inner string) string { return "<volume><name>" + name + "</name>" + inner + "</volume>" }
+	enc := func(e string) string {
+		return v("a", "<capacity>1</capacity><target><format type='raw'/>"+e+"</target>")
+	}
+	const sec = "<secret type='passphrase' uuid='11111111-2222-3333-4444-555555555555'/>"
 	tests := []struct {
 		name       string
 		give       string
@@ -150,6 +154,23 @@ func TestParseVolErrors(t *testing.T) {
 		{name: "wrong root", give: "<pool><name>x</name></pool>", wantErr: "XML error: expecting root element of 'volume', not 'pool'", wantCode: 27, wantDomain: 5},
 		{name: "truncated", give: "<volume>\n<name>x</name>", wantErr: "(storage_volume_definition):2: Premature end of data in tag volume line 1\n<name>x</name>\n--------------^", wantCode: 35, wantDomain: 18},
 		{name: "bad encryption", give: v("a", "<capacity>1</capacity><target><encryption format='zz'/></target>"), wantErr: "unsupported configuration: unknown volume encryption format type zz", wantCode: 67, wantDomain: 18},
+		// <encryption> errors as libvirtd 9.0 gives them (measured).
+		{name: "encryption without format", give: enc("<encryption>" + sec + "</encryption>"), wantErr: "XML error: unknown volume encryption format", wantCode: 27, wantDomain: 18},
+		{name: "bad engine", give: enc("<encryption format='luks' engine='bogus'>" + sec + "</encryption>"), wantErr: "XML error: Invalid value for attribute 'engine' in element 'encryption': 'bogus'.", wantCode: 27, wantDomain: 5},
+		{name: "engine empty", give: enc("<encryption format='luks' engine=''>" + sec + "</encryption>"), wantErr: "XML error: Invalid value for attribute 'engine' in element 'encryption': ''.", wantCode: 27, wantDomain: 5},
+		{name: "engine default", give: enc("<encryption format='luks' engine='default'>" + sec + "</encryption>"), wantErr: "XML error: Invalid value for attribute 'engine' in element 'encryption': 'default'.", wantCode: 27, wantDomain: 5},
+		{name: "secret without type", give: enc("<encryption format='luks'><secret uuid='11111111-2222-3333-4444-555555555555'/></encryption>"), wantErr: "XML error: unknown volume encryption secret type", wantCode: 27, wantDomain: 18},
+		{name: "secret type bogus", give: enc("<encryption format='luks'><secret type='bogus' uuid='11111111-2222-3333-4444-555555555555'/></encryption>"), wantErr: "unsupported configuration: unknown volume encryption secret type bogus", wantCode: 67, wantDomain: 18},
+		{name: "secret without uuid or usage", give: enc("<encryption format='luks'><secret type='passphrase'/></encryption>"), wantErr: "XML error: missing secret uuid or usage attribute", wantCode: 27, wantDomain: 0},
+		{name: "secret with both", give: enc("<encryption format='luks'><secret type='passphrase' uuid='11111111-2222-3333-4444-555555555555' usage='x'/></encryption>"), wantErr: "XML error: either secret uuid or usage expected", wantCode: 27, wantDomain: 0},
+		{name: "secret bad uuid", give: enc("<encryption format='luks'><secret type='passphrase' uuid='zz'/></encryption>"), wantErr: "XML error: invalid secret uuid 'zz'", wantCode: 27, wantDomain: 0},
+		{name: "secret empty uuid", give: enc("<encryption format='luks'><secret type='passphrase' uuid=''/></encryption>"), wantErr: "XML error: invalid secret uuid ''", wantCode: 27, wantDomain: 0},
+		{name: "cipher without name", give: enc("<encryption format='luks'>" + sec + "<cipher size='256'/></encryption>"), wantErr: "XML error: cipher info missing 'name' attribute", wantCode: 27, wantDomain: 18},
+		{name: "cipher without size", give: enc("<encryption format='luks'>" + sec + "<cipher name='aes'/></encryption>"), wantErr: "XML error: Missing required attribute 'size' in element 'cipher'", wantCode: 27, wantDomain: 5},
+		{name: "cipher bad size", give: enc("<encryption format='luks'>" + sec + "<cipher name='aes' size='x'/></encryption>"), wantErr: "XML error: Invalid value for attribute 'size' in element 'cipher': 'x'. Expected non-negative integer value", wantCode: 27, wantDomain: 5},
+		{name: "cipher negative size", give: enc("<encryption format='luks'>" + sec + "<cipher name='aes' size='-1'/></encryption>"), wantErr: "XML error: Invalid value for attribute 'size' in element 'cipher': '-1'. Expected non-negative integer value", wantCode: 27, wantDomain: 5},
+		{name: "ivgen without cipher", give: enc("<encryption format='luks'>" + sec + "<ivgen name='plain64'/></encryption>"), wantErr: "XML error: ivgen element found, but cipher is missing", wantCode: 27, wantDomain: 18},
+		{name: "ivgen without name", give: enc("<encryption format='luks'>" + sec + "<cipher name='aes' size='256'/><ivgen hash='sha256'/></encryption>"), wantErr: "XML error: missing ivgen info name string", wantCode: 27, wantDomain: 18},
 	}
 	c := xmldef.New()
 	for _, tt := range tests {

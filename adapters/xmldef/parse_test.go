@@ -197,6 +197,7 @@ func FuzzParseVol(f *testing.F) {
 	f.Add("<volume><name>v</name><capacity unit='G'>1</capacity></volume>")
 	f.Add("<volume type='file'><name>v</name><capacity>1</capacity><allocation unit='KiB'>0</allocation><target><format type='qcow2'/><compat>1.1</compat><clusterSize unit='K'>64</clusterSize><features><lazy_refcounts/></features><permissions><mode>0600</mode><owner>1</owner></permissions></target><backingStore><path>/b</path></backingStore></volume>")
 	f.Add("<volume><name>v</name><capacity unit='E'>100</capacity></volume>")
+	f.Add("<volume><name>v</name><capacity>1</capacity><target><format type='raw'/><encryption format='luks' engine='qemu'><secret type='passphrase' usage='/a&amp;b'/><cipher name='aes' size='256' mode='cbc' hash='sha256'/><ivgen name='essiv' hash='sha256'/></encryption></target></volume>")
 	c := xmldef.New()
 	f.Fuzz(func(t *testing.T, doc string) {
 		for _, pool := range []*domain.PoolDef{dirPool, {Type: domain.PoolDisk}, {Type: domain.PoolLogical}} {

@@ -111,15 +111,11 @@ func (c *Codec) ParseVol(doc string, pool *domain.PoolDef, flags uint32) (*domai
 	def.Target.Perms = perms
 
 	if enc := target.child("encryption"); enc != nil {
-		f, ok := enc.attr("format")
-		if !ok {
-			f = "(null)"
+		e, err := parseEncryption(enc)
+		if err != nil {
+			return nil, err
 		}
-		if indexOf(encryptionFormats, f) < 0 {
-			return nil, domain.Errorf(domain.KindConfigUnsupported, "unknown volume encryption format type %s", f)
-		}
-		def.Target.Encryption = f
-		def.Target.EncryptionSecrets = len(enc.children("secret"))
+		def.Target.Encryption = e
 	}
 
 	def.Target.Compat = target.str("compat")
@@ -218,9 +214,8 @@ func (c *Codec) FormatVol(pool *domain.PoolDef, vol *domain.VolDef) (string, err
 	}
 	w.perms(t.Perms)
 	w.timestamps(t.Timestamps)
-	if t.Encryption != "" {
-		w.open("<encryption format='%s'>", esc(t.Encryption))
-		w.close("encryption")
+	if t.Encryption.Encrypted() {
+		formatEncryption(&w, &t.Encryption)
 	}
 	if t.Compat != "" {
 		w.line("<compat>%s</compat>", esc(t.Compat))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/iscsi"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
+	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
@@ -22,6 +24,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/scsi"
+	"github.com/virtstoraged-go/virtstoraged/adapters/secretclient"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/domain/service"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -60,12 +63,41 @@ func provideRunner(l *logrus.Logger) *osexec.Runner {
 // mountinfoPath is where fs and netfs pools learn what is mounted.
 const mountinfoPath = "/proc/self/mountinfo"
 
-func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) []ports.PoolBackend {
-	return []ports.PoolBackend{
-		dir.New(runner, l.WithField(logconf.ModuleField, "storage.dir")),
-		fs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.fs")),
-		netfs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.netfs")),
-		logical.New(runner, l.WithField(logconf.ModuleField, "storage.logical")),
+// provideSecretStore connects, on first use, to libvirt's secret driver for
+// the passphrases of encrypted volumes: the socket, URI and token of the
+// config, else libvirt's defaults for who runs the daemon (the secret driver
+// is another daemon's, so --root does not move them).
+func provideSecretStore(s *settings, l *logrus.Logger) (*secretclient.Client, func()) {
+	home, _ := os.UserHomeDir()
+	cfg := secretclient.DefaultConfig(os.Geteuid() == 0, process.UserRuntimeDir(os.Getenv, home))
+	if s.conf.SecretDriverSocket != "" {
+		cfg.Socket = s.conf.SecretDriverSocket
+	}
+	if s.conf.SecretDriverURI != "" {
+		cfg.URI = s.conf.SecretDriverURI
+	}
+	if s.conf.SecretDriverTokenFile != "" {
+		cfg.TokenFile = s.conf.SecretDriverTokenFile
+	}
+	c := secretclient.New(cfg, l.WithField(logconf.ModuleField, "secret"))
+	return c, func() { _ = c.Close() }
+}
+
+// provideKeys stages passphrases for qemu-img in private directories of the
+// runtime status directory, on tmpfs as libvirt's. Directories a killed
+// daemon left there are removed first.
+func provideKeys(s *settings, secrets ports.SecretStore, l *logrus.Logger) *luks.Keys {
+	luks.Sweep(s.paths.StatusDir, l.WithField(logconf.ModuleField, "storage"))
+	return &luks.Keys{Store: secrets, Dir: s.paths.StatusDir}
+}
+
+func provideBackends(s *settings, runner ports.CommandRunner, keys *luks.Keys, l *logrus.Logger) []ports.PoolBackend {
+	d := dir.New(runner, l.WithField(logconf.ModuleField, "storage.dir"))
+	f := fs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.fs"))
+	n := netfs.New(runner, mountinfoPath, l.WithField(logconf.ModuleField, "storage.netfs"))
+	lv := logical.New(runner, l.WithField(logconf.ModuleField, "storage.logical"))
+	d.Keys, f.Keys, n.Keys, lv.Keys = keys, keys, keys, keys
+	return []ports.PoolBackend{d, f, n, lv,
 		mpath.New(runner, s.sysfsRoot, l.WithField(logconf.ModuleField, "storage.mpath")),
 		disk.New(runner, disk.Config{SysfsRoot: s.sysfsRoot}, l.WithField(logconf.ModuleField, "storage.disk")),
 		// CHAP passwords need libvirt's secret driver (Config.Secrets),

@@ -8,6 +8,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
+	"github.com/virtstoraged-go/virtstoraged/adapters/secretclient"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/adapters/xmldef"
 	"github.com/virtstoraged-go/virtstoraged/domain/service"
@@ -22,6 +23,9 @@ func newApp(s *settings) (*app, func(), error) {
 		provideStorageLog,
 		provideRunner,
 		wire.Bind(new(ports.CommandRunner), new(*osexec.Runner)),
+		provideSecretStore,
+		wire.Bind(new(ports.SecretStore), new(*secretclient.Client)),
+		provideKeys,
 		provideBackends,
 		provideValidator,
 		wire.Bind(new(xmldef.Validator), new(*relaxng.Validator)),

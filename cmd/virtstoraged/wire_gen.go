@@ -17,11 +17,14 @@ import (
 func newApp(s *settings) (*app, func(), error) {
 	logger := provideLogger(s)
 	runner := provideRunner(logger)
-	v := provideBackends(s, runner, logger)
-	validator, cleanup := provideValidator(s, runner)
+	client, cleanup := provideSecretStore(s, logger)
+	keys := provideKeys(s, client, logger)
+	v := provideBackends(s, runner, keys, logger)
+	validator, cleanup2 := provideValidator(s, runner)
 	codec := xmldef.NewValidating(validator)
 	store, err := provideStore(s)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
@@ -29,12 +32,14 @@ func newApp(s *settings) (*app, func(), error) {
 	mainStorageLog := provideStorageLog(logger)
 	service, err := provideService(v, codec, store, eventHub, mainStorageLog)
 	if err != nil {
+		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	authorizer, cleanup2 := providePolkit(s, logger)
+	authorizer, cleanup3 := providePolkit(s, logger)
 	metrics, err := provideMetrics(s, service)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -42,6 +47,7 @@ func newApp(s *settings) (*app, func(), error) {
 	config := provideRPCConfig(s, authorizer, metrics, service)
 	server, err := provideServer(config, service, eventHub, logger)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -52,6 +58,7 @@ func newApp(s *settings) (*app, func(), error) {
 		metrics: metrics,
 	}
 	return mainApp, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil

@@ -21,6 +21,7 @@ const (
 	StorageVolListMax               = 0x4000
 	DomainListMax                   = 0x4000
 	SecretListMax                   = 0x4000
+	SecretValueMax                  = 0x10000
 	AuthTypeListMax                 = 20
 	AuthSaslDataMax                 = 0x10000
 	ConnectIdentityParamsMax        = 20
@@ -110,6 +111,9 @@ const (
 	ProcNodeGetFreeMemory                    Procedure = 102
 	ProcConnectGetURI                        Procedure = 110
 	ProcStorageVolCreateXMLFrom              Procedure = 125
+	ProcSecretLookupByUUID                   Procedure = 141
+	ProcSecretGetValue                       Procedure = 145
+	ProcSecretLookupByUsage                  Procedure = 147
 	ProcConnectIsSecure                      Procedure = 149
 	ProcStoragePoolIsActive                  Procedure = 154
 	ProcStoragePoolIsPersistent              Procedure = 155
@@ -236,6 +240,12 @@ func (v Procedure) String() string {
 		return "REMOTE_PROC_CONNECT_GET_URI"
 	case ProcStorageVolCreateXMLFrom:
 		return "REMOTE_PROC_STORAGE_VOL_CREATE_XML_FROM"
+	case ProcSecretLookupByUUID:
+		return "REMOTE_PROC_SECRET_LOOKUP_BY_UUID"
+	case ProcSecretGetValue:
+		return "REMOTE_PROC_SECRET_GET_VALUE"
+	case ProcSecretLookupByUsage:
+		return "REMOTE_PROC_SECRET_LOOKUP_BY_USAGE"
 	case ProcConnectIsSecure:
 		return "REMOTE_PROC_CONNECT_IS_SECURE"
 	case ProcStoragePoolIsActive:
@@ -1607,6 +1617,152 @@ func (s *ConnectSetIdentityArgs) Decode(d *xdr.Decoder) error {
 		return err
 	} else {
 		s.Flags = val
+	}
+	return nil
+}
+
+// SecretLookupByUUIDArgs is the XDR struct remote_secret_lookup_by_uuid_args.
+type SecretLookupByUUIDArgs struct {
+	UUID UUID
+}
+
+// Encode appends s in XDR.
+func (s *SecretLookupByUUIDArgs) Encode(e *xdr.Encoder) error {
+	if err := s.UUID.Encode(e); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *SecretLookupByUUIDArgs) Decode(d *xdr.Decoder) error {
+	if err := s.UUID.Decode(d); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SecretLookupByUUIDRet is the XDR struct remote_secret_lookup_by_uuid_ret.
+type SecretLookupByUUIDRet struct {
+	Secret Secret
+}
+
+// Encode appends s in XDR.
+func (s *SecretLookupByUUIDRet) Encode(e *xdr.Encoder) error {
+	if err := s.Secret.Encode(e); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *SecretLookupByUUIDRet) Decode(d *xdr.Decoder) error {
+	if err := s.Secret.Decode(d); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SecretGetValueArgs is the XDR struct remote_secret_get_value_args.
+type SecretGetValueArgs struct {
+	Secret Secret
+	Flags  uint32
+}
+
+// Encode appends s in XDR.
+func (s *SecretGetValueArgs) Encode(e *xdr.Encoder) error {
+	if err := s.Secret.Encode(e); err != nil {
+		return err
+	}
+	e.EncodeUint(s.Flags)
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *SecretGetValueArgs) Decode(d *xdr.Decoder) error {
+	if err := s.Secret.Decode(d); err != nil {
+		return err
+	}
+	if val, err := d.DecodeUint(); err != nil {
+		return err
+	} else {
+		s.Flags = val
+	}
+	return nil
+}
+
+// SecretGetValueRet is the XDR struct remote_secret_get_value_ret.
+type SecretGetValueRet struct {
+	Value []byte
+}
+
+// Encode appends s in XDR.
+func (s *SecretGetValueRet) Encode(e *xdr.Encoder) error {
+	if err := xdr.CheckBound("SecretGetValueRet.Value", len(s.Value), SecretValueMax); err != nil {
+		return err
+	}
+	e.EncodeOpaque(s.Value)
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *SecretGetValueRet) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeOpaque(SecretValueMax); err != nil {
+		return err
+	} else {
+		s.Value = val
+	}
+	return nil
+}
+
+// SecretLookupByUsageArgs is the XDR struct remote_secret_lookup_by_usage_args.
+type SecretLookupByUsageArgs struct {
+	UsageType int32
+	UsageID   string
+}
+
+// Encode appends s in XDR.
+func (s *SecretLookupByUsageArgs) Encode(e *xdr.Encoder) error {
+	e.EncodeInt(s.UsageType)
+	if err := xdr.CheckBound("SecretLookupByUsageArgs.UsageID", len(s.UsageID), StringMax); err != nil {
+		return err
+	}
+	e.EncodeString(s.UsageID)
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *SecretLookupByUsageArgs) Decode(d *xdr.Decoder) error {
+	if val, err := d.DecodeInt(); err != nil {
+		return err
+	} else {
+		s.UsageType = val
+	}
+	if val, err := d.DecodeString(StringMax); err != nil {
+		return err
+	} else {
+		s.UsageID = val
+	}
+	return nil
+}
+
+// SecretLookupByUsageRet is the XDR struct remote_secret_lookup_by_usage_ret.
+type SecretLookupByUsageRet struct {
+	Secret Secret
+}
+
+// Encode appends s in XDR.
+func (s *SecretLookupByUsageRet) Encode(e *xdr.Encoder) error {
+	if err := s.Secret.Encode(e); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Decode reads s in XDR.
+func (s *SecretLookupByUsageRet) Decode(d *xdr.Decoder) error {
+	if err := s.Secret.Decode(d); err != nil {
+		return err
 	}
 	return nil
 }
@@ -3894,6 +4050,24 @@ var Procedures = []xdr.ProcInfo{
 		NewRet:  func() xdr.Message { return new(StorageVolCreateXMLFromRet) },
 	},
 	{
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcSecretLookupByUUID), Name: "REMOTE_PROC_SECRET_LOOKUP_BY_UUID", API: "virSecretLookupByUUID", ReadOnly: true, Priority: true,
+		Stream:  xdr.StreamNone,
+		NewArgs: func() xdr.Message { return new(SecretLookupByUUIDArgs) },
+		NewRet:  func() xdr.Message { return new(SecretLookupByUUIDRet) },
+	},
+	{
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcSecretGetValue), Name: "REMOTE_PROC_SECRET_GET_VALUE", API: "virSecretGetValue", Priority: true,
+		Stream:  xdr.StreamNone,
+		NewArgs: func() xdr.Message { return new(SecretGetValueArgs) },
+		NewRet:  func() xdr.Message { return new(SecretGetValueRet) },
+	},
+	{
+		Program: Program, Version: ProtocolVersion, Proc: int32(ProcSecretLookupByUsage), Name: "REMOTE_PROC_SECRET_LOOKUP_BY_USAGE", API: "virSecretLookupByUsage", ReadOnly: true, Priority: true,
+		Stream:  xdr.StreamNone,
+		NewArgs: func() xdr.Message { return new(SecretLookupByUsageArgs) },
+		NewRet:  func() xdr.Message { return new(SecretLookupByUsageRet) },
+	},
+	{
 		Program: Program, Version: ProtocolVersion, Proc: int32(ProcConnectIsSecure), Name: "REMOTE_PROC_CONNECT_IS_SECURE", API: "virConnectIsSecure", ReadOnly: true, Priority: true,
 		Stream: xdr.StreamNone,
 		NewRet: func() xdr.Message { return new(ConnectIsSecureRet) },
@@ -4145,6 +4319,12 @@ type Server interface {
 	ConnectGetURI(ctx context.Context) (*ConnectGetURIRet, error)
 	// StorageVolCreateXMLFrom serves REMOTE_PROC_STORAGE_VOL_CREATE_XML_FROM (virStorageVolCreateXMLFrom).
 	StorageVolCreateXMLFrom(ctx context.Context, args *StorageVolCreateXMLFromArgs) (*StorageVolCreateXMLFromRet, error)
+	// SecretLookupByUUID serves REMOTE_PROC_SECRET_LOOKUP_BY_UUID (virSecretLookupByUUID).
+	SecretLookupByUUID(ctx context.Context, args *SecretLookupByUUIDArgs) (*SecretLookupByUUIDRet, error)
+	// SecretGetValue serves REMOTE_PROC_SECRET_GET_VALUE (virSecretGetValue).
+	SecretGetValue(ctx context.Context, args *SecretGetValueArgs) (*SecretGetValueRet, error)
+	// SecretLookupByUsage serves REMOTE_PROC_SECRET_LOOKUP_BY_USAGE (virSecretLookupByUsage).
+	SecretLookupByUsage(ctx context.Context, args *SecretLookupByUsageArgs) (*SecretLookupByUsageRet, error)
 	// ConnectIsSecure serves REMOTE_PROC_CONNECT_IS_SECURE (virConnectIsSecure).
 	ConnectIsSecure(ctx context.Context) (*ConnectIsSecureRet, error)
 	// StoragePoolIsActive serves REMOTE_PROC_STORAGE_POOL_IS_ACTIVE (virStoragePoolIsActive).
@@ -4433,6 +4613,21 @@ func (UnimplementedServer) ConnectGetURI(context.Context) (*ConnectGetURIRet, er
 // StorageVolCreateXMLFrom returns *xdr.UnsupportedError.
 func (UnimplementedServer) StorageVolCreateXMLFrom(context.Context, *StorageVolCreateXMLFromArgs) (*StorageVolCreateXMLFromRet, error) {
 	return nil, &xdr.UnsupportedError{API: "virStorageVolCreateXMLFrom"}
+}
+
+// SecretLookupByUUID returns *xdr.UnsupportedError.
+func (UnimplementedServer) SecretLookupByUUID(context.Context, *SecretLookupByUUIDArgs) (*SecretLookupByUUIDRet, error) {
+	return nil, &xdr.UnsupportedError{API: "virSecretLookupByUUID"}
+}
+
+// SecretGetValue returns *xdr.UnsupportedError.
+func (UnimplementedServer) SecretGetValue(context.Context, *SecretGetValueArgs) (*SecretGetValueRet, error) {
+	return nil, &xdr.UnsupportedError{API: "virSecretGetValue"}
+}
+
+// SecretLookupByUsage returns *xdr.UnsupportedError.
+func (UnimplementedServer) SecretLookupByUsage(context.Context, *SecretLookupByUsageArgs) (*SecretLookupByUsageRet, error) {
+	return nil, &xdr.UnsupportedError{API: "virSecretLookupByUsage"}
 }
 
 // ConnectIsSecure returns *xdr.UnsupportedError.
@@ -5051,6 +5246,45 @@ func Dispatch(ctx context.Context, srv Server, proc int32, dec *xdr.Decoder, st 
 			return nil, xdr.ErrNoReply
 		}
 		return ret, nil
+	case ProcSecretLookupByUUID:
+		args := new(SecretLookupByUUIDArgs)
+		if err := args.Decode(dec); err != nil {
+			return nil, &xdr.DecodeError{Proc: proc, Err: err}
+		}
+		ret, err := srv.SecretLookupByUUID(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
+		return ret, nil
+	case ProcSecretGetValue:
+		args := new(SecretGetValueArgs)
+		if err := args.Decode(dec); err != nil {
+			return nil, &xdr.DecodeError{Proc: proc, Err: err}
+		}
+		ret, err := srv.SecretGetValue(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
+		return ret, nil
+	case ProcSecretLookupByUsage:
+		args := new(SecretLookupByUsageArgs)
+		if err := args.Decode(dec); err != nil {
+			return nil, &xdr.DecodeError{Proc: proc, Err: err}
+		}
+		ret, err := srv.SecretLookupByUsage(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		if ret == nil {
+			return nil, xdr.ErrNoReply
+		}
+		return ret, nil
 	case ProcConnectIsSecure:
 		ret, err := srv.ConnectIsSecure(ctx)
 		if err != nil {
@@ -5660,6 +5894,33 @@ func (c *Client) ConnectGetURI(ctx context.Context) (*ConnectGetURIRet, error) {
 func (c *Client) StorageVolCreateXMLFrom(ctx context.Context, args *StorageVolCreateXMLFromArgs) (*StorageVolCreateXMLFromRet, error) {
 	ret := new(StorageVolCreateXMLFromRet)
 	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcStorageVolCreateXMLFrom), args, ret); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// SecretLookupByUUID calls REMOTE_PROC_SECRET_LOOKUP_BY_UUID.
+func (c *Client) SecretLookupByUUID(ctx context.Context, args *SecretLookupByUUIDArgs) (*SecretLookupByUUIDRet, error) {
+	ret := new(SecretLookupByUUIDRet)
+	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcSecretLookupByUUID), args, ret); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// SecretGetValue calls REMOTE_PROC_SECRET_GET_VALUE.
+func (c *Client) SecretGetValue(ctx context.Context, args *SecretGetValueArgs) (*SecretGetValueRet, error) {
+	ret := new(SecretGetValueRet)
+	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcSecretGetValue), args, ret); err != nil {
+		return nil, err
+	}
+	return ret, nil
+}
+
+// SecretLookupByUsage calls REMOTE_PROC_SECRET_LOOKUP_BY_USAGE.
+func (c *Client) SecretLookupByUsage(ctx context.Context, args *SecretLookupByUsageArgs) (*SecretLookupByUsageRet, error) {
+	ret := new(SecretLookupByUsageRet)
+	if err := c.conn.Call(ctx, Program, ProtocolVersion, int32(ProcSecretLookupByUsage), args, ret); err != nil {
 		return nil, err
 	}
 	return ret, nil

@@ -114,6 +114,15 @@ var connectProcs = map[int32]procSpec{
 	419: {api: "virConnectSetIdentity", readOnly: ro, hasArgs: args},
 }
 
+// secretProcs are the secret driver's procedures the daemon calls as a client
+// of virtsecretd/libvirtd (and answers "not supported" to when called): what
+// libvirt's remote_protocol.x says of them.
+var secretProcs = map[int32]procSpec{
+	141: {"virSecretLookupByUUID", ro, high, xdr.StreamNone, false, args, args},
+	145: {"virSecretGetValue", rw, high, xdr.StreamNone, false, args, args},
+	147: {"virSecretLookupByUsage", ro, high, xdr.StreamNone, false, args, args},
+}
+
 // TestRemoteDispatchTable checks every generated row against protocol.md: read-only
 // safety (a wrong "yes" would let a read-only client modify storage), stream direction,
 // priority, async messages, void-ness and API names.
@@ -123,6 +132,9 @@ func TestRemoteDispatchTable(t *testing.T) {
 		want[p] = s
 	}
 	for p, s := range connectProcs {
+		want[p] = s
+	}
+	for p, s := range secretProcs {
 		want[p] = s
 	}
 	seen := map[int32]bool{}
@@ -186,9 +198,10 @@ func TestRemoteDispatchTable(t *testing.T) {
 }
 
 // TestReadOnlyForbidden pins checklist item 10 of protocol.md independently of the big
-// table: exactly these storage procedures are refused on a read-only connection.
+// table: exactly these storage procedures are refused on a read-only connection,
+// and of the secret ones GET_VALUE (virSecretGetValue checks the read-only flag).
 func TestReadOnlyForbidden(t *testing.T) {
-	forbidden := []int32{75, 76, 77, 78, 79, 80, 81, 82, 83, 90, 93, 94, 125, 165, 208, 209, 259, 260}
+	forbidden := []int32{75, 76, 77, 78, 79, 80, 81, 82, 83, 90, 93, 94, 125, 145, 165, 208, 209, 259, 260}
 	isForbidden := map[int32]bool{}
 	for _, p := range forbidden {
 		isForbidden[p] = true

@@ -53,6 +53,11 @@ func (f *pairFiller) fillTypedParam(ours, theirs reflect.Value) {
 	theirs.FieldByName("I").Set(reflect.ValueOf(arm.value))
 }
 
+// goLibvirtFieldRenames are fields go-libvirt's generator names differently
+// from remote_protocol.x: a field called "secret" of type
+// remote_nonnull_secret comes out as OptSecret, though it is not optional.
+var goLibvirtFieldRenames = map[string]string{"OptSecret": "Secret"}
+
 func (f *pairFiller) fill(path string, ours, theirs reflect.Value) error {
 	ok, tk := ours.Kind(), theirs.Kind()
 	switch {
@@ -105,6 +110,9 @@ func (f *pairFiller) fill(path string, ours, theirs reflect.Value) error {
 		}
 		for i := 0; i < ours.NumField(); i++ {
 			on, tn := ours.Type().Field(i).Name, theirs.Type().Field(i).Name
+			if r, ok := goLibvirtFieldRenames[tn]; ok {
+				tn = r
+			}
 			if !strings.EqualFold(on, tn) {
 				return fmt.Errorf("%s: field %d is %s here, %s in go-libvirt", path, i, on, tn)
 			}
@@ -344,6 +352,12 @@ var goLibvirtTypes = map[string]reflect.Type{
 	"ConnectListAllDomainsRet":                 reflect.TypeFor[libvirt.ConnectListAllDomainsRet](),
 	"ConnectListAllSecretsArgs":                reflect.TypeFor[libvirt.ConnectListAllSecretsArgs](),
 	"ConnectListAllSecretsRet":                 reflect.TypeFor[libvirt.ConnectListAllSecretsRet](),
+	"SecretLookupByUUIDArgs":                   reflect.TypeFor[libvirt.SecretLookupByUUIDArgs](),
+	"SecretLookupByUUIDRet":                    reflect.TypeFor[libvirt.SecretLookupByUUIDRet](),
+	"SecretGetValueArgs":                       reflect.TypeFor[libvirt.SecretGetValueArgs](),
+	"SecretGetValueRet":                        reflect.TypeFor[libvirt.SecretGetValueRet](),
+	"SecretLookupByUsageArgs":                  reflect.TypeFor[libvirt.SecretLookupByUsageArgs](),
+	"SecretLookupByUsageRet":                   reflect.TypeFor[libvirt.SecretLookupByUsageRet](),
 	"ConnectEventConnectionClosedMsg":          reflect.TypeFor[libvirt.ConnectEventConnectionClosedMsg](),
 	"ConnectSetIdentityArgs":                   reflect.TypeFor[libvirt.ConnectSetIdentityArgs](),
 	"ConnectNumOfStoragePoolsRet":              reflect.TypeFor[libvirt.ConnectNumOfStoragePoolsRet](),

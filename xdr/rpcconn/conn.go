@@ -50,6 +50,10 @@ type Conn struct {
 	fr       frameReader   // used by the role's holder only
 	bgFrames atomic.Uint64 // frames the background reader read (tests)
 
+	// scrub zeroes every frame once handled, and frames are read without a
+	// read buffer (DialScrubbed).
+	scrub bool
+
 	endOnce sync.Once
 	done    chan struct{}
 }
@@ -75,8 +79,24 @@ func Dial(ctx context.Context, path string) (*Conn, error) {
 	return New(nc), nil
 }
 
+// DialScrubbed connects like Dial, for a connection that carries secrets: its
+// frames are read straight into one frame buffer, with no read buffer in
+// front, and each frame is zeroed as soon as it was handled. A secret value in
+// a reply then stays only in the decoded reply (DecodeOpaque copies), which
+// its caller zeroes after use. It is meant for a few small calls, not streams.
+func DialScrubbed(ctx context.Context, path string) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("rpcconn: %w", err)
+	}
+	return newConn(nc, true), nil
+}
+
 // New starts a Conn over nc; the Conn owns nc from now on.
-func New(nc net.Conn) *Conn {
+func New(nc net.Conn) *Conn { return newConn(nc, false) }
+
+func newConn(nc net.Conn, scrub bool) *Conn {
 	c := &Conn{
 		nc:       nc,
 		pending:  map[uint32]*call{},
@@ -84,10 +104,15 @@ func New(nc net.Conn) *Conn {
 		roleFree: make(chan struct{}),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		scrub:    scrub,
 	}
 	// Buffered: a frame is then one read system call, not one for the length
-	// word and one for the rest.
-	c.fr.r = bufio.NewReaderSize(nc, 64<<10)
+	// word and one for the rest. Not when scrubbing: the buffer would keep a
+	// copy of what the frame held.
+	c.fr.r = nc
+	if !scrub {
+		c.fr.r = bufio.NewReaderSize(nc, 64<<10)
+	}
 	go c.backgroundReader()
 	return c
 }
@@ -262,6 +287,14 @@ func (c *Conn) readOne() error {
 	if err != nil {
 		return err
 	}
+	kept := false
+	if c.scrub {
+		defer func() {
+			if !kept {
+				clear(frame)
+			}
+		}()
+	}
 	d := xdr.NewDecoder(frame)
 	var hdr virnet.MessageHeader
 	if err := hdr.Decode(d); err != nil {
@@ -273,7 +306,7 @@ func (c *Conn) readOne() error {
 	case virnet.MessageTypeMessage:
 		c.message(hdr, d)
 	case virnet.MessageTypeStream, virnet.MessageTypeStreamHole:
-		kept, err := c.stream(hdr, d, frame)
+		kept, err = c.stream(hdr, d, frame)
 		if err != nil {
 			return err
 		}

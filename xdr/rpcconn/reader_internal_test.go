@@ -281,3 +281,61 @@ func choppyServer(nc net.Conn) {
 		}
 	}
 }
+
+// opaqueRet is a reply body holding one variable-length opaque, as
+// SECRET_GET_VALUE's.
+type opaqueRet struct{ value []byte }
+
+func (o *opaqueRet) Encode(e *xdr.Encoder) error { e.EncodeOpaque(o.value); return nil }
+func (o *opaqueRet) Decode(d *xdr.Decoder) error {
+	v, err := d.DecodeOpaque(1 << 16)
+	o.value = v
+	return err
+}
+
+// replyOpaque answers one CALL read from nc with value as an opaque body.
+func replyOpaque(nc net.Conn, value []byte) {
+	b, err := xdr.ReadFrame(nc, nil, xdr.MaxFrameLen)
+	if err != nil {
+		return
+	}
+	var h virnet.MessageHeader
+	if h.Decode(xdr.NewDecoder(b)) != nil {
+		return
+	}
+	h.Type, h.Status = virnet.MessageTypeReply, virnet.MessageStatusOk
+	e := xdr.NewEncoder(nil)
+	off := xdr.StartFrame(e)
+	_ = h.Encode(e)
+	e.EncodeOpaque(value)
+	_ = xdr.FinishFrame(e, off, xdr.MaxFrameLen)
+	_, _ = nc.Write(e.Bytes())
+}
+
+// TestScrubbedConnKeepsNoCopy: after a call on a scrubbing connection
+// returns, the secret the reply carried is in the decoded reply only, not in
+// the connection's frame buffer; a plain connection keeps it there (which is
+// what the test would miss if the check were broken).
+func TestScrubbedConnKeepsNoCopy(t *testing.T) {
+	secret := []byte("correct horse battery staple")
+	for _, scrub := range []bool{false, true} {
+		a, b := net.Pipe()
+		c := newConn(a, scrub)
+		go replyOpaque(b, secret)
+		var ret opaqueRet
+		if err := c.Call(context.Background(), remoteProgram, 1, procConnectGetType, nil, &ret); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(ret.value, secret) {
+			t.Fatalf("scrub %v: decoded %q", scrub, ret.value)
+		}
+		// Nothing more arrives: the background reader, if it took the role,
+		// waits on the length word and leaves the frame buffer alone.
+		kept := bytes.Contains(c.fr.buf[:cap(c.fr.buf)], secret)
+		if kept == scrub {
+			t.Errorf("scrub %v: secret left in the frame buffer: %v", scrub, kept)
+		}
+		c.Close()
+		b.Close()
+	}
+}
