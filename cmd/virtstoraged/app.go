@@ -100,9 +100,8 @@ func provideBackends(s *settings, runner ports.CommandRunner, keys *luks.Keys, l
 	return []ports.PoolBackend{d, f, n, lv,
 		mpath.New(runner, s.sysfsRoot, l.WithField(logconf.ModuleField, "storage.mpath")),
 		disk.New(runner, disk.Config{SysfsRoot: s.sysfsRoot}, l.WithField(logconf.ModuleField, "storage.disk")),
-		// CHAP passwords need libvirt's secret driver (Config.Secrets),
-		// which is not wired yet: pools with <auth> fail to start, saying so.
-		iscsi.New(runner, iscsi.Config{SysfsRoot: s.sysfsRoot}, l.WithField(logconf.ModuleField, "storage.iscsi")),
+		// CHAP passwords come from libvirt's secret driver, as LUKS keys do.
+		iscsi.New(runner, iscsi.Config{SysfsRoot: s.sysfsRoot, Secrets: iscsi.StoreSecrets{Store: keys.Store}}, l.WithField(logconf.ModuleField, "storage.iscsi")),
 		scsi.New(scsi.NewLUNScanner(runner, s.sysfsRoot, "", "", l.WithField(logconf.ModuleField, "storage.scsi"))),
 	}
 }
