@@ -15,6 +15,11 @@ func (d *PoolDef) Clone() *PoolDef {
 		c.Source.Devices[i].FreeExtents = slices.Clone(d.Source.Devices[i].FreeExtents)
 	}
 	c.MountOpts = slices.Clone(d.MountOpts)
+	c.RBDConfigOpts = slices.Clone(d.RBDConfigOpts)
+	if d.Source.Auth != nil {
+		a := *d.Source.Auth
+		c.Source.Auth = &a
+	}
 	return &c
 }
 

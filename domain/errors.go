@@ -39,6 +39,7 @@ const (
 	KindNoConnect                            // VIR_ERR_NO_CONNECT 5
 	KindInvalidStream                        // VIR_ERR_INVALID_STREAM 73
 	KindXMLInvalidSchema                     // VIR_ERR_XML_INVALID_SCHEMA 92
+	KindNoSecret                             // VIR_ERR_NO_SECRET 66
 	kindEnd
 )
 
@@ -72,6 +73,7 @@ var kindCodes = map[Kind]struct {
 	KindNoConnect:            {5, ""},
 	KindInvalidStream:        {73, "invalid stream pointer in "},
 	KindXMLInvalidSchema:     {92, ""},
+	KindNoSecret:             {66, "Secret not found: "},
 }
 
 // Code returns libvirt's virErrorNumber for the kind.

@@ -166,6 +166,28 @@ type PoolSource struct {
 	ProtocolVer string // netfs <protocol ver>
 	Vendor      string
 	Product     string
+	// Auth is the <auth> element (rbd: cephx; iscsi: chap); nil without one.
+	Auth *PoolAuth
+}
+
+// PoolAuth is a pool source's <auth>: who the pool logs in as and which
+// secret of libvirt's secret driver holds the key. Only the reference lives
+// in the definition; the key itself is looked up each time it is needed.
+type PoolAuth struct {
+	Type     string // "ceph" or "chap"
+	Username string
+	// Secret names the key's secret by UUID (in libvirt's dashed form) or by
+	// usage; exactly one is set.
+	SecretUUID  string
+	SecretUsage string
+	// SecretType is the optional <secret type> attribute, kept as written.
+	SecretType string
+}
+
+// ConfigOpt is one <rbd:config_opts><rbd:option name value/> of an rbd pool,
+// a Ceph client option passed through to the cluster connection.
+type ConfigOpt struct {
+	Name, Value string
 }
 
 // PoolTarget is the <target> of a pool.
@@ -183,6 +205,12 @@ type PoolDef struct {
 	Target    PoolTarget
 	MountOpts []string // <fs:mount_opts> options (fs, netfs)
 	COW       string   // <features><cow state>: "", "yes", "no"
+	// RBDConfigOpts are the <rbd:config_opts> of an rbd pool, in XML order.
+	RBDConfigOpts []ConfigOpt
+	// RefreshVolAllocation is <refresh><volume allocation=...>: "" (absent),
+	// "default" or "capacity". It tells how a refresh measures a volume's
+	// allocation on pool types where that is costly (rbd).
+	RefreshVolAllocation string
 }
 
 // PoolHandle identifies a pool on the wire (remote_nonnull_storage_pool).

@@ -15,6 +15,9 @@ import (
 // NamespaceFS is the XML namespace of <fs:mount_opts> in fs and netfs pools.
 const NamespaceFS = "http://libvirt.org/schemas/storagepool/fs/1.0"
 
+// NamespaceRBD is the XML namespace of <rbd:config_opts> in rbd pools.
+const NamespaceRBD = "http://libvirt.org/schemas/storagepool/rbd/1.0"
+
 // NamespaceThin is the XML namespace of virtstoraged's own <thin:provisioned>,
 // shown in the live XML of thin-provisioned pools (docs/logical-thin.md). Being
 // namespaced, it is ignored when the XML is defined again, here and by
@@ -144,6 +147,19 @@ func parsePoolNode(root *node) (*domain.PoolDef, error) {
 		return nil, domain.Errorf(domain.KindConfigUnsupported, "missing initiator IQN")
 	}
 
+	alloc, err := parseRefresh(root)
+	if err != nil {
+		return nil, err
+	}
+	def.RefreshVolAllocation = alloc
+	if pt == domain.PoolRBD {
+		opts, err := parseRBDConfigOpts(root)
+		if err != nil {
+			return nil, err
+		}
+		def.RBDConfigOpts = opts
+	}
+
 	if pt == domain.PoolFS || pt == domain.PoolNetFS {
 		if mo := root.childNS(NamespaceFS, "mount_opts"); mo != nil {
 			for _, o := range mo.elements() {
@@ -235,9 +251,11 @@ func parseSource(src *node, pt domain.PoolType) (*domain.PoolSource, error) {
 		s.Dir = "/"
 	}
 	if a := src.child("auth"); a != nil {
-		if t, _ := a.attr("type"); t == "" {
-			return nil, domain.Errorf(domain.KindConfigUnsupported, "storage pool missing auth type")
+		auth, err := parseAuth(a)
+		if err != nil {
+			return nil, err
 		}
+		s.Auth = auth
 	}
 	if p := src.child("protocol"); p != nil {
 		if ver, _ := p.attr("ver"); ver != "" {
@@ -332,6 +350,10 @@ func formatPool(w *writer, def *domain.PoolDef, stats *domain.PoolStats) {
 	if fsLike && len(def.MountOpts) > 0 {
 		ns = " xmlns:fs='" + NamespaceFS + "'"
 	}
+	rbdOpts := def.Type == domain.PoolRBD && len(def.RBDConfigOpts) > 0
+	if rbdOpts {
+		ns += " xmlns:rbd='" + NamespaceRBD + "'"
+	}
 	if stats.Thin {
 		ns += " xmlns:thin='" + NamespaceThin + "'"
 	}
@@ -364,7 +386,19 @@ func formatPool(w *writer, def *domain.PoolDef, stats *domain.PoolStats) {
 		w.perms(perms)
 		w.close("target")
 	}
-	if ns != "" {
+	if def.RefreshVolAllocation != "" {
+		w.open("<refresh>")
+		w.line("<volume allocation='%s'/>", def.RefreshVolAllocation)
+		w.close("refresh")
+	}
+	if rbdOpts {
+		w.open("<rbd:config_opts>")
+		for _, o := range def.RBDConfigOpts {
+			w.line("<rbd:option name='%s' value='%s'/>", esc(o.Name), esc(o.Value))
+		}
+		w.close("rbd:config_opts")
+	}
+	if fsLike && len(def.MountOpts) > 0 {
 		w.open("<fs:mount_opts>")
 		for _, o := range def.MountOpts {
 			w.line("<fs:option name='%s'/>", esc(o))
@@ -417,6 +451,9 @@ func formatSource(w *writer, pt domain.PoolType, s *domain.PoolSource) {
 			f = info.defaultPool
 		}
 		w.line("<format type='%s'/>", esc(f))
+	}
+	if a := s.Auth; a != nil {
+		formatAuth(w, a)
 	}
 	if s.ProtocolVer != "" {
 		w.line("<protocol ver='%s'/>", esc(s.ProtocolVer))
