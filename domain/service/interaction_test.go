@@ -219,7 +219,7 @@ func TestFindPoolSources(t *testing.T) {
 	b.EXPECT().FindPoolSources(gomock.Any(), &domain.PoolSource{Hosts: []domain.SourceHost{{Name: "h"}}}, uint32(0)).Return(found, nil)
 	got, err := s.FindPoolSources(ctx, "dir", `{"Hosts":[{"Name":"h"}]}`, 0)
 	must(t, err)
-	equal(t, "sources", got, `[{"Hosts":null,"Devices":[{"Path":"/dev/sdb","PartSeparator":"","FreeExtents":null}],"Dir":"","Name":"vg0","Format":"","ProtocolVer":"","Vendor":"","Product":""}]`)
+	equal(t, "sources", got, `[{"Hosts":null,"Devices":[{"Path":"/dev/sdb","PartSeparator":"","FreeExtents":null}],"Dir":"","Name":"vg0","Format":"","ProtocolVer":"","Vendor":"","Product":"","Auth":null}]`)
 	_, err = s.FindPoolSources(ctx, "dir", "", 1)
 	wantErr(t, err, "unsupported flags (0x1) in function storageConnectFindStoragePoolSources", domain.KindInvalidArg)
 	b.EXPECT().FindPoolSources(gomock.Any(), gomock.Any(), uint32(0)).Return(nil, domain.Errorf(domain.KindNoSupport, "nope"))
