@@ -8,10 +8,14 @@ RUN_ROOT ?= $(CURDIR)/.run
 BIN := bin/virtstoraged
 # Debian packages the tests drive: real clients (virsh, virt-admin, python3-libvirt),
 # qemu-img for non-raw volumes, scrub for wipe patterns, and the storage tools of the
-# fs/logical backends. libvirt-daemon gives the reference libvirtd for differential tests.
-DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon
+# fs/logical backends. libvirt-daemon gives the reference libvirtd for differential tests,
+# and its rbd driver the reference for rbd pools. The Ceph daemons and tools run the
+# single-node cluster of the rbd tests (internal/cephlab) and the rbd backend's commands.
+DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon \
+	libvirt-daemon-driver-storage-rbd ceph-mon ceph-mgr ceph-osd ceph-common
 # Commands whose absence means the packages above still need installing.
-DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd
+DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd \
+	ceph-mon ceph-mgr ceph-osd rbd rados
 
 .PHONY: all build run test test-go deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
 
@@ -29,6 +33,7 @@ run: build
 deps:
 	@missing=""; for c in $(DEB_CMDS); do command -v $$c >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	/usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || missing="$$missing python3-libvirt"; \
+	ls /usr/lib/*/libvirt/storage-backend/libvirt_storage_backend_rbd.so >/dev/null 2>&1 || missing="$$missing libvirt-daemon-driver-storage-rbd"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages (missing:$$missing)"; \
 		if [ "$$(id -u)" != 0 ]; then \

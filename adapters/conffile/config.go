@@ -51,6 +51,10 @@ type Config struct {
 	KeepaliveCount         int
 	AdminKeepaliveInterval int
 	AdminKeepaliveCount    int
+
+	// RBDTimeout bounds each call of an rbd pool to its Ceph cluster, in
+	// seconds (our extension; libvirt's fixed value is 30).
+	RBDTimeout int
 }
 
 // Defaults returns the configuration libvirt uses when the file sets nothing.
@@ -78,6 +82,7 @@ func Defaults() *Config {
 		KeepaliveCount:         5,
 		AdminKeepaliveInterval: 5,
 		AdminKeepaliveCount:    5,
+		RBDTimeout:             30,
 	}
 }
 
@@ -150,6 +155,7 @@ var keys = map[string]keySpec{
 	"keepalive_count":           intKey(func(c *Config) *int { return &c.KeepaliveCount }),
 	"admin_keepalive_interval":  intKey(func(c *Config) *int { return &c.AdminKeepaliveInterval }),
 	"admin_keepalive_count":     intKey(func(c *Config) *int { return &c.AdminKeepaliveCount }),
+	"rbd_timeout":               intKey(func(c *Config) *int { return &c.RBDTimeout }),
 }
 
 // ignoredKeys are libvirt daemon settings that are valid in libvirt's
