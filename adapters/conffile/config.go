@@ -55,6 +55,10 @@ type Config struct {
 	// RBDTimeout bounds each call of an rbd pool to its Ceph cluster, in
 	// seconds (our extension; libvirt's fixed value is 30).
 	RBDTimeout int
+	// RBDListingTTL is how many seconds a refresh's figures of an rbd pool
+	// answer for a volume's info and XML; 0 re-reads the image every time,
+	// as libvirt does (our extension).
+	RBDListingTTL int
 }
 
 // Defaults returns the configuration libvirt uses when the file sets nothing.
@@ -83,6 +87,7 @@ func Defaults() *Config {
 		AdminKeepaliveInterval: 5,
 		AdminKeepaliveCount:    5,
 		RBDTimeout:             30,
+		RBDListingTTL:          5,
 	}
 }
 
@@ -156,6 +161,7 @@ var keys = map[string]keySpec{
 	"admin_keepalive_interval":  intKey(func(c *Config) *int { return &c.AdminKeepaliveInterval }),
 	"admin_keepalive_count":     intKey(func(c *Config) *int { return &c.AdminKeepaliveCount }),
 	"rbd_timeout":               intKey(func(c *Config) *int { return &c.RBDTimeout }),
+	"rbd_listing_ttl":           intKey(func(c *Config) *int { return &c.RBDListingTTL }),
 }
 
 // ignoredKeys are libvirt daemon settings that are valid in libvirt's

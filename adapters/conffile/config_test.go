@@ -28,7 +28,7 @@ func TestDefaults(t *testing.T) {
 		AdminMaxClients: 5000, AdminMaxQueuedClients: 5, AdminMinWorkers: 1, AdminMaxWorkers: 5, AdminMaxClientRequests: 5,
 		LogLevel:          3,
 		KeepaliveInterval: 5, KeepaliveCount: 5, AdminKeepaliveInterval: 5, AdminKeepaliveCount: 5,
-		RBDTimeout: 30,
+		RBDTimeout: 30, RBDListingTTL: 5,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("Defaults() = %+v\nwant %+v", *c, want)
@@ -69,6 +69,7 @@ func TestLoadEveryKey(t *testing.T) {
 		{"admin_keepalive_interval", `admin_keepalive_interval = 10`, func(c *conffile.Config) { c.AdminKeepaliveInterval = 10 }},
 		{"admin_keepalive_count", `admin_keepalive_count = 1`, func(c *conffile.Config) { c.AdminKeepaliveCount = 1 }},
 		{"rbd_timeout", `rbd_timeout = 10`, func(c *conffile.Config) { c.RBDTimeout = 10 }},
+		{"rbd_listing_ttl", `rbd_listing_ttl = 0`, func(c *conffile.Config) { c.RBDListingTTL = 0 }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

@@ -59,16 +59,24 @@ func provideBackends(s *settings, runner ports.CommandRunner, l *logrus.Logger) 
 		mpath.New(runner, s.sysfsRoot, l.WithField(logconf.ModuleField, "storage.mpath")),
 		// No secret lookup yet: rbd pools with <auth> fail as libvirt does
 		// without a secret driver; rbd.SecretLookup is where one plugs in.
-		rbd.New(runner, rbd.Config{Timeout: rbdTimeout(s)}, l.WithField(logconf.ModuleField, "storage.rbd")),
+		rbd.New(runner, rbdConfig(s), l.WithField(logconf.ModuleField, "storage.rbd")),
 	}
 }
 
-// rbdTimeout is rbd_timeout from virtstoraged.conf; 0 or less keeps rbd's default.
-func rbdTimeout(s *settings) time.Duration {
-	if s.conf == nil || s.conf.RBDTimeout <= 0 {
-		return 0
+// rbdConfig takes rbd_timeout and rbd_listing_ttl from virtstoraged.conf.
+func rbdConfig(s *settings) rbd.Config {
+	var c rbd.Config
+	if s.conf == nil {
+		return c
 	}
-	return time.Duration(s.conf.RBDTimeout) * time.Second
+	if s.conf.RBDTimeout > 0 {
+		c.Timeout = time.Duration(s.conf.RBDTimeout) * time.Second
+	}
+	c.ListingTTL = time.Duration(s.conf.RBDListingTTL) * time.Second
+	if s.conf.RBDListingTTL <= 0 {
+		c.ListingTTL = -1
+	}
+	return c
 }
 
 func provideStore(s *settings) (*statefile.Store, error) {
