@@ -46,7 +46,9 @@ func MonHost(hosts []domain.SourceHost) string {
 func (c Conn) Args() []string {
 	a := []string{"-c", "/dev/null", "-m", c.MonHost}
 	if c.User != "" {
-		a = append(a, "--id", c.User, "--keyfile", c.KeyFile)
+		// cephx only, as libvirt sets it: a cluster that also lets clients in
+		// without auth must not take a wrong key for no key.
+		a = append(a, "--id", c.User, "--keyfile", c.KeyFile, "--auth_supported=cephx")
 	} else {
 		a = append(a, "--auth_supported=none")
 	}
@@ -72,7 +74,12 @@ func SnapSpec(pool, image, snap string) string { return Spec(pool, image) + "@" 
 
 // DfArgv asks for the cluster's and one pool's usage, the figures libvirt
 // takes from rados_cluster_stat and rados_ioctx_pool_stat.
-func DfArgv(pool string) []string { return []string{"df", "-p", pool, "--format", "json"} }
+// rados asks the monitors for their configuration before it connects and
+// fails that step with exit status 1 and no errno; --no-mon-config lets the
+// connection itself fail, with its errno.
+func DfArgv(pool string) []string {
+	return []string{"--no-mon-config", "df", "-p", pool, "--format", "json"}
+}
 
 // ListArgv lists a pool's images with their sizes in one call.
 func ListArgv(pool string) []string { return []string{"ls", "-l", "--format", "json", pool} }

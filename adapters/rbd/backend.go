@@ -718,7 +718,9 @@ func (b *Backend) DownloadVol(ctx context.Context, def *domain.PoolDef, vol *dom
 		done <- err
 	}()
 	r := &downloadReader{
-		d: newDiffReader(pr, offset, length, flags&domain.StreamSparse != 0), pipe: pr, cancel: cancel, done: done,
+		// Reads wait at most half the timeout, as uploads' writes do.
+		d:    newDiffReader(stallReader{f: pr, stall: b.cfg.Timeout / 2}, offset, length, flags&domain.StreamSparse != 0),
+		pipe: pr, cancel: cancel, done: done,
 		fail: func(err error) error {
 			return b.cmdError(err, c, pool, "failed to download RBD image '%s/%s'", pool, vol.Name)
 		},

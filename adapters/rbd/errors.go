@@ -2,6 +2,8 @@ package rbd
 
 import (
 	"errors"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -10,8 +12,12 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
-// errno is the error number a failed rbd or rados command reports: both exit
-// with the errno of the librados or librbd call that failed. A command we
+// errnoText finds the "(N) strerror" Ceph's tools print for a failed call.
+var errnoText = regexp.MustCompile(`\((\d{1,3})\) [A-Z]`)
+
+// errno is the error number a failed rbd or rados command reports: the last
+// "(N) text" of its stderr (rados exits 1 whatever failed), else its exit
+// status (rbd exits with the errno of the call that failed). A command we
 // killed at its deadline counts as timed out, as Ceph's own timeouts do.
 func errno(err error) (syscall.Errno, bool) {
 	var xe *osexec.ExitError
@@ -20,6 +26,11 @@ func errno(err error) (syscall.Errno, bool) {
 	}
 	if xe.Code < 0 {
 		return syscall.ETIMEDOUT, true
+	}
+	if m := errnoText.FindAllStringSubmatch(xe.Stderr, -1); len(m) > 0 {
+		if n, err := strconv.Atoi(m[len(m)-1][1]); err == nil && n > 0 {
+			return syscall.Errno(n), true
+		}
 	}
 	if xe.Code == 0 || xe.Code > 255 {
 		return 0, false
@@ -30,7 +41,7 @@ func errno(err error) (syscall.Errno, bool) {
 // notConnected reports a command that never reached the cluster.
 func notConnected(err error) bool {
 	var xe *osexec.ExitError
-	return errors.As(err, &xe) && strings.Contains(xe.Stderr, "couldn't connect to the cluster")
+	return errors.As(err, &xe) && strings.Contains(xe.Stderr, "couldn't connect to")
 }
 
 // noPool reports a command that found no such pool.

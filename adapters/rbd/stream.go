@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
@@ -28,8 +29,40 @@ type importWriter struct {
 	fail func(error) error
 
 	pos, limit uint64
-	once       sync.Once
-	result     error
+	// stall bounds how long the command may leave a write waiting, and
+	// finish how long it may take to end after the stream's end. Stuck on a
+	// dead OSD, import-diff goes on reading as each write in flight times
+	// out (rados_osd_op_timeout), one slot at a time, and then spends
+	// several more timeouts closing the image: bounded, but many times the
+	// timeout. Ten writes in flight that leave the pipe unread for half the
+	// timeout are writes the cluster is not doing; the upload stops there.
+	stall, finishBy time.Duration
+	once   sync.Once
+	result error
+}
+
+// stallWriter is a pipe whose writes fail once one has waited longer than
+// stall for the reader.
+type stallWriter struct {
+	f     *os.File
+	stall time.Duration
+}
+
+func (s stallWriter) Write(p []byte) (int, error) {
+	_ = s.f.SetWriteDeadline(time.Now().Add(s.stall))
+	return s.f.Write(p)
+}
+
+// stallReader is a pipe whose reads fail once one has waited longer than
+// stall for the writer.
+type stallReader struct {
+	f     *os.File
+	stall time.Duration
+}
+
+func (s stallReader) Read(p []byte) (int, error) {
+	_ = s.f.SetReadDeadline(time.Now().Add(s.stall))
+	return s.f.Read(p)
 }
 
 // startImport starts rbd import-diff into an image, its stdin a pipe whose
@@ -43,8 +76,9 @@ func (b *Backend) startImport(ctx context.Context, def *domain.PoolDef, c *Conn,
 		return nil, oserr.System(err, "cannot create a pipe")
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	w := &importWriter{pipe: pw, cancel: cancel, done: make(chan error, 1)}
-	w.d.w = pw
+	stall := b.cfg.Timeout / 2
+	w := &importWriter{pipe: pw, cancel: cancel, done: make(chan error, 1), stall: stall, finishBy: b.cfg.Timeout + timeoutGrace}
+	w.d.w = stallWriter{f: pw, stall: stall}
 	w.fail = func(err error) error { return b.cmdError(err, c, pool, format, args...) }
 	go func() {
 		_, err := b.run(ctx, c, key, "rbd", false, ports.Command{StdinStream: pr}, ImportDiffArgv(pool, image, sparse))
@@ -61,7 +95,13 @@ func (b *Backend) startImport(ctx context.Context, def *domain.PoolDef, c *Conn,
 func (w *importWriter) wait() error {
 	w.once.Do(func() {
 		w.pipe.Close()
-		err := <-w.done
+		var err error
+		select {
+		case err = <-w.done:
+		case <-time.After(w.finishBy):
+			w.cancel()
+			err = <-w.done
+		}
 		w.cancel()
 		if err != nil {
 			w.result = w.fail(err)
@@ -71,8 +111,12 @@ func (w *importWriter) wait() error {
 }
 
 // failure is the error of a write that failed: the command's own (a write
-// fails because the command died), else the write's.
+// fails because the command died), else the write's. A write that waited
+// too long stops the command, which then reports a timeout.
 func (w *importWriter) failure(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		w.cancel()
+	}
 	if res := w.wait(); res != nil {
 		return res
 	}

@@ -373,6 +373,33 @@ func (c *Cluster) WaitOSDUp(ctx context.Context) error {
 	return c.waitFor(ctx, "the OSD", c.osdUp(ctx))
 }
 
+// PauseOSD freezes the OSD (SIGSTOP): a hung OSD, which neither answers nor
+// closes its connections; its data stays, unlike a memstore OSD stopped.
+func (c *Cluster) PauseOSD() { c.signal("osd."+c.osdID, syscall.SIGSTOP) }
+
+// ResumeOSD lets a paused OSD run again.
+func (c *Cluster) ResumeOSD() { c.signal("osd."+c.osdID, syscall.SIGCONT) }
+
+func (c *Cluster) signal(name string, sig syscall.Signal) {
+	c.mu.Lock()
+	p := c.procs[name]
+	c.mu.Unlock()
+	if p != nil {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+// WaitHealthy waits until every placement group is active and clean again
+// (after a fault), so that the next test finds a working cluster.
+func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	return c.waitFor(ctx, "active+clean placement groups", func() bool {
+		out, err := c.Ceph(ctx, "pg", "stat")
+		s := string(out)
+		return err == nil && strings.Contains(s, "active+clean") &&
+			!strings.Contains(s, "stale") && !strings.Contains(s, "peering") && !strings.Contains(s, "down") && !strings.Contains(s, "unknown")
+	})
+}
+
 // StopMon stops the monitor (a fault: nothing can connect).
 func (c *Cluster) StopMon() { c.stop("mon.a") }
 
@@ -382,6 +409,7 @@ func (c *Cluster) StartMon() error { return c.launch("mon.a", "ceph-mon", "-i", 
 // Stop ends every daemon the cluster started, OSD first; it is safe to
 // call more than once.
 func (c *Cluster) Stop() {
+	c.ResumeOSD() // a paused OSD would not hear SIGTERM
 	c.StopOSD()
 	c.stop("mgr.x")
 	c.StopMon()

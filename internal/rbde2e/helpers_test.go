@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,3 +135,5 @@ func startDaemon(t *testing.T) *testkit.Daemon {
 	t.Helper()
 	return testkit.StartDaemon(t, testkit.DaemonOptions{Config: "rbd_timeout = 5\n"})
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
