@@ -37,8 +37,8 @@ type importWriter struct {
 	// timeout. Ten writes in flight that leave the pipe unread for half the
 	// timeout are writes the cluster is not doing; the upload stops there.
 	stall, finishBy time.Duration
-	once   sync.Once
-	result error
+	once            sync.Once
+	result          error
 }
 
 // stallWriter is a pipe whose writes fail once one has waited longer than
