@@ -48,7 +48,9 @@ func TestAgainstLibvirtd(t *testing.T) {
 	needLab(t)
 	ctx := context.Background()
 	newCephPool(t, "cmp")
+	t0 := time.Now()
 	a := testkit.StartAnchor(t)
+	t.Logf("libvirtd up after %v", time.Since(t0))
 	t.Cleanup(func() { a.CleanupPools("cmp") })
 
 	// The key goes to libvirtd's secret driver, as a user would put it.
@@ -126,7 +128,7 @@ func TestAgainstLibvirtd(t *testing.T) {
 		return got
 	}
 
-	t0 := time.Now()
+	t0 = time.Now()
 	definePool(t, a, "cmp", poolXML("cmp", "cmp", auth, ""))
 	theirs := run(a)
 	must(t, a, "pool-undefine", "cmp")
