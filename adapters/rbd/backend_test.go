@@ -334,10 +334,14 @@ func TestErrors(t *testing.T) {
 				return b.BuildVol(ctx, def, &domain.VolDef{Name: "x", Capacity: 1}, 0)
 			}, "failed to create volume 'rbd/x': File exists"},
 		{"remove with snapshots", testkit.FakeCall{Argv: []string{"rbd", testkit.AnyRest}, Exit: 39, Stderr: "rbd: image has snapshots - these must be deleted with 'rbd snap purge' before the image can be removed.\n"},
-			func(b *rbd.Backend, def *domain.PoolDef) error { return b.DeleteVol(ctx, def, &domain.VolDef{Name: "x"}, 0) },
+			func(b *rbd.Backend, def *domain.PoolDef) error {
+				return b.DeleteVol(ctx, def, &domain.VolDef{Name: "x"}, 0)
+			},
 			"failed to remove volume 'rbd/x': Directory not empty"},
 		{"remove gone", testkit.FakeCall{Argv: []string{"rbd", testkit.AnyRest}, Exit: 2, Stderr: "rbd: delete error: (2) No such file or directory\n"},
-			func(b *rbd.Backend, def *domain.PoolDef) error { return b.DeleteVol(ctx, def, &domain.VolDef{Name: "x"}, 0) }, ""},
+			func(b *rbd.Backend, def *domain.PoolDef) error {
+				return b.DeleteVol(ctx, def, &domain.VolDef{Name: "x"}, 0)
+			}, ""},
 		{"no monitor", testkit.FakeCall{Argv: []string{"rados", testkit.AnyRest}, Exit: 1, Stderr: "monclient(hunting): authenticate timed out after 30\ncouldn't connect to cluster: (110) Connection timed out\n"},
 			func(b *rbd.Backend, def *domain.PoolDef) error { _, _, err := b.RefreshPool(ctx, def); return err },
 			"failed to connect to the RADOS monitor on: 127.0.0.1:3300: Connection timed out"},
@@ -345,10 +349,14 @@ func TestErrors(t *testing.T) {
 			func(b *rbd.Backend, def *domain.PoolDef) error { _, _, err := b.RefreshPool(ctx, def); return err },
 			"failed to create the RBD IoCTX. Does the pool 'rbd' exist?: No such file or directory"},
 		{"image gone", testkit.FakeCall{Argv: []string{"rbd", testkit.AnyRest}, Exit: 2, Stderr: "rbd: error opening image x: (2) No such file or directory\n"},
-			func(b *rbd.Backend, def *domain.PoolDef) error { return b.RefreshVol(ctx, def, &domain.VolDef{Name: "x"}) },
+			func(b *rbd.Backend, def *domain.PoolDef) error {
+				return b.RefreshVol(ctx, def, &domain.VolDef{Name: "x"})
+			},
 			"failed to open the RBD image 'x': No such file or directory"},
 		{"killed at the deadline", testkit.FakeCall{Argv: []string{"rbd", testkit.AnyRest}, Exit: -1},
-			func(b *rbd.Backend, def *domain.PoolDef) error { return b.ResizeVol(ctx, def, &domain.VolDef{Name: "x"}, 1, 0) },
+			func(b *rbd.Backend, def *domain.PoolDef) error {
+				return b.ResizeVol(ctx, def, &domain.VolDef{Name: "x"}, 1, 0)
+			},
 			"failed to resize the RBD image 'x': Connection timed out"},
 	}
 	for _, tt := range tests {
