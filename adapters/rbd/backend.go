@@ -327,6 +327,9 @@ func (b *Backend) measure(ctx context.Context, def *domain.PoolDef, c *Conn, key
 			used = nil
 		}
 	}
+	if used == nil {
+		b.learnObjSizes(ctx, def, c, key, imgs)
+	}
 	vols := make([]*domain.VolDef, 0, len(imgs))
 	for _, img := range imgs {
 		v := volDef(def, img.Name)
@@ -334,34 +337,63 @@ func (b *Backend) measure(ctx context.Context, def *domain.PoolDef, c *Conn, key
 		if u, ok := used[img.Name]; ok {
 			v.Allocation = u
 		} else {
-			v.Allocation = b.wholeObjects(ctx, def, c, key, img)
+			v.Allocation = b.wholeObjects(def, img)
 		}
 		vols = append(vols, v)
 	}
 	return vols, nil
 }
 
-// wholeObjects is libvirt's allocation without fast-diff figures: the
-// image's objects times their size. Object sizes are remembered per image
-// id; an image seen for the first time costs one rbd info.
-func (b *Backend) wholeObjects(ctx context.Context, def *domain.PoolDef, c *Conn, key []byte, img Image) uint64 {
-	k := objKey{def.UUID, img.ID}
+// infoWorkers is how many rbd info commands learn object sizes at once.
+const infoWorkers = 8
+
+// learnObjSizes runs rbd info, infoWorkers at a time, for the images whose
+// object size is not known yet (an image's never changes, so each costs
+// one command in the daemon's life).
+func (b *Backend) learnObjSizes(ctx context.Context, def *domain.PoolDef, c *Conn, key []byte, imgs []Image) {
+	var todo []Image
 	b.mu.Lock()
-	obj := b.objSizes[k]
+	for _, img := range imgs {
+		if b.objSizes[objKey{def.UUID, img.ID}] == 0 {
+			todo = append(todo, img)
+		}
+	}
 	b.mu.Unlock()
-	if obj == 0 {
-		out, err := b.run(ctx, c, key, "rbd", true, ports.Command{}, InfoArgv(def.Source.Name, img.Name))
-		if err == nil {
-			var info Info
-			if info, err = ParseInfo(out); err == nil && info.ObjectSize != 0 {
-				obj = info.ObjectSize
+	work := make(chan Image)
+	var wg sync.WaitGroup
+	for range min(infoWorkers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for img := range work {
+				out, err := b.run(ctx, c, key, "rbd", true, ports.Command{}, InfoArgv(def.Source.Name, img.Name))
+				var info Info
+				if err == nil {
+					info, err = ParseInfo(out)
+				}
+				if err != nil {
+					b.log.WithFields(logrus.Fields{"pool": def.Name, "vol": img.Name}).WithError(err).Debug("rbd: object size unknown; allocation shown as capacity")
+					continue
+				}
 				b.rememberObjSize(def.UUID, info)
 			}
-		}
-		if obj == 0 {
-			b.log.WithFields(logrus.Fields{"pool": def.Name, "vol": img.Name}).WithError(err).Debug("rbd: object size unknown; allocation shown as capacity")
-			return img.Size
-		}
+		}()
+	}
+	for _, img := range todo {
+		work <- img
+	}
+	close(work)
+	wg.Wait()
+}
+
+// wholeObjects is libvirt's allocation without fast-diff figures: the
+// image's objects times their size (the capacity when the size is unknown).
+func (b *Backend) wholeObjects(def *domain.PoolDef, img Image) uint64 {
+	b.mu.Lock()
+	obj := b.objSizes[objKey{def.UUID, img.ID}]
+	b.mu.Unlock()
+	if obj == 0 {
+		return img.Size
 	}
 	return (img.Size + obj - 1) / obj * obj
 }

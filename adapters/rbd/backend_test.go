@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,13 +56,18 @@ var keyFileArg = regexp.MustCompile(`/virtstoraged-rbd-[0-9]+/key`)
 
 // golden compares the commands run with testdata/argv/NAME.argv, one
 // command a line, the key file's random directory replaced by KEYDIR.
+// Commands that run concurrently (rbd info for new images) are sorted.
 func golden(t *testing.T, name string, f *testkit.FakeRunner, keyDir string) {
 	t.Helper()
-	var b strings.Builder
+	var lines []string
 	for _, argv := range f.RunLog() {
 		line := testkit.FormatArgv(argv)
-		line = strings.ReplaceAll(keyFileArg.ReplaceAllString(line, "/KEYDIR/key"), keyDir, "")
-		b.WriteString(line + "\n")
+		lines = append(lines, strings.ReplaceAll(keyFileArg.ReplaceAllString(line, "/KEYDIR/key"), keyDir, ""))
+	}
+	slices.Sort(lines)
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l + "\n")
 	}
 	path := filepath.Join("testdata", "argv", name+".argv")
 	if *update {
