@@ -131,6 +131,11 @@ func TestRefresh(t *testing.T) {
 		{"refresh-capacity", "capacity", []testkit.FakeCall{any("rados", dfOut), any("rbd", lsOut),
 			any("rbd", strings.NewReplacer(`"b"`, `"a"`, `"10b"`, `"10a"`).Replace(infoOut)), any("rbd", infoOut)},
 			map[string]uint64{"a": 12582912, "b": 8388608}},
+		// Sizes that are multiples of the largest object size need no rbd
+		// info: whole objects add up to the size whatever the object size.
+		{"refresh-capacity-aligned", "capacity", []testkit.FakeCall{any("rados", dfOut),
+			any("rbd", `[{"image":"a","id":"10a","size":1073741824,"format":2},{"image":"b","id":"10b","size":67108864,"format":2}]`)},
+			map[string]uint64{"a": 1073741824, "b": 67108864}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,33 @@ import (
 // cephSecretUUID names the ceph secret defined in libvirtd's secret driver.
 const cephSecretUUID = "2ec115d7-3a88-3ceb-bc12-0ac909a6fd87"
 
+// cephAuth is the <auth> of a pool whose key is the secret defineCephSecret
+// made.
+const cephAuth = "<auth type='ceph' username='admin'><secret uuid='" + cephSecretUUID + "'/></auth>"
+
+// defineCephSecret puts client.admin's key in libvirtd's secret driver, as a
+// user would, removed when the test ends.
+func defineCephSecret(t *testing.T, a *testkit.Anchor) {
+	t.Helper()
+	secretURI := strings.Replace(a.URI(), "storage:", "secret:", 1)
+	dir := t.TempDir()
+	secXML := filepath.Join(dir, "secret.xml")
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(secXML, []byte("<secret ephemeral='no' private='yes'><uuid>"+cephSecretUUID+"</uuid><usage type='ceph'><name>client.admin</name></usage></secret>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, []byte(lab.AdminKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := testkit.RunVirsh(secretURI, "secret-define", secXML); code != 0 {
+		t.Fatalf("secret-define: %s %s", out, errOut)
+	}
+	t.Cleanup(func() { testkit.RunVirsh(secretURI, "secret-undefine", cephSecretUUID) })
+	if out, errOut, code := testkit.RunVirsh(secretURI, "secret-set-value", cephSecretUUID, "--file", keyFile); code != 0 {
+		t.Fatalf("secret-set-value: %s %s", out, errOut)
+	}
+}
+
 // step is one virsh call of the differential script. When differs is set,
 // our answer is a deliberate improvement on libvirt's: it is checked against
 // wantOurs instead of libvirt's answer (which is logged).
@@ -53,25 +80,9 @@ func TestAgainstLibvirtd(t *testing.T) {
 	t.Logf("libvirtd up after %v", time.Since(t0))
 	t.Cleanup(func() { a.CleanupPools("cmp") })
 
-	// The key goes to libvirtd's secret driver, as a user would put it.
-	secretURI := strings.Replace(a.URI(), "storage:", "secret:", 1)
 	dir := t.TempDir()
-	secXML := filepath.Join(dir, "secret.xml")
-	keyFile := filepath.Join(dir, "key")
-	if err := os.WriteFile(secXML, []byte("<secret ephemeral='no' private='yes'><uuid>"+cephSecretUUID+"</uuid><usage type='ceph'><name>client.admin</name></usage></secret>"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, []byte(lab.AdminKey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := testkit.RunVirsh(secretURI, "secret-define", secXML); code != 0 {
-		t.Fatalf("secret-define: %s %s", out, errOut)
-	}
-	t.Cleanup(func() { testkit.RunVirsh(secretURI, "secret-undefine", cephSecretUUID) })
-	if out, errOut, code := testkit.RunVirsh(secretURI, "secret-set-value", cephSecretUUID, "--file", keyFile); code != 0 {
-		t.Fatalf("secret-set-value: %s %s", out, errOut)
-	}
-	auth := "<auth type='ceph' username='admin'><secret uuid='" + cephSecretUUID + "'/></auth>"
+	defineCephSecret(t, a)
+	auth := cephAuth
 
 	pool := []string{"--pool", "cmp"}
 	steps := []any{

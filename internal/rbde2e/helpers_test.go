@@ -76,12 +76,18 @@ func poolXML(name, cephPool, auth, extra string) string {
 // definePool defines and starts a pool from XML.
 func definePool(t *testing.T, d virsher, name, xml string) {
 	t.Helper()
+	definePoolOnly(t, d, name, xml)
+	must(t, d, "pool-start", name)
+}
+
+// definePoolOnly defines a pool from XML.
+func definePoolOnly(t *testing.T, d virsher, name, xml string) {
+	t.Helper()
 	f := filepath.Join(t.TempDir(), name+".xml")
 	if err := os.WriteFile(f, []byte(xml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	must(t, d, "pool-define", f)
-	must(t, d, "pool-start", name)
 }
 
 // dataFile writes n bytes of random data with a run of zeros in the middle
