@@ -495,6 +495,11 @@ func (b *Backend) PrepareVol(def *domain.PoolDef, vol *domain.VolDef) error {
 	}
 	v := volDef(def, vol.Name)
 	vol.Type, vol.Key, vol.Target.Path, vol.Target.Format = v.Type, v.Key, v.Target.Path, "raw"
+	// Images are thin: a new one takes no space, whatever <allocation> says,
+	// so the pool's admission check does not refuse one larger than the
+	// cluster's free space (libvirt creates it too); the cluster says when
+	// it is full.
+	vol.Allocation, vol.HasAllocation = 0, true
 	return nil
 }
 

@@ -90,6 +90,9 @@ func TestAgainstLibvirtd(t *testing.T) {
 		step{args: []string{"vol-create-as", "cmp", "q", "1M", "--format", "qcow2"}},
 		step{args: []string{"vol-create-as", "cmp", "z", "0"}},
 		step{args: []string{"vol-create-as", "cmp", "v1", "1M"}},
+		// Thin: larger than the whole (2 GiB) cluster.
+		step{args: []string{"vol-create-as", "cmp", "huge", "8G"}},
+		step{args: append([]string{"vol-delete"}, append(pool, "huge")...)},
 		step{args: append([]string{"vol-dumpxml"}, append(pool, "v1")...)},
 		step{args: append([]string{"vol-info"}, append(pool, "v1")...)},
 		step{args: []string{"vol-list", "cmp", "--details"}},

@@ -107,9 +107,7 @@ func TestCephxKey(t *testing.T) {
 // calls, and the stuck call then fails with a clear error.
 func TestDeadClusterDoesNotStallOthers(t *testing.T) {
 	needLab(t)
-	newCephPool(t, "alive")
-	d := startDaemon(t)
-	definePool(t, d, "alive", poolXML("alive", "alive", "", ""))
+	d := startPool(t, "alive", "alive")
 	// A listener that accepts and never answers: a monitor that hangs.
 	dead := blackhole(t)
 	f := t.TempDir() + "/dead.xml"
@@ -170,9 +168,7 @@ func blackhole(t *testing.T) string {
 func TestMonitorStopped(t *testing.T) {
 	needLab(t)
 	ctx := context.Background()
-	newCephPool(t, "nomon")
-	d := startDaemon(t)
-	definePool(t, d, "nomon", poolXML("nomon", "nomon", "", ""))
+	d := startPool(t, "nomon", "nomon")
 	lab.StopMon()
 	start := time.Now()
 	got := fails(t, d, "vol-create-as", "nomon", "v", "4M")
@@ -199,9 +195,7 @@ func TestMonitorStopped(t *testing.T) {
 func TestOSDStoppedMidUpload(t *testing.T) {
 	needLab(t)
 	ctx := context.Background()
-	newCephPool(t, "noosd")
-	d := startDaemon(t)
-	definePool(t, d, "noosd", poolXML("noosd", "noosd", "", ""))
+	d := startPool(t, "noosd", "noosd")
 	must(t, d, "vol-create-as", "noosd", "big", "64M")
 
 	cmd := exec.Command("virsh", "-c", d.URI(), "vol-upload", "--pool", "noosd", "big", "/dev/stdin")

@@ -143,3 +143,13 @@ func startDaemon(t *testing.T) *testkit.Daemon {
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// startPool gives a test a Ceph pool of its own and our daemon with an rbd
+// pool on it, started.
+func startPool(t *testing.T, name, cephPool string) *testkit.Daemon {
+	t.Helper()
+	newCephPool(t, cephPool)
+	d := startDaemon(t)
+	definePool(t, d, name, poolXML(name, cephPool, "", ""))
+	return d
+}
