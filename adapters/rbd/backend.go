@@ -269,11 +269,12 @@ func volDef(def *domain.PoolDef, name string) *domain.VolDef {
 }
 
 // RefreshPool measures the cluster and lists the pool's images with their
-// figures, in a fixed number of commands whatever the number of images:
-// rados df for the pool's figures (libvirt's cluster and pool stats), rbd ls
-// -l for the images and their sizes and, with <refresh><volume
-// allocation='default'/>, rbd du for what each holds. libvirt instead opens
-// and measures every image in turn.
+// figures, in two commands whatever the number of images: rados df for the
+// pool's figures (libvirt's cluster and pool stats), then rbd du for the
+// images, their sizes and what each holds with <refresh><volume
+// allocation='default'/>, rbd ls -l for the images and their sizes
+// otherwise (their allocation is then their whole objects, libvirt's other
+// measure). libvirt instead opens and measures every image in turn.
 func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
 	c, key, err := b.conn(ctx, def, true)
 	if err != nil {
@@ -288,46 +289,29 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 	if err != nil {
 		return domain.PoolStats{}, nil, domain.Errorf(domain.KindInternal, "%s", err.Error())
 	}
-	out, err = b.run(ctx, c, key, "rbd", true, ports.Command{}, ListArgv(pool))
-	if err != nil {
-		return domain.PoolStats{}, nil, b.cmdError(err, c, pool, "Unable to list RBD images")
-	}
-	imgs, err := ParseList(out)
-	if err != nil {
-		return domain.PoolStats{}, nil, domain.Errorf(domain.KindInternal, "%s", err.Error())
-	}
-	vols, err := b.measure(ctx, def, c, key, imgs)
-	if err != nil {
-		return domain.PoolStats{}, nil, err
-	}
-	lst := &listing{at: b.now(), vols: make(map[string]*domain.VolDef, len(vols))}
-	for _, v := range vols {
-		lst.vols[v.Name] = v.Clone()
-	}
-	b.mu.Lock()
-	b.listings[def.UUID] = lst
-	b.mu.Unlock()
-	return domain.PoolStats{Capacity: usage.Capacity, Available: usage.Available, Allocation: usage.Allocation}, vols, nil
-}
-
-// measure gives listed images their allocation as libvirt computes it for
-// the pool's <refresh> setting: with 'default', what the image holds (rbd
-// du); otherwise its size rounded up to whole objects.
-func (b *Backend) measure(ctx context.Context, def *domain.PoolDef, c *Conn, key []byte, imgs []Image) ([]*domain.VolDef, error) {
-	pool := def.Source.Name
+	// With allocation='default', rbd du lists the images with their sizes
+	// and what they hold; otherwise (or if du fails) rbd ls -l lists them.
+	var imgs []Image
 	var used map[string]uint64
 	if def.RefreshVolAllocation == "default" {
 		out, err := b.run(ctx, c, key, "rbd", true, ports.Command{}, DuPoolArgv(pool))
 		if err == nil {
-			used, _, err = ParseDu(out)
+			imgs, used, err = ParseDu(out)
 		}
 		if err != nil {
 			// The figures are a nicety; the images are listed all the same.
-			b.log.WithField("pool", def.Name).WithError(err).Warn("rbd: cannot measure image usage; allocation shown as capacity")
-			used = nil
+			b.log.WithField("pool", def.Name).WithError(err).Warn("rbd: cannot measure image usage; allocation shown as whole objects")
+			imgs, used = nil, nil
 		}
 	}
 	if used == nil {
+		out, err := b.run(ctx, c, key, "rbd", true, ports.Command{}, ListArgv(pool))
+		if err != nil {
+			return domain.PoolStats{}, nil, b.cmdError(err, c, pool, "Unable to list RBD images")
+		}
+		if imgs, err = ParseList(out); err != nil {
+			return domain.PoolStats{}, nil, domain.Errorf(domain.KindInternal, "%s", err.Error())
+		}
 		b.learnObjSizes(ctx, def, c, key, imgs)
 	}
 	vols := make([]*domain.VolDef, 0, len(imgs))
@@ -341,7 +325,14 @@ func (b *Backend) measure(ctx context.Context, def *domain.PoolDef, c *Conn, key
 		}
 		vols = append(vols, v)
 	}
-	return vols, nil
+	lst := &listing{at: b.now(), vols: make(map[string]*domain.VolDef, len(vols))}
+	for _, v := range vols {
+		lst.vols[v.Name] = v.Clone()
+	}
+	b.mu.Lock()
+	b.listings[def.UUID] = lst
+	b.mu.Unlock()
+	return domain.PoolStats{Capacity: usage.Capacity, Available: usage.Available, Allocation: usage.Allocation}, vols, nil
 }
 
 // infoWorkers is how many rbd info commands learn object sizes at once.
@@ -462,11 +453,16 @@ func (b *Backend) RefreshVol(ctx context.Context, def *domain.PoolDef, vol *doma
 		if err != nil {
 			return b.cmdError(err, c, pool, "failed to open the RBD image '%s'", vol.Name)
 		}
-		used, size, err := ParseDu(out)
+		imgs, used, err := ParseDu(out)
 		if err != nil {
 			return domain.Errorf(domain.KindInternal, "%s", err.Error())
 		}
-		fresh.Capacity, fresh.Allocation = size[vol.Name], used[vol.Name]
+		for _, img := range imgs {
+			if img.Name == vol.Name {
+				fresh.Capacity = img.Size
+			}
+		}
+		fresh.Allocation = used[vol.Name]
 	} else {
 		out, err := b.run(ctx, c, key, "rbd", true, ports.Command{}, InfoArgv(pool, vol.Name))
 		if err != nil {

@@ -65,14 +65,15 @@ func ParseList(out []byte) ([]Image, error) {
 	return imgs, nil
 }
 
-// ParseDu reads `rbd du --format json` into each image's used bytes: its
-// head and its snapshots together, the space the image holds in the
-// cluster. (With fast-diff, du counts whole objects, as libvirt's own
-// measure does.) The provisioned sizes come along for single-image calls.
-func ParseDu(out []byte) (used map[string]uint64, size map[string]uint64, err error) {
+// ParseDu reads `rbd du --format json`: the images (their head rows, with
+// their provisioned size, in order) and each image's used bytes, its head
+// and its snapshots together, the space the image holds in the cluster.
+// (With fast-diff, du counts whole objects, as libvirt's own measure does.)
+func ParseDu(out []byte) ([]Image, map[string]uint64, error) {
 	var r struct {
 		Images []struct {
 			Name        string  `json:"name"`
+			ID          string  `json:"id"`
 			Snapshot    *string `json:"snapshot"`
 			Provisioned uint64  `json:"provisioned_size"`
 			Used        uint64  `json:"used_size"`
@@ -81,15 +82,15 @@ func ParseDu(out []byte) (used map[string]uint64, size map[string]uint64, err er
 	if err := json.Unmarshal(out, &r); err != nil {
 		return nil, nil, fmt.Errorf("rbd: rbd du output: %w", err)
 	}
-	used = make(map[string]uint64, len(r.Images))
-	size = make(map[string]uint64, len(r.Images))
+	imgs := make([]Image, 0, len(r.Images))
+	used := make(map[string]uint64, len(r.Images))
 	for _, i := range r.Images {
 		used[i.Name] += i.Used
 		if i.Snapshot == nil {
-			size[i.Name] = i.Provisioned
+			imgs = append(imgs, Image{Name: i.Name, ID: i.ID, Size: i.Provisioned})
 		}
 	}
-	return used, size, nil
+	return imgs, used, nil
 }
 
 // Info is what `rbd info --format json` tells of an image.
