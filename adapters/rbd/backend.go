@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -141,6 +142,11 @@ var secretOptions = map[string]bool{"key": true, "keyfile": true, "keyring": tru
 // ValidatePool checks what the XML parser left to the backend: the options
 // must be ones we can pass without exposing a key.
 func (b *Backend) ValidatePool(def *domain.PoolDef) error {
+	// The Ceph pool is named on command lines as POOL/IMAGE: a name that
+	// would read as an option or split the spec cannot be passed.
+	if n := def.Source.Name; strings.HasPrefix(n, "-") || strings.ContainsAny(n, "/@") {
+		return domain.Errorf(domain.KindConfigUnsupported, "invalid rbd pool name '%s'", n)
+	}
 	for _, o := range def.RBDConfigOpts {
 		if !optionName.MatchString(o.Name) {
 			return domain.Errorf(domain.KindConfigUnsupported, "invalid rbd option name '%s'", o.Name)
@@ -486,6 +492,10 @@ func (b *Backend) RefreshVol(ctx context.Context, def *domain.PoolDef, vol *doma
 // PrepareVol makes the new volume a raw network volume named POOL/IMAGE;
 // other formats are refused with libvirt's text.
 func (b *Backend) PrepareVol(def *domain.PoolDef, vol *domain.VolDef) error {
+	// '@' separates an image from its snapshot in POOL/IMAGE@SNAP.
+	if strings.Contains(vol.Name, "@") {
+		return domain.Errorf(domain.KindOperationInvalid, "volume name '%s' cannot contain '@' in an rbd pool", vol.Name)
+	}
 	if vol.Target.Format != "" && vol.Target.Format != "raw" {
 		return domain.Errorf(domain.KindConfigUnsupported, "only RAW volumes are supported by this storage pool")
 	}

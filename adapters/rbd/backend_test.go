@@ -418,6 +418,8 @@ func TestRefusals(t *testing.T) {
 		{b.DeleteVol(ctx, def, v, 4), "unsupported flags (0x4) in function virStorageBackendRBDDeleteVol"},
 		{b.ValidatePool(&domain.PoolDef{RBDConfigOpts: []domain.ConfigOpt{{Name: "key", Value: "AQ=="}}}), "unsupported configuration: rbd option 'key' would expose a key; use <auth> with a secret"},
 		{b.ValidatePool(&domain.PoolDef{RBDConfigOpts: []domain.ConfigOpt{{Name: "a=b", Value: "1"}}}), "unsupported configuration: invalid rbd option name 'a=b'"},
+		{b.PrepareVol(def, &domain.VolDef{Name: "a@b"}), "Requested operation is not valid: volume name 'a@b' cannot contain '@' in an rbd pool"},
+		{b.ValidatePool(&domain.PoolDef{Source: domain.PoolSource{Name: "-rf"}}), "unsupported configuration: invalid rbd pool name '-rf'"},
 		{b.BuildVolFrom(ctx, def, v, &domain.PoolDef{Type: domain.PoolDir, Name: "d"}, v, 0), "unsupported configuration: cannot clone volume 'v' of pool 'd' into rbd pool 'open': only images of the same Ceph cluster can be cloned"},
 	} {
 		if c.err == nil || c.err.Error() != c.want {
