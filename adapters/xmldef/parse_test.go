@@ -179,6 +179,7 @@ func FuzzParsePool(f *testing.F) {
 	f.Add("<pool type='logical'><source><name>v</name><device path='/d'><freeExtent start='1' end='2'/></device></source></pool>", uint32(0))
 	f.Add("<pool type='dir'>\n<name>x</name>", uint32(0))
 	f.Add("<poolstate><pool type='dir'><name>a</name><target><path>/x</path></target></pool></poolstate>", uint32(0))
+	f.Add("<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'><name>r</name><source><host name='m' port='3300'/><name>p</name><auth type='ceph' username='u'><secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'/></auth></source><refresh><volume allocation='default'/></refresh><rbd:config_opts><rbd:option name='a' value='b'/></rbd:config_opts></pool>", uint32(0))
 	c := xmldef.New()
 	f.Fuzz(func(t *testing.T, doc string, flags uint32) {
 		var def *domain.PoolDef
