@@ -10,9 +10,11 @@ package rbd
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -217,7 +219,12 @@ func (b *Backend) run(ctx context.Context, c *Conn, key []byte, tool string, bou
 	}
 	cmd.Path = tool
 	cmd.Args = append(cc.Args(), args...)
-	return b.runner.Run(ctx, cmd)
+	out, err := b.runner.Run(ctx, cmd)
+	if errors.Is(err, exec.ErrNotFound) {
+		// Without ceph-common: libvirt's "Cannot find 'rbd' in path".
+		return out, oserr.Command(err, []string{tool})
+	}
+	return out, err
 }
 
 // CheckPool reports an rbd pool active at daemon start when it was running

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -368,6 +369,9 @@ func TestErrors(t *testing.T) {
 				return b.RefreshVol(ctx, def, &domain.VolDef{Name: "x"})
 			},
 			"failed to open the RBD image 'x': No such file or directory"},
+		{"no rados command", testkit.FakeCall{Argv: []string{"rados", testkit.AnyRest}, Err: exec.ErrNotFound},
+			func(b *rbd.Backend, def *domain.PoolDef) error { _, _, err := b.RefreshPool(ctx, def); return err },
+			"Cannot find 'rados' in path: No such file or directory"},
 		{"killed at the deadline", testkit.FakeCall{Argv: []string{"rbd", testkit.AnyRest}, Exit: -1},
 			func(b *rbd.Backend, def *domain.PoolDef) error {
 				return b.ResizeVol(ctx, def, &domain.VolDef{Name: "x"}, 1, 0)
