@@ -108,4 +108,14 @@ func TestLifecycle(t *testing.T) {
 	if list := must(t, d, "vol-list", "rlife"); !strings.Contains(list, "behind") {
 		t.Errorf("vol-list after refresh:\n%s", list)
 	}
+
+	// A restarted daemon brings the running pool back, as libvirt does.
+	d.Kill()
+	d.Start(t)
+	if info := must(t, d, "pool-info", "rlife"); !strings.Contains(info, "State:          running") {
+		t.Errorf("pool-info after a restart:\n%s", info)
+	}
+	if list := must(t, d, "vol-list", "rlife"); !strings.Contains(list, "behind") {
+		t.Errorf("vol-list after a restart:\n%s", list)
+	}
 }
