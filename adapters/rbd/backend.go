@@ -185,10 +185,9 @@ func (b *Backend) conn(ctx context.Context, def *domain.PoolDef, fresh bool) (*C
 	}
 	key = []byte(base64.StdEncoding.EncodeToString(raw))
 	clear(raw)
+	// The key a command may still be writing to its file is never wiped in
+	// place: it is dropped and left to the collector.
 	b.mu.Lock()
-	if old := b.keys[def.UUID]; old != nil {
-		clear(old)
-	}
 	b.keys[def.UUID] = key
 	b.mu.Unlock()
 	return c, key, nil
@@ -245,7 +244,7 @@ func (b *Backend) StartPool(ctx context.Context, def *domain.PoolDef) error {
 	return nil
 }
 
-// StopPool wipes the pool's cached key and figures.
+// StopPool drops the pool's cached key and figures.
 func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
 	b.forget(def.UUID)
 	return nil
@@ -254,9 +253,6 @@ func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
 func (b *Backend) forget(u domain.UUID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if k := b.keys[u]; k != nil {
-		clear(k)
-	}
 	delete(b.keys, u)
 	delete(b.listings, u)
 }
