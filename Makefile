@@ -25,6 +25,11 @@ DEB_CMDS += rst2man dpkg-shlibdeps
 # open-iscsi (iscsiadm) and udev (by-path links): the iscsi pool.
 DEB_PKGS += open-iscsi udev
 DEB_CMDS += iscsiadm udevadm
+# libvirt-daemon-driver-storage-rbd gives the reference libvirtd its rbd backend; the Ceph
+# daemons and tools run the single-node cluster of the rbd tests (internal/cephlab) and
+# the rbd backend's commands.
+DEB_PKGS += libvirt-daemon-driver-storage-rbd ceph-mon ceph-mgr ceph-osd ceph-common
+DEB_CMDS += ceph-mon ceph-mgr ceph-osd rbd rados
 
 # The daemon's version, from cmd/virtstoraged/main.go unless given.
 VERSION ?= $(shell sed -n 's/^var version = "\(.*\)"$$/\1/p' cmd/virtstoraged/main.go)
@@ -78,6 +83,7 @@ run: build
 deps:
 	@missing=""; for c in $(DEB_CMDS); do command -v $$c >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	/usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || missing="$$missing python3-libvirt"; \
+	ls /usr/lib/*/libvirt/storage-backend/libvirt_storage_backend_rbd.so >/dev/null 2>&1 || missing="$$missing libvirt-daemon-driver-storage-rbd"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages (missing:$$missing)"; \
 		if [ "$$(id -u)" != 0 ]; then \

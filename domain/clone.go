@@ -27,6 +27,11 @@ func (d *PoolDef) Clone() *PoolDef {
 		c.Source.Adapter = &a
 	}
 	c.MountOpts = slices.Clone(d.MountOpts)
+	c.RBDConfigOpts = slices.Clone(d.RBDConfigOpts)
+	if d.Source.Auth != nil {
+		a := *d.Source.Auth
+		c.Source.Auth = &a
+	}
 	return &c
 }
 

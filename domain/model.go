@@ -165,21 +165,43 @@ type PoolSource struct {
 	Name        string         // logical: the VG name
 	Initiator   string         // iscsi: <initiator><iqn name>, the initiator IQN to log in as
 	Format      string         // fs/netfs/disk/logical source format
-	Auth        *SourceAuth    // iscsi (chap), rbd (ceph)
 	ProtocolVer string         // netfs <protocol ver>
 	Vendor      string
 	Product     string
+	// Auth is the <auth> element (rbd: cephx; iscsi: chap); nil without one.
+	Auth *PoolAuth
 }
 
-// SourceAuth is <auth type username><secret uuid|usage/></auth>: who to log
-// in as and which secret of libvirt's secret driver holds the password.
-// The secret's value never lives in a definition.
-type SourceAuth struct {
-	Type        string // "chap" or "ceph"
-	Username    string
-	SecretUUID  string // exactly one of SecretUUID and SecretUsage is set
+// PoolAuth is a pool source's <auth>: who the pool logs in as and which
+// secret of libvirt's secret driver holds the key. Only the reference lives
+// in the definition; the key itself is looked up each time it is needed.
+type PoolAuth struct {
+	Type     string // "ceph" or "chap"
+	Username string
+	// Secret names the key's secret by UUID (in libvirt's dashed form) or by
+	// usage; exactly one is set.
+	SecretUUID  string
 	SecretUsage string
-	SecretType  string // the optional type attribute of <secret>, kept as given
+	// SecretType is the optional <secret type> attribute, kept as written.
+	SecretType string
+}
+
+// Ref names the secret the auth's <secret> element points at.
+func (a PoolAuth) Ref() (SecretRef, error) {
+	if a.SecretUUID == "" {
+		return SecretByUsage(a.SecretUsage), nil
+	}
+	u, err := ParseUUID(a.SecretUUID)
+	if err != nil {
+		return SecretRef{}, Errorf(KindXMLError, "malformed secret uuid '%s'", a.SecretUUID)
+	}
+	return SecretByUUID(u), nil
+}
+
+// ConfigOpt is one <rbd:config_opts><rbd:option name value/> of an rbd pool,
+// a Ceph client option passed through to the cluster connection.
+type ConfigOpt struct {
+	Name, Value string
 }
 
 // Adapter types of a scsi pool's <adapter>.
@@ -226,6 +248,12 @@ type PoolDef struct {
 	Target    PoolTarget
 	MountOpts []string // <fs:mount_opts> options (fs, netfs)
 	COW       string   // <features><cow state>: "", "yes", "no"
+	// RBDConfigOpts are the <rbd:config_opts> of an rbd pool, in XML order.
+	RBDConfigOpts []ConfigOpt
+	// RefreshVolAllocation is <refresh><volume allocation=...>: "" (absent),
+	// "default" or "capacity". It tells how a refresh measures a volume's
+	// allocation on pool types where that is costly (rbd).
+	RefreshVolAllocation string
 }
 
 // PoolHandle identifies a pool on the wire (remote_nonnull_storage_pool).

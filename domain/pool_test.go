@@ -298,7 +298,7 @@ func TestCloneSourcePointers(t *testing.T) {
 	t.Parallel()
 	d := &domain.PoolDef{Source: domain.PoolSource{
 		Adapter: &domain.SourceAdapter{Type: domain.AdapterSCSIHost, ParentAddr: &domain.PCIAddress{Slot: 3}},
-		Auth:    &domain.SourceAuth{Type: "chap", Username: "u", SecretUsage: "x"},
+		Auth:    &domain.PoolAuth{Type: "chap", Username: "u", SecretUsage: "x"},
 	}}
 	c := d.Clone()
 	c.Source.Adapter.ParentAddr.Slot = 4

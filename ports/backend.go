@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"io"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
@@ -74,6 +75,13 @@ type Command struct {
 	// is never more open than asked; zero leaves the daemon's (libvirt's
 	// virCommandSetUmask takes 0 the same way).
 	Umask uint32
+	// StdinStream and StdoutStream, when set, are the command's stdin and
+	// stdout themselves, for data too large to hold in Stdin or in Run's
+	// result (an upload piped into rbd import-diff, a download out of rbd
+	// export-diff). An *os.File (a pipe) is handed to the child as is. With
+	// StdoutStream set, Run returns no output.
+	StdinStream  io.Reader
+	StdoutStream io.Writer
 }
 
 // Credential is the identity a command runs with instead of the daemon's.

@@ -70,6 +70,13 @@ type Config struct {
 	// which lets the secret driver hand over private secrets; empty means
 	// libvirt's place for the mode (/run/libvirt/common/system.token).
 	SecretDriverTokenFile string
+	// RBDTimeout bounds each call of an rbd pool to its Ceph cluster, in
+	// seconds (our extension; libvirt's fixed value is 30).
+	RBDTimeout int
+	// RBDListingTTL is how many seconds a refresh's figures of an rbd pool
+	// answer for a volume's info and XML; 0 re-reads the image every time,
+	// as libvirt does (our extension).
+	RBDListingTTL int
 }
 
 // The values of auth_unix_ro and auth_unix_rw the daemon serves.
@@ -105,6 +112,8 @@ func Defaults() *Config {
 		KeepaliveCount:         5,
 		AdminKeepaliveInterval: 5,
 		AdminKeepaliveCount:    5,
+		RBDTimeout:             30,
+		RBDListingTTL:          5,
 	}
 }
 
@@ -181,6 +190,8 @@ var keys = map[string]keySpec{
 	"secret_driver_socket":      strKey(func(c *Config) *string { return &c.SecretDriverSocket }),
 	"secret_driver_uri":         strKey(func(c *Config) *string { return &c.SecretDriverURI }),
 	"secret_driver_token_file":  strKey(func(c *Config) *string { return &c.SecretDriverTokenFile }),
+	"rbd_timeout":               intKey(func(c *Config) *int { return &c.RBDTimeout }),
+	"rbd_listing_ttl":           intKey(func(c *Config) *int { return &c.RBDListingTTL }),
 }
 
 // ignoredKeys are libvirt daemon settings that are valid in libvirt's

@@ -28,6 +28,7 @@ func TestDefaults(t *testing.T) {
 		AdminMaxClients: 5000, AdminMaxQueuedClients: 5, AdminMinWorkers: 1, AdminMaxWorkers: 5, AdminMaxClientRequests: 5,
 		LogLevel:          3,
 		KeepaliveInterval: 5, KeepaliveCount: 5, AdminKeepaliveInterval: 5, AdminKeepaliveCount: 5,
+		RBDTimeout: 30, RBDListingTTL: 5,
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("Defaults() = %+v\nwant %+v", *c, want)
@@ -75,6 +76,8 @@ func TestLoadEveryKey(t *testing.T) {
 		{"secret_driver_socket", `secret_driver_socket = "/run/libvirt/libvirt-sock"`, func(c *conffile.Config) { c.SecretDriverSocket = "/run/libvirt/libvirt-sock" }},
 		{"secret_driver_uri", `secret_driver_uri = "secret:///system"`, func(c *conffile.Config) { c.SecretDriverURI = "secret:///system" }},
 		{"secret_driver_token_file", `secret_driver_token_file = "/x/system.token"`, func(c *conffile.Config) { c.SecretDriverTokenFile = "/x/system.token" }},
+		{"rbd_timeout", `rbd_timeout = 10`, func(c *conffile.Config) { c.RBDTimeout = 10 }},
+		{"rbd_listing_ttl", `rbd_listing_ttl = 0`, func(c *conffile.Config) { c.RBDListingTTL = 0 }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

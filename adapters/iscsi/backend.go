@@ -45,7 +45,7 @@ const sessionsNone = 21
 type Secrets interface {
 	// ISCSISecret returns the value of the iscsi-usage secret auth names.
 	// The caller zeroes it after use.
-	ISCSISecret(ctx context.Context, auth domain.SourceAuth) ([]byte, error)
+	ISCSISecret(ctx context.Context, auth domain.PoolAuth) ([]byte, error)
 }
 
 // Config holds the backend's programs, paths and bounds; zero fields get
@@ -274,7 +274,7 @@ func (b *Backend) setAuth(ctx context.Context, portal string, def *domain.PoolDe
 }
 
 // secretName names a secret the way libvirt's errors do.
-func secretName(a *domain.SourceAuth) string {
+func secretName(a *domain.PoolAuth) string {
 	if a.SecretUUID != "" {
 		return "the secret with uuid '" + a.SecretUUID + "'"
 	}

@@ -270,7 +270,7 @@ func TestStartPool(t *testing.T) {
 // fakeSecrets answers one password.
 type fakeSecrets struct{ value string }
 
-func (s fakeSecrets) ISCSISecret(ctx context.Context, auth domain.SourceAuth) ([]byte, error) {
+func (s fakeSecrets) ISCSISecret(ctx context.Context, auth domain.PoolAuth) ([]byte, error) {
 	if auth.SecretUsage != "libvirtiscsi" {
 		return nil, domain.Errorf(domain.KindOperationFailed, "no secret with matching usage '%s'", auth.SecretUsage)
 	}
@@ -281,7 +281,7 @@ func TestStartPoolCHAP(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	chap := func(d *domain.PoolDef) {
-		d.Source.Auth = &domain.SourceAuth{Type: "chap", Username: "admin", SecretUsage: "libvirtiscsi"}
+		d.Source.Auth = &domain.PoolAuth{Type: "chap", Username: "admin", SecretUsage: "libvirtiscsi"}
 	}
 	t.Run("the password goes into the node record, never on a command line", func(t *testing.T) {
 		nodes := t.TempDir()

@@ -18,14 +18,10 @@ type StoreSecrets struct {
 var _ Secrets = StoreSecrets{}
 
 // ISCSISecret returns the value of the secret auth names; the caller zeroes it.
-func (s StoreSecrets) ISCSISecret(ctx context.Context, auth domain.SourceAuth) ([]byte, error) {
-	ref := domain.SecretByUsage(auth.SecretUsage)
-	if auth.SecretUUID != "" {
-		u, err := domain.ParseUUID(auth.SecretUUID)
-		if err != nil {
-			return nil, domain.Errorf(domain.KindXMLError, "malformed secret uuid '%s'", auth.SecretUUID)
-		}
-		ref = domain.SecretByUUID(u)
+func (s StoreSecrets) ISCSISecret(ctx context.Context, auth domain.PoolAuth) ([]byte, error) {
+	ref, err := auth.Ref()
+	if err != nil {
+		return nil, err
 	}
 	return s.Store.SecretValue(ctx, ref, domain.SecretUsageISCSI)
 }

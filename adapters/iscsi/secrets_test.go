@@ -21,11 +21,11 @@ func TestStoreSecrets(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		give    domain.SourceAuth
+		give    domain.PoolAuth
 		wantRef domain.SecretRef
 	}{
-		{name: "by usage", give: domain.SourceAuth{Type: "chap", Username: "u", SecretUsage: "libvirtiscsi"}, wantRef: domain.SecretByUsage("libvirtiscsi")},
-		{name: "by uuid", give: domain.SourceAuth{Type: "chap", Username: "u", SecretUUID: id}, wantRef: domain.SecretByUUID(u)},
+		{name: "by usage", give: domain.PoolAuth{Type: "chap", Username: "u", SecretUsage: "libvirtiscsi"}, wantRef: domain.SecretByUsage("libvirtiscsi")},
+		{name: "by uuid", give: domain.PoolAuth{Type: "chap", Username: "u", SecretUUID: id}, wantRef: domain.SecretByUUID(u)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,7 +39,7 @@ func TestStoreSecrets(t *testing.T) {
 	}
 	t.Run("bad uuid", func(t *testing.T) {
 		store := mocks.NewMockSecretStore(gomock.NewController(t))
-		_, err := iscsi.StoreSecrets{Store: store}.ISCSISecret(context.Background(), domain.SourceAuth{Type: "chap", SecretUUID: "nope"})
+		_, err := iscsi.StoreSecrets{Store: store}.ISCSISecret(context.Background(), domain.PoolAuth{Type: "chap", SecretUUID: "nope"})
 		if err == nil {
 			t.Fatal("a malformed uuid was looked up")
 		}

@@ -99,8 +99,14 @@ func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	if cmd.Stdin != nil {
 		c.Stdin = bytes.NewReader(cmd.Stdin)
 	}
+	if cmd.StdinStream != nil {
+		c.Stdin = cmd.StdinStream
+	}
 	var stdout, stderr bytes.Buffer
 	c.Stdout = &stdout
+	if cmd.StdoutStream != nil {
+		c.Stdout = cmd.StdoutStream
+	}
 	c.Stderr = &stderr
 	var err error
 	if cmd.Umask != 0 {

@@ -3,6 +3,9 @@ package osexec_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -169,5 +172,44 @@ func TestExitErrorText(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// A streamed command reads its stdin from a pipe and writes its stdout to
+// another as it runs, rather than through buffers held whole.
+func TestRunStreams(t *testing.T) {
+	t.Parallel()
+	r, _ := newRunner(t)
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		out, err := r.Run(context.Background(), ports.Command{Path: "tr", Args: []string{"a-z", "A-Z"}, StdinStream: inR, StdoutStream: outW})
+		if len(out) != 0 {
+			err = errors.Join(err, fmt.Errorf("Run returned output %q with a stdout stream", out))
+		}
+		inR.Close()
+		outW.Close()
+		done <- err
+	}()
+	if _, err := io.WriteString(inW, "streamed data"); err != nil {
+		t.Fatal(err)
+	}
+	inW.Close()
+	got, err := io.ReadAll(outR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "STREAMED DATA" {
+		t.Errorf("stdout %q", got)
 	}
 }

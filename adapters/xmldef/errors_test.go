@@ -42,6 +42,16 @@ func scsiSrc(src string) string {
 	return "<pool type='scsi'><name>zzbad</name><source>" + src + "</source><target><path>/dev/disk/by-path</path></target></pool>"
 }
 
+// rbdAuth is an rbd pool whose source carries auth.
+func rbdAuth(auth string) string {
+	return "<pool type='rbd'><name>p</name><source><host name='h'/><name>rbd</name>" + auth + "</source></pool>"
+}
+
+// rbdNS is an rbd pool with the rbd namespace declared and extra elements.
+func rbdNS(extra string) string {
+	return "<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'><name>p</name><source><host name='h'/><host name='h2' port='1'/><name>rbd</name></source>" + extra + "</pool>"
+}
+
 func TestParsePoolErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -104,6 +114,20 @@ func TestParsePoolErrors(t *testing.T) {
 		{name: "scsi without adapter (obs, semantics 1.2)", give: "<pool type='scsi'><name>a</name>" + tgt + "</pool>", wantErr: "XML error: missing storage pool source adapter", wantCode: 27, wantDomain: 18},
 		{name: "rbd without name (src)", give: "<pool type='rbd'><name>a</name><source><host name='h'/></source></pool>", wantErr: "XML error: element 'name' is mandatory for RBD pool", wantCode: 27, wantDomain: 18},
 		{name: "empty mount option (src)", give: "<pool type='fs' xmlns:fs='http://libvirt.org/schemas/storagepool/fs/1.0'><name>a</name><source><device path='/dev/x'/></source>" + tgt + "<fs:mount_opts><fs:option/></fs:mount_opts></pool>", wantErr: "XML error: no fs mount option name specified", wantCode: 27, wantDomain: 18},
+		{name: "auth without username", give: rbdAuth("<auth type='ceph'><secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'/></auth>"), wantErr: "XML error: missing username for auth", wantCode: 27, wantDomain: 18},
+		{name: "auth empty username", give: rbdAuth("<auth type='ceph' username=''><secret usage='x'/></auth>"), wantErr: "XML error: missing username for auth", wantCode: 27, wantDomain: 18},
+		{name: "auth unknown type", give: rbdAuth("<auth type='foo' username='a'><secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'/></auth>"), wantErr: "unsupported configuration: unknown auth type 'foo'", wantCode: 67, wantDomain: 18},
+		{name: "auth without secret", give: rbdAuth("<auth type='ceph' username='a'></auth>"), wantErr: "XML error: Missing <secret> element in auth", wantCode: 27, wantDomain: 18},
+		{name: "secret without reference", give: rbdAuth("<auth type='ceph' username='a'><secret/></auth>"), wantErr: "XML error: missing secret uuid or usage attribute", wantCode: 27, wantDomain: 0},
+		{name: "secret bad uuid", give: rbdAuth("<auth type='ceph' username='a'><secret uuid='zz'/></auth>"), wantErr: "XML error: invalid secret uuid 'zz'", wantCode: 27, wantDomain: 0},
+		{name: "secret uuid and usage", give: rbdAuth("<auth type='ceph' username='a'><secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87' usage='x'/></auth>"), wantErr: "XML error: either secret uuid or usage expected", wantCode: 27, wantDomain: 0},
+		{name: "auth without type", give: rbdAuth("<auth username='a'><secret usage='x'/></auth>"), wantErr: "unsupported configuration: storage pool missing auth type", wantCode: 67, wantDomain: 18},
+		{name: "rbd without host", give: "<pool type='rbd'><name>p</name><source><name>rbd</name></source></pool>", wantErr: "XML error: missing storage pool source host name", wantCode: 27, wantDomain: 18},
+		{name: "unknown refresh allocation", give: rbdNS("<refresh><volume allocation='bogus'/></refresh>"), wantErr: "unsupported configuration: unknown storage pool volume refresh allocation type bogus", wantCode: 67, wantDomain: 18},
+		{name: "rbd option without name", give: rbdNS("<rbd:config_opts><rbd:option value='x'/></rbd:config_opts>"), wantErr: "XML error: no rbd option name specified", wantCode: 27, wantDomain: 18},
+		{name: "rbd option empty name", give: rbdNS("<rbd:config_opts><rbd:option name='' value='x'/></rbd:config_opts>"), wantErr: "XML error: empty rbd option name specified", wantCode: 27, wantDomain: 18},
+		{name: "rbd option without value", give: rbdNS("<rbd:config_opts><rbd:option name='a'/></rbd:config_opts>"), wantErr: "XML error: no rbd option value specified for name 'a'", wantCode: 27, wantDomain: 18},
+		{name: "rbd option empty value", give: rbdNS("<rbd:config_opts><rbd:option name='a' value=''/></rbd:config_opts>"), wantErr: "XML error: empty rbd option value specified for name 'a'", wantCode: 27, wantDomain: 18},
 	}
 	c := xmldef.New()
 	for _, tt := range tests {

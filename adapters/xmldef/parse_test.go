@@ -178,6 +178,7 @@ func FuzzParsePool(f *testing.F) {
 	f.Add("<pool type='logical'><source><name>v</name><device path='/d'><freeExtent start='1' end='2'/></device></source></pool>", uint32(0))
 	f.Add("<pool type='dir'>\n<name>x</name>", uint32(0))
 	f.Add("<poolstate><pool type='dir'><name>a</name><target><path>/x</path></target></pool></poolstate>", uint32(0))
+	f.Add("<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'><name>r</name><source><host name='m' port='3300'/><name>p</name><auth type='ceph' username='u'><secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd87'/></auth></source><refresh><volume allocation='default'/></refresh><rbd:config_opts><rbd:option name='a' value='b'/></rbd:config_opts></pool>", uint32(0))
 	c := xmldef.New()
 	f.Fuzz(func(t *testing.T, doc string, flags uint32) {
 		var def *domain.PoolDef
@@ -212,4 +213,47 @@ func FuzzParseVol(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRBDXMLWithLibvirtxml checks an rbd pool both ways with libvirtxml: it
+// reads our auth, refresh and config_opts, and what it writes parses back to
+// the same definition.
+func TestRBDXMLWithLibvirtxml(t *testing.T) {
+	t.Parallel()
+	c := xmldef.New()
+	def, err := c.ParsePool("<pool type='rbd' xmlns:rbd='http://libvirt.org/schemas/storagepool/rbd/1.0'><name>r</name><source><host name='mon1' port='3300'/><host name='mon2'/><name>vms</name><auth type='ceph' username='libvirt'><secret usage='ceph client.libvirt'/></auth></source><refresh><volume allocation='default'/></refresh><rbd:config_opts><rbd:option name='rbd_cache' value='false'/></rbd:config_opts></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.FormatPool(def, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p libvirtxml.StoragePool
+	if err := p.Unmarshal(out); err != nil {
+		t.Fatalf("libvirtxml: %v\n%s", err, out)
+	}
+	if p.Type != "rbd" || p.Source.Name != "vms" || len(p.Source.Host) != 2 || p.Source.Host[0].Port != "3300" ||
+		p.Source.Auth == nil || p.Source.Auth.Type != "ceph" || p.Source.Auth.Username != "libvirt" ||
+		p.Source.Auth.Secret == nil || p.Source.Auth.Secret.Usage != "ceph client.libvirt" ||
+		p.Refresh == nil || p.Refresh.Volume.Allocation != "default" ||
+		p.RBDCommandline == nil || len(p.RBDCommandline.Options) != 1 || p.RBDCommandline.Options[0].Value != "false" {
+		t.Errorf("libvirtxml read %+v from\n%s", p, out)
+	}
+	p.Source.Auth.Secret = &libvirtxml.StoragePoolSourceAuthSecret{UUID: "2ec115d7-3a88-3ceb-bc12-0ac909a6fd87"}
+	theirs, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.ParsePool(theirs, 0)
+	if err != nil {
+		t.Fatalf("libvirtxml's document does not parse: %v\n%s", err, theirs)
+	}
+	want := def.Clone()
+	want.Source.Auth.SecretUsage, want.Source.Auth.SecretUUID = "", "2ec115d7-3a88-3ceb-bc12-0ac909a6fd87"
+	x, _ := c.FormatPool(want, nil)
+	y, _ := c.FormatPool(again, nil)
+	if x != y {
+		t.Errorf("libvirtxml round trip changed the pool:\n%s\nwant\n%s", y, x)
+	}
 }

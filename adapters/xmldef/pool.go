@@ -15,6 +15,9 @@ import (
 // NamespaceFS is the XML namespace of <fs:mount_opts> in fs and netfs pools.
 const NamespaceFS = "http://libvirt.org/schemas/storagepool/fs/1.0"
 
+// NamespaceRBD is the XML namespace of <rbd:config_opts> in rbd pools.
+const NamespaceRBD = "http://libvirt.org/schemas/storagepool/rbd/1.0"
+
 // NamespaceThin is the XML namespace of virtstoraged's own <thin:provisioned>,
 // shown in the live XML of thin-provisioned pools (docs/logical-thin.md). Being
 // namespaced, it is ignored when the XML is defined again, here and by
@@ -139,6 +142,19 @@ func parsePoolNode(root *node) (*domain.PoolDef, error) {
 
 	if pt == domain.PoolISCSIDirect && root.child("source").child("initiator").child("iqn") == nil {
 		return nil, domain.Errorf(domain.KindConfigUnsupported, "missing initiator IQN")
+	}
+
+	alloc, err := parseRefresh(root)
+	if err != nil {
+		return nil, err
+	}
+	def.RefreshVolAllocation = alloc
+	if pt == domain.PoolRBD {
+		opts, err := parseRBDConfigOpts(root)
+		if err != nil {
+			return nil, err
+		}
+		def.RBDConfigOpts = opts
 	}
 
 	if pt == domain.PoolFS || pt == domain.PoolNetFS {
@@ -284,6 +300,10 @@ func formatPool(w *writer, def *domain.PoolDef, stats *domain.PoolStats) {
 	if fsLike && len(def.MountOpts) > 0 {
 		ns = " xmlns:fs='" + NamespaceFS + "'"
 	}
+	rbdOpts := def.Type == domain.PoolRBD && len(def.RBDConfigOpts) > 0
+	if rbdOpts {
+		ns += " xmlns:rbd='" + NamespaceRBD + "'"
+	}
 	if stats.Thin {
 		ns += " xmlns:thin='" + NamespaceThin + "'"
 	}
@@ -315,6 +335,18 @@ func formatPool(w *writer, def *domain.PoolDef, stats *domain.PoolStats) {
 		}
 		w.perms(perms)
 		w.close("target")
+	}
+	if def.RefreshVolAllocation != "" {
+		w.open("<refresh>")
+		w.line("<volume allocation='%s'/>", def.RefreshVolAllocation)
+		w.close("refresh")
+	}
+	if rbdOpts {
+		w.open("<rbd:config_opts>")
+		for _, o := range def.RBDConfigOpts {
+			w.line("<rbd:option name='%s' value='%s'/>", esc(o.Name), esc(o.Value))
+		}
+		w.close("rbd:config_opts")
 	}
 	if fsLike && len(def.MountOpts) > 0 {
 		w.open("<fs:mount_opts>")

@@ -16,44 +16,6 @@ func utilError(kind domain.Kind, format string, args ...any) error {
 	return e
 }
 
-// parseAuth reads <auth type username><secret uuid|usage [type]/></auth> with
-// libvirt's checks, in its order (virStorageAuthDefParse).
-func parseAuth(a *node) (*domain.SourceAuth, error) {
-	typ, _ := a.attr("type")
-	if typ == "" {
-		return nil, domain.Errorf(domain.KindConfigUnsupported, "storage pool missing auth type")
-	}
-	if typ != "chap" && typ != "ceph" {
-		return nil, domain.Errorf(domain.KindConfigUnsupported, "unknown auth type '%s'", typ)
-	}
-	auth := &domain.SourceAuth{Type: typ}
-	if auth.Username, _ = a.attr("username"); auth.Username == "" {
-		return nil, xmlError("missing username for auth")
-	}
-	sec := a.child("secret")
-	if sec == nil {
-		return nil, xmlError("Missing <secret> element in auth")
-	}
-	uuidStr, hasUUID := sec.attr("uuid")
-	usage, hasUsage := sec.attr("usage")
-	switch {
-	case hasUUID && hasUsage:
-		return nil, utilError(domain.KindXMLError, "either secret uuid or usage expected")
-	case hasUUID:
-		u, err := parseUUID(uuidStr)
-		if err != nil {
-			return nil, utilError(domain.KindXMLError, "invalid secret uuid '%s'", uuidStr)
-		}
-		auth.SecretUUID = u.String()
-	case hasUsage:
-		auth.SecretUsage = usage
-	default:
-		return nil, utilError(domain.KindXMLError, "missing secret uuid or usage attribute")
-	}
-	auth.SecretType, _ = sec.attr("type")
-	return auth, nil
-}
-
 // parseInitiator reads the first <initiator><iqn name/></initiator>.
 func parseInitiator(src *node) string {
 	name, _ := src.child("initiator").child("iqn").attr("name")
@@ -200,19 +162,4 @@ func formatAdapter(w *writer, a *domain.SourceAdapter) {
 	w.line("<address domain='0x%04x' bus='0x%02x' slot='0x%02x' function='0x%x'/>", p.Domain, p.Bus, p.Slot, p.Function)
 	w.close("parentaddr")
 	w.close("adapter")
-}
-
-// formatAuth prints an <auth> as virStorageAuthDefFormat does.
-func formatAuth(w *writer, a *domain.SourceAuth) {
-	w.open("<auth type='%s' username='%s'>", esc(a.Type), esc(a.Username))
-	typ := ""
-	if a.SecretType != "" {
-		typ = " type='" + esc(a.SecretType) + "'"
-	}
-	if a.SecretUUID != "" {
-		w.line("<secret%s uuid='%s'/>", typ, esc(a.SecretUUID))
-	} else {
-		w.line("<secret%s usage='%s'/>", typ, esc(a.SecretUsage))
-	}
-	w.close("auth")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/adapters/polkit"
 	"github.com/virtstoraged-go/virtstoraged/adapters/process"
+	"github.com/virtstoraged-go/virtstoraged/adapters/rbd"
 	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/scsi"
@@ -103,6 +104,7 @@ func provideBackends(s *settings, runner ports.CommandRunner, keys *luks.Keys, l
 		// CHAP passwords come from libvirt's secret driver, as LUKS keys do.
 		iscsi.New(runner, iscsi.Config{SysfsRoot: s.sysfsRoot, Secrets: iscsi.StoreSecrets{Store: keys.Store}}, l.WithField(logconf.ModuleField, "storage.iscsi")),
 		scsi.New(scsi.NewLUNScanner(runner, s.sysfsRoot, "", "", l.WithField(logconf.ModuleField, "storage.scsi"))),
+		rbd.New(runner, rbdConfig(s, keys.Store), l.WithField(logconf.ModuleField, "storage.rbd")),
 	}
 }
 
@@ -112,6 +114,23 @@ func provideBackends(s *settings, runner ports.CommandRunner, keys *luks.Keys, l
 func provideValidator(s *settings, runner ports.CommandRunner) (*relaxng.Validator, func()) {
 	v := relaxng.New(runner, relaxng.Dir(filepath.Join(filepath.Dir(s.paths.StatusDir), process.Name+"-schemas")))
 	return v, func() { _ = v.Close() }
+}
+
+// rbdConfig takes rbd_timeout and rbd_listing_ttl from virtstoraged.conf;
+// cephx keys come from libvirt's secret driver.
+func rbdConfig(s *settings, secrets ports.SecretStore) rbd.Config {
+	c := rbd.Config{Secrets: rbd.StoreSecrets{Store: secrets}}
+	if s.conf == nil {
+		return c
+	}
+	if s.conf.RBDTimeout > 0 {
+		c.Timeout = time.Duration(s.conf.RBDTimeout) * time.Second
+	}
+	c.ListingTTL = time.Duration(s.conf.RBDListingTTL) * time.Second
+	if s.conf.RBDListingTTL <= 0 {
+		c.ListingTTL = -1
+	}
+	return c
 }
 
 func provideStore(s *settings) (*statefile.Store, error) {

@@ -282,7 +282,7 @@ func TestFindPoolSources(t *testing.T) {
 	b.EXPECT().FindPoolSources(gomock.Any(), &domain.PoolSource{Hosts: []domain.SourceHost{{Name: "h"}}}, uint32(0)).Return(found, nil)
 	got, err := s.FindPoolSources(ctx, "dir", `{"Hosts":[{"Name":"h"}]}`, 0)
 	must(t, err)
-	equal(t, "sources", got, `[{"Hosts":null,"Devices":[{"Path":"/dev/sdb","PartSeparator":"","FreeExtents":null}],"Dir":"","Adapter":null,"Name":"vg0","Initiator":"","Format":"","Auth":null,"ProtocolVer":"","Vendor":"","Product":""}]`)
+	equal(t, "sources", got, `[{"Hosts":null,"Devices":[{"Path":"/dev/sdb","PartSeparator":"","FreeExtents":null}],"Dir":"","Adapter":null,"Name":"vg0","Initiator":"","Format":"","ProtocolVer":"","Vendor":"","Product":"","Auth":null}]`)
 	// Flags are the backend's to refuse, before any source spec is read.
 	b.EXPECT().FindPoolSources(gomock.Any(), nil, uint32(1)).Return(nil, domain.ErrUnsupportedFlags(1, "backendFind"))
 	_, err = s.FindPoolSources(ctx, "dir", "not json", 1)

@@ -29,7 +29,7 @@ func TestPoolCapabilitiesSupported(t *testing.T) {
 			supported = append(supported, p.Type)
 		}
 	}
-	want := []string{"dir", "fs", "netfs", "logical", "disk", "iscsi", "scsi", "mpath"}
+	want := []string{"dir", "fs", "netfs", "logical", "disk", "iscsi", "scsi", "mpath", "rbd"}
 	if !slices.Equal(supported, want) {
 		t.Errorf("pool-capabilities supported types = %v, want %v (in libvirt's order)", supported, want)
 	}
@@ -58,7 +58,7 @@ func TestConnectCapabilitiesTypes(t *testing.T) {
 	if len(caps.Enums) != 1 || caps.Enums[0].Name != "type" {
 		t.Fatalf("capabilities: want one <pool><enum name='type'>, got:\n%s", out)
 	}
-	if want := []string{"dir", "fs", "netfs", "logical", "iscsi", "scsi", "mpath", "disk"}; !slices.Equal(caps.Enums[0].Values, want) {
+	if want := []string{"dir", "fs", "netfs", "logical", "iscsi", "scsi", "mpath", "disk", "rbd"}; !slices.Equal(caps.Enums[0].Values, want) {
 		t.Errorf("capabilities pool types = %v, want %v", caps.Enums[0].Values, want)
 	}
 }

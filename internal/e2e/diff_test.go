@@ -28,7 +28,7 @@ type diffCase struct {
 // servedPoolCaps keeps the <pool> blocks of the pool types virtstoraged serves.
 func servedPoolCaps(out string) string {
 	var b strings.Builder
-	for _, typ := range []string{"dir", "fs", "netfs", "logical", "disk", "iscsi", "scsi", "mpath"} {
+	for _, typ := range []string{"dir", "fs", "netfs", "logical", "disk", "iscsi", "scsi", "mpath", "rbd"} {
 		start := strings.Index(out, "<pool type='"+typ+"'")
 		if start < 0 {
 			b.WriteString("missing " + typ + "\n")
