@@ -31,11 +31,15 @@ type program interface {
 // server replies, then hangs up.
 const procConnectClose int32 = 2
 
-// readBufKeep is the largest read buffer a connection keeps between frames. It
-// covers go-libvirt's 4 MiB stream packets, so an upload from it does not
-// allocate a buffer per packet; bigger frames (up to 32 MiB) get a buffer of
-// their own that is freed with them.
+// readBufKeep is the largest call buffer a connection's reader keeps between
+// frames: calls carrying a 4 MiB string (the protocol's longest) are read
+// without a buffer of their own each. Bigger calls (up to 32 MiB) get a buffer
+// of their own, freed with them. Upload data never goes through it (see
+// inflight.go).
 const readBufKeep = 4<<20 + 64<<10
+
+// readBufSize is the size of a connection's socket read buffer.
+const readBufSize = 64 << 10
 
 var errConnClosed = errors.New("rpc: connection closed")
 
@@ -63,8 +67,10 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	requests *gate // max_client_requests
-	out      outQueue
+	requests  *gate     // max_client_requests
+	callBytes *byteGate // bodies of unfinished calls
+	chunks    *chunkSet // upload buffers
+	out       outQueue
 
 	lastRecv   atomic.Int64 // unix nanoseconds of the last received frame
 	closeAfter atomic.Bool  // hang up after the next reply (admin closing its own client)
@@ -105,6 +111,8 @@ func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	l := sv.getLimits()
 	c.requests = newGate(l.MaxClientRequests, 0)
+	c.callBytes = newByteGate(maxCallBytes)
+	c.chunks = newChunkSet(s.chunks)
 	c.out.wake = make(chan struct{}, 1)
 	c.log = s.log.WithFields(logrus.Fields{"client_pid": c.pid, "client_id": c.id, "listener": kind.String()})
 	if kind == ListenAdmin {
@@ -120,7 +128,7 @@ func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
 func (c *conn) serve() {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.log.Debug("rpc: client connected")
-	c.br = bufio.NewReaderSize(c.nc, 64<<10)
+	c.br = bufio.NewReaderSize(c.nc, readBufSize)
 	go c.writeLoop()
 	go func() {
 		<-c.ctx.Done()
@@ -154,34 +162,82 @@ func (c *conn) close() {
 
 // readLoop reads frames until the connection ends, or until a call this
 // goroutine runs inline outlasts its budget and another goroutine takes over
-// the reading.
+// the reading. The frame buffer is this goroutine's own: after a hand-off the
+// inline call still uses it while the new reader reads.
 func (c *conn) readLoop() {
-	buf := make([]byte, 0, 64<<10)
+	var buf []byte
 	for {
-		frame, err := xdr.ReadFrame(c.br, buf, xdr.MaxFrameLen)
+		next := readStop
+		h, n, err := c.readHeader()
 		if err != nil {
-			var fe *xdr.FrameError
-			switch {
-			case errors.As(err, &fe):
-				c.log.WithError(err).Warn("rpc: bad frame length, closing the connection")
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
-			default:
-				c.log.WithError(err).Debug("rpc: read failed")
-			}
-			c.close()
-			return
+			c.readFailed(err)
+		} else {
+			c.lastRecv.Store(time.Now().UnixNano())
+			next = c.handle(h, n, &buf)
 		}
-		if cap(frame) <= readBufKeep {
-			buf = frame[:0]
+		if cap(buf) > readBufKeep {
+			c.srv.relief.churned(cap(buf))
+			buf = nil
 		}
-		c.lastRecv.Store(time.Now().UnixNano())
-		switch c.handle(parseHeader(frame), frame[xdr.HeaderSize:]) {
+		switch next {
 		case readStop:
+			c.srv.relief.churned(cap(buf) + readBufSize)
 			c.close()
 			return
 		case readHandedOff:
 			return
 		}
+	}
+}
+
+// readHeader reads a frame's length word and header, and returns the header
+// and the length of the payload that follows.
+func (c *conn) readHeader() (header, int, error) {
+	var b [xdr.LenWordSize + xdr.HeaderSize]byte
+	if _, err := io.ReadFull(c.br, b[:xdr.LenWordSize]); err != nil {
+		return header{}, 0, err
+	}
+	body, err := xdr.FrameBody([xdr.LenWordSize]byte(b[:xdr.LenWordSize]), xdr.MaxFrameLen)
+	if err != nil {
+		return header{}, 0, err
+	}
+	if err := c.readFull(b[xdr.LenWordSize:]); err != nil {
+		return header{}, 0, err
+	}
+	return parseHeader(b[xdr.LenWordSize:]), body - xdr.HeaderSize, nil
+}
+
+// readFull reads len(p) bytes of the frame being read; the connection ending
+// before gives io.ErrUnexpectedEOF.
+func (c *conn) readFull(p []byte) error {
+	_, err := io.ReadFull(c.br, p)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// skip reads past n bytes of payload nobody needs, without storing them.
+func (c *conn) skip(n int) readNext {
+	if _, err := c.br.Discard(n); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		c.readFailed(err)
+		return readStop
+	}
+	return readOn
+}
+
+// readFailed logs why reading the connection failed; the caller closes it.
+func (c *conn) readFailed(err error) {
+	var fe *xdr.FrameError
+	switch {
+	case errors.As(err, &fe):
+		c.log.WithError(err).Warn("rpc: bad frame length, closing the connection")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+	default:
+		c.log.WithError(err).Debug("rpc: read failed")
 	}
 }
 
@@ -194,11 +250,15 @@ const (
 	readHandedOff          // another goroutine reads now; this one is done
 )
 
-// handle acts on one received frame; the payload is only valid during the call.
-// It returns false when the connection must be closed.
-func (c *conn) handle(h header, payload []byte) readNext {
+// handle acts on one received frame whose header is h and whose payload, n
+// bytes, is still to be read: each kind of frame reads it where it goes. buf
+// is the reader's call buffer.
+func (c *conn) handle(h header, n int, buf *[]byte) readNext {
 	switch h.typ {
 	case typeMessage:
+		if next := c.skip(n); next != readOn {
+			return next
+		}
 		if h.prog == progKeepalive && h.vers == 1 && h.proc == keepalivePing {
 			c.out.pushPong(c)
 		}
@@ -206,19 +266,16 @@ func (c *conn) handle(h header, payload []byte) readNext {
 		// meaning and libvirt drops them too.
 		return readOn
 	case typeCall:
-		return c.handleCall(h, payload)
+		return c.handleCall(h, n, buf)
 	case typeStream, typeStreamHole:
-		if !c.handleStream(h, payload) {
-			return readStop
-		}
-		return readOn
+		return c.handleStream(h, n)
 	case typeCallWithFDs:
 		// The fds would follow as extra bytes we cannot resynchronise over, and no
 		// storage procedure takes any.
 		c.log.WithField("proc", h.proc).Warn("rpc: call with file descriptors refused, closing the connection")
 		return readStop
 	default:
-		return readOn
+		return c.skip(n)
 	}
 }
 
@@ -232,22 +289,42 @@ func (c *conn) programFor(prog, vers uint32) program {
 	return nil
 }
 
-func (c *conn) handleCall(h header, payload []byte) readNext {
+// handleCall reads a call's n-byte payload into buf (or a buffer of its own,
+// for a big call that cannot run inline) and starts it.
+func (c *conn) handleCall(h header, n int, buf *[]byte) readNext {
+	argsDone, err := c.callBytes.acquire(c.ctx, n)
+	if err != nil {
+		return readStop
+	}
+	payload, err := xdr.ReadBody(c.br, *buf, n)
+	if err != nil {
+		argsDone()
+		c.readFailed(err)
+		return readStop
+	}
+	*buf = payload
+	if n >= bigCallBody {
+		c.srv.relief.churned(n)
+	}
 	release, err := c.requests.acquire(c.ctx, false)
 	if err != nil {
+		argsDone()
 		return readStop
 	}
 	prog := c.programFor(h.prog, h.vers)
 	if prog == nil {
+		argsDone()
 		c.replyError(h, rpcError("Cannot find program %d version %d", h.prog, h.vers), scopeStorage, release)
 		return readOn
 	}
 	if h.status != statusOK {
+		argsDone()
 		c.replyError(h, rpcError("Unexpected message status %d", h.status), scopeStorage, release)
 		return readOn
 	}
 	info := prog.lookup(h.proc)
 	if info == nil || info.Async {
+		argsDone()
 		c.replyError(h, rpcError("unknown procedure: %d", h.proc), scopeStorage, release)
 		return readOn
 	}
@@ -257,21 +334,37 @@ func (c *conn) handleCall(h header, payload []byte) readNext {
 			// may point into it, before the next frame is read.
 			tok := c.beginInline()
 			c.runCall(prog, info, h, payload, nil, release, workerDone)
+			argsDone()
 			if !c.endInline(tok) {
 				return readHandedOff
 			}
 			return readOn
 		}
 	}
-	args := make([]byte, len(payload))
-	copy(args, payload)
+	var args []byte
+	if cap(payload) > readBufKeep {
+		// The reader would not keep this buffer anyway: the call takes it
+		// rather than a copy.
+		args, *buf = payload, nil
+		bytesDone := argsDone
+		argsDone = func() {
+			bytesDone()
+			c.srv.relief.churned(cap(args))
+		}
+	} else {
+		args = make([]byte, len(payload))
+		copy(args, payload)
+	}
 	var st *stream
 	if info.Stream != xdr.StreamNone {
 		// Registered by the reader, before any later packet is read: a client
 		// may send data right behind the call.
 		st = c.openStream(h, info.Stream)
 	}
-	go c.runCall(prog, info, h, args, st, release, nil)
+	go func() {
+		c.runCall(prog, info, h, args, st, release, nil)
+		argsDone()
+	}()
 	return readOn
 }
 

@@ -109,6 +109,10 @@ type Config struct {
 	EventQueue int
 	// Now is the clock for client timestamps; nil means time.Now.
 	Now func() time.Time
+	// ReleaseMemory, when set, is called after a burst has let go of large
+	// buffers (see relief in inflight.go); the daemon passes
+	// debug.FreeOSMemory.
+	ReleaseMemory func()
 }
 
 // Server names as virt-admin sees them.
@@ -132,6 +136,9 @@ type Server struct {
 	main, admin *service
 
 	nextClientID atomic.Uint64
+
+	relief *relief
+	chunks *chunkPool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -189,6 +196,8 @@ func NewServer(cfg Config, api ports.StorageAPI, events *EventHub, log *logrus.E
 		listeners: map[net.Listener]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.relief = &relief{release: cfg.ReleaseMemory}
+	s.chunks = newChunkPool(s.relief)
 	s.main = newService(ServerMain, cfg.Limits.Main)
 	s.admin = newService(ServerAdmin, cfg.Limits.Admin)
 	return s, nil
@@ -408,6 +417,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	defer s.relief.stop()
 	select {
 	case <-done:
 		return nil

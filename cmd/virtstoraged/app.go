@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -81,6 +82,7 @@ func provideRPCConfig(s *settings) rpc.Config {
 			s.timeouts.set(time.Duration(seconds) * time.Second)
 			return nil
 		},
+		ReleaseMemory: debug.FreeOSMemory,
 	}
 }
 
