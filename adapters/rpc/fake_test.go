@@ -28,6 +28,8 @@ type memAPI struct {
 	events  ports.EventSink
 	// files holds volumes served by a fileReader (sendfile downloads).
 	files map[string]*fileReader
+	// slowWrites, when set, holds every Write to slow.img until it is closed.
+	slowWrites chan struct{}
 }
 
 type memPool struct {
@@ -455,9 +457,10 @@ type memWriter struct {
 	mu       sync.Mutex
 	data     []byte
 	ops      []string
-	limit    int   // Write fails with ENOSPC past this size when > 0
-	discard  bool  // keep nothing, count the bytes (benchmarks)
-	written  int64 // bytes written when discarding
+	limit    int             // Write fails with ENOSPC past this size when > 0
+	discard  bool            // keep nothing, count the bytes (benchmarks)
+	written  int64           // bytes written when discarding
+	gate     <-chan struct{} // Write waits until it is closed, when set
 	done     chan struct{}
 	finished bool
 	aborted  bool
@@ -466,6 +469,9 @@ type memWriter struct {
 }
 
 func (w *memWriter) Write(p []byte) (int, error) {
+	if w.gate != nil {
+		<-w.gate
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.discard {
@@ -517,6 +523,12 @@ func (w *memWriter) result() (ops []string, finished, aborted bool) {
 	return append([]string(nil), w.ops...), w.finished, w.aborted
 }
 
+func (w *memWriter) contents() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.data...)
+}
+
 func (m *memAPI) VolUpload(_ context.Context, v domain.VolHandle, _, _ uint64, _ uint32) (ports.VolumeWriter, error) {
 	if _, err := m.volPool(v); err != nil {
 		return nil, err
@@ -529,9 +541,22 @@ func (m *memAPI) VolUpload(_ context.Context, v domain.VolHandle, _, _ uint64, _
 		w.discard = true
 	}
 	m.mu.Lock()
+	if v.Name == "slow.img" {
+		w.gate = m.slowWrites
+	}
 	m.uploads = append(m.uploads, w)
 	m.mu.Unlock()
 	return w, nil
+}
+
+// holdWrites makes uploads to slow.img wait in Write until the returned
+// func runs.
+func (m *memAPI) holdWrites() (release func()) {
+	ch := make(chan struct{})
+	m.mu.Lock()
+	m.slowWrites = ch
+	m.mu.Unlock()
+	return func() { close(ch) }
 }
 
 func (m *memAPI) lastUpload() *memWriter {
