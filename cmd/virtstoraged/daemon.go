@@ -34,6 +34,7 @@ type settings struct {
 	logger     *logrus.Logger
 	logs       *logconf.Manager
 	timeouts   *idleTimer
+	memLimit   *process.MemoryLimit
 }
 
 func resolveSettings(g *Globals) (*settings, error) {
@@ -78,7 +79,18 @@ func resolveSettings(g *Globals) (*settings, error) {
 		s.logger.WithField(logconf.ModuleField, "conf").Warn(w)
 	}
 	s.timeouts = newIdleTimer(time.Duration(g.Timeout) * time.Second)
+	s.memLimit = process.NewMemoryLimit()
+	applyMemoryLimit(s, conf, s.logger.WithField(logconf.ModuleField, "daemon"))
 	return s, nil
+}
+
+// applyMemoryLimit sets the runtime's memory limit from conf's memory_limit,
+// s.conf being the configuration in force until now.
+func applyMemoryLimit(s *settings, conf *conffile.Config, log *logrus.Entry) {
+	limit := s.memLimit.Set(conf.MemoryLimitBytes())
+	if conf.MemoryLimit != "" || s.conf.MemoryLimit != "" {
+		log.WithField("bytes", limit).Info("memory limit set")
+	}
 }
 
 func run(g *Globals) error {
@@ -209,6 +221,7 @@ func reload(s *settings, a *app, log *logrus.Entry) {
 	if err := a.server.SetLimits(limitsFromConfig(conf)); err != nil {
 		log.WithError(err).Error("reload: limits")
 	}
+	applyMemoryLimit(s, conf, log)
 	s.conf = conf
 	log.Info("configuration reloaded")
 }
