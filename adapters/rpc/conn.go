@@ -290,15 +290,16 @@ func (c *conn) programFor(prog, vers uint32) program {
 }
 
 // handleCall reads a call's n-byte payload into buf (or a buffer of its own,
-// for a big call that cannot run inline) and starts it.
+// for a big call that cannot run inline) and starts it. The body's bytes are
+// taken from the connection's budget before it is read, and given back once
+// the call is done with it.
 func (c *conn) handleCall(h header, n int, buf *[]byte) readNext {
-	argsDone, err := c.callBytes.acquire(c.ctx, n)
-	if err != nil {
+	if err := c.callBytes.acquire(c.ctx, n); err != nil {
 		return readStop
 	}
 	payload, err := xdr.ReadBody(c.br, *buf, n)
 	if err != nil {
-		argsDone()
+		c.callBytes.release(n)
 		c.readFailed(err)
 		return readStop
 	}
@@ -306,27 +307,34 @@ func (c *conn) handleCall(h header, n int, buf *[]byte) readNext {
 	if n >= bigCallBody {
 		c.srv.relief.churned(n)
 	}
+	next, async := c.startCall(h, payload, buf)
+	if !async {
+		c.callBytes.release(n)
+	}
+	return next
+}
+
+// startCall runs a call whose payload the reader has read into buf: on the
+// reader itself when it is small and quick, else on a goroutine of its own
+// (async), which then gives the payload's bytes back to the budget.
+func (c *conn) startCall(h header, payload []byte, buf *[]byte) (next readNext, async bool) {
 	release, err := c.requests.acquire(c.ctx, false)
 	if err != nil {
-		argsDone()
-		return readStop
+		return readStop, false
 	}
 	prog := c.programFor(h.prog, h.vers)
 	if prog == nil {
-		argsDone()
 		c.replyError(h, rpcError("Cannot find program %d version %d", h.prog, h.vers), scopeStorage, release)
-		return readOn
+		return readOn, false
 	}
 	if h.status != statusOK {
-		argsDone()
 		c.replyError(h, rpcError("Unexpected message status %d", h.status), scopeStorage, release)
-		return readOn
+		return readOn, false
 	}
 	info := prog.lookup(h.proc)
 	if info == nil || info.Async {
-		argsDone()
 		c.replyError(h, rpcError("unknown procedure: %d", h.proc), scopeStorage, release)
-		return readOn
+		return readOn, false
 	}
 	if inlineable(info) {
 		if workerDone, ok := c.sv.workers.tryAcquire(true); ok {
@@ -334,23 +342,17 @@ func (c *conn) handleCall(h header, n int, buf *[]byte) readNext {
 			// may point into it, before the next frame is read.
 			tok := c.beginInline()
 			c.runCall(prog, info, h, payload, nil, release, workerDone)
-			argsDone()
 			if !c.endInline(tok) {
-				return readHandedOff
+				return readHandedOff, false
 			}
-			return readOn
+			return readOn, false
 		}
 	}
-	var args []byte
-	if cap(payload) > readBufKeep {
+	args, own := payload, cap(payload) > readBufKeep
+	if own {
 		// The reader would not keep this buffer anyway: the call takes it
 		// rather than a copy.
-		args, *buf = payload, nil
-		bytesDone := argsDone
-		argsDone = func() {
-			bytesDone()
-			c.srv.relief.churned(cap(args))
-		}
+		*buf = nil
 	} else {
 		args = make([]byte, len(payload))
 		copy(args, payload)
@@ -363,9 +365,12 @@ func (c *conn) handleCall(h header, n int, buf *[]byte) readNext {
 	}
 	go func() {
 		c.runCall(prog, info, h, args, st, release, nil)
-		argsDone()
+		c.callBytes.release(len(args))
+		if own {
+			c.srv.relief.churned(cap(args))
+		}
 	}()
-	return readOn
+	return readOn, true
 }
 
 // runCall decodes, executes and answers one call. workerDone is non-nil when

@@ -173,21 +173,20 @@ func newByteGate(max int) *byteGate {
 }
 
 // acquire takes n bytes of the budget (n <= max), waiting until they are
-// free or ctx ends, and returns the func that gives them back.
-func (g *byteGate) acquire(ctx context.Context, n int) (func(), error) {
+// free or ctx ends; the caller gives them back with release.
+func (g *byteGate) acquire(ctx context.Context, n int) error {
 	for {
 		g.mu.Lock()
 		if g.used+n <= g.max {
 			g.used += n
 			g.mu.Unlock()
-			var once sync.Once
-			return func() { once.Do(func() { g.release(n) }) }, nil
+			return nil
 		}
 		g.mu.Unlock()
 		select {
 		case <-g.changed:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -126,47 +126,41 @@ func TestByteGateWaitsForRoom(t *testing.T) {
 	g := newByteGate(100)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	done60, err := g.acquire(ctx, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done40, err := g.acquire(ctx, 40)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan func())
-	go func() {
-		d, err := g.acquire(ctx, 50)
-		if err != nil {
-			t.Error(err)
+	for _, n := range []int{60, 40} {
+		if err := g.acquire(ctx, n); err != nil {
+			t.Fatal(err)
 		}
-		got <- d
-	}()
+	}
+	got := make(chan error)
+	go func() { got <- g.acquire(ctx, 50) }()
 	select {
 	case <-got:
 		t.Fatalf("50 bytes granted with 100 of 100 taken")
 	default:
 	}
-	done40()
-	done40() // twice: counted once
+	g.release(40)
 	select {
 	case <-got:
 		t.Fatalf("50 bytes granted with 60 of 100 taken")
 	default:
 	}
-	done60()
-	(<-got)()
+	g.release(60)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	g.release(50)
 	g.mu.Lock()
 	used := g.used
 	g.mu.Unlock()
 	if used != 0 {
 		t.Errorf("%d bytes still taken after every body came back", used)
 	}
+	if err := g.acquire(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
 	cctx, ccancel := context.WithCancel(ctx)
-	hold, _ := g.acquire(ctx, 100)
 	ccancel()
-	if _, err := g.acquire(cctx, 1); err == nil {
+	if err := g.acquire(cctx, 1); err == nil {
 		t.Errorf("acquire on an ended context with no room succeeded")
 	}
-	hold()
 }
