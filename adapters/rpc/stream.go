@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
@@ -241,6 +242,9 @@ func (c *conn) streamData(st *stream, n int) readNext {
 			c.readFailed(err)
 			return readStop
 		}
+		// A client sending a big packet slowly is not silent: keepalive
+		// must not cut it off before the packet ends.
+		c.lastRecv.Store(time.Now().UnixNano())
 		n -= m
 		if !st.push(packet{kind: pktData, data: buf[:m]}) {
 			c.chunks.put(buf)
