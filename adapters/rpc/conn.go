@@ -176,12 +176,14 @@ func (c *conn) readLoop() {
 			next = c.handle(h, n, &buf)
 		}
 		if cap(buf) > readBufKeep {
-			c.srv.relief.churned(cap(buf))
+			c.srv.relief.churn()
 			buf = nil
 		}
 		switch next {
 		case readStop:
-			c.srv.relief.churned(cap(buf) + readBufSize)
+			if cap(buf) >= bigCallBody {
+				c.srv.relief.churn()
+			}
 			c.close()
 			return
 		case readHandedOff:
@@ -305,7 +307,7 @@ func (c *conn) handleCall(h header, n int, buf *[]byte) readNext {
 	}
 	*buf = payload
 	if n >= bigCallBody {
-		c.srv.relief.churned(n)
+		c.srv.relief.churn()
 	}
 	next, async := c.startCall(h, payload, buf)
 	if !async {
@@ -367,7 +369,7 @@ func (c *conn) startCall(h header, payload []byte, buf *[]byte) (next readNext, 
 		c.runCall(prog, info, h, args, st, release, nil)
 		c.callBytes.release(len(args))
 		if own {
-			c.srv.relief.churned(cap(args))
+			c.srv.relief.churn()
 		}
 	}()
 	return readOn, true

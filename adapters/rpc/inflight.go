@@ -146,7 +146,7 @@ func (p *chunkPool) get() []byte {
 	case b := <-p.free:
 		return b
 	default:
-		p.relief.churned(uploadChunk)
+		p.relief.churn()
 		return make([]byte, uploadChunk)
 	}
 }
@@ -155,7 +155,7 @@ func (p *chunkPool) put(b []byte) {
 	select {
 	case p.free <- b:
 	default:
-		p.relief.churned(cap(b))
+		p.relief.churn()
 	}
 }
 
@@ -207,56 +207,40 @@ func (g *byteGate) release(n int) {
 // the runtime returns free memory to the system slowly, and only down to
 // twice the heap the burst left live. An idle daemon would hold a burst's
 // peak for minutes (measured: 86 MiB a minute after 20 clients' uploads,
-// against 11 MiB before them). The relief counts the bytes of large buffers
-// that come and go (upload buffers the pool could not give or keep, call
-// bodies of a MiB or more, whose decoding, error text and reply are of their
-// size too, frame buffers a reader lets go, closed connections' buffers) and,
-// once reliefThreshold of them have passed and nothing more has for
-// reliefQuiet, calls the daemon's ReleaseMemory (debug.FreeOSMemory: a
-// collection, then every free page back to the system). The quiet period keeps
-// it out of a burst; the threshold keeps ordinary traffic, small calls, from
-// ever paying for it.
+// against 11 MiB before them). So the server notes every large buffer that
+// comes or goes (upload buffers the pool could not give or keep, call bodies
+// of a MiB or more, whose decoding, error text and reply are of their size
+// too, call buffers of a MiB or more that a reader lets go) and, once none has
+// for reliefQuiet, calls the daemon's ReleaseMemory (debug.FreeOSMemory: a
+// collection, then every free page back to the system). The quiet period
+// keeps it out of a burst, and a buffer noted after a release arms it again,
+// so the last release comes after the burst's last buffer. Ordinary traffic
+// (calls under a MiB, uploads served from the pool) never arms it.
 const (
-	reliefThreshold = 32 << 20
-	reliefQuiet     = time.Second
-	// bigCallBody is the body size from which a call counts for the relief.
+	reliefQuiet = time.Second
+	// bigCallBody is the size from which a call body, or a reader's call
+	// buffer let go, is large.
 	bigCallBody = 1 << 20
 )
 
 type relief struct {
 	release func()
 	mu      sync.Mutex
-	let     int
 	timer   *time.Timer
 }
 
-// churned records n bytes of large buffers allocated or let go.
-func (r *relief) churned(n int) {
+// churn notes that a large buffer was allocated or let go.
+func (r *relief) churn() {
 	if r == nil || r.release == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.let += n
-	if r.let < reliefThreshold {
-		return
-	}
 	if r.timer == nil {
-		r.timer = time.AfterFunc(reliefQuiet, r.fire)
+		r.timer = time.AfterFunc(reliefQuiet, r.release)
 		return
 	}
 	r.timer.Reset(reliefQuiet)
-}
-
-func (r *relief) fire() {
-	r.mu.Lock()
-	if r.let < reliefThreshold {
-		r.mu.Unlock()
-		return
-	}
-	r.let = 0
-	r.mu.Unlock()
-	r.release()
 }
 
 // stop cancels a pending release (server shutdown).

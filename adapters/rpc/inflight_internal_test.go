@@ -9,8 +9,7 @@ import (
 // A connection never has more than uploadChunks upload buffers out: the next
 // get waits until one comes back, and gets that very buffer.
 func TestChunkSetCapsBuffersOut(t *testing.T) {
-	r := &relief{}
-	cs := newChunkSet(newChunkPool(r))
+	cs := newChunkSet(newChunkPool(&relief{}))
 	cs.beginUpload()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -67,57 +66,65 @@ func TestChunkSetCapsBuffersOut(t *testing.T) {
 	}
 }
 
-// The pool is bounded: buffers beyond it are let go and counted for the
-// relief.
+// The pool is bounded: buffers beyond it are let go, and the relief gives
+// them back to the system once nothing more comes or goes.
 func TestChunkPoolIsBounded(t *testing.T) {
 	released := make(chan struct{}, 4)
 	r := &relief{release: func() { released <- struct{}{} }}
+	defer r.stop()
 	p := newChunkPool(r)
-	const extra = 3
-	for range uploadChunks + extra {
+	for range uploadChunks {
 		p.put(make([]byte, uploadChunk))
 	}
-	if n := len(p.free); n != uploadChunks {
-		t.Errorf("pool holds %d buffers, want %d", n, uploadChunks)
-	}
-	r.mu.Lock()
-	let := r.let
-	r.mu.Unlock()
-	if let != extra*uploadChunk {
-		t.Errorf("relief counted %d bytes let go, want %d", let, extra*uploadChunk)
-	}
-	r.stop()
-}
-
-// The relief calls ReleaseMemory once reliefThreshold bytes have come and
-// gone and things are quiet, and not before the threshold.
-func TestReliefReleasesAfterThreshold(t *testing.T) {
-	released := make(chan struct{}, 4)
-	r := &relief{release: func() { released <- struct{}{} }}
-	defer r.stop()
-	r.churned(reliefThreshold - 1)
 	r.mu.Lock()
 	armed := r.timer != nil
 	r.mu.Unlock()
 	if armed {
-		t.Fatalf("release scheduled below the threshold")
+		t.Errorf("the relief was armed by buffers the pool kept")
 	}
-	r.churned(1)
+	p.put(make([]byte, uploadChunk))
+	if n := len(p.free); n != uploadChunks {
+		t.Errorf("pool holds %d buffers, want %d", n, uploadChunks)
+	}
 	select {
 	case <-released:
 	case <-time.After(10 * reliefQuiet):
-		t.Fatalf("no release %v after the threshold was reached", 10*reliefQuiet)
+		t.Fatalf("a buffer the pool let go was not given back within %v", 10*reliefQuiet)
 	}
-	r.mu.Lock()
-	let := r.let
-	r.mu.Unlock()
-	if let != 0 {
-		t.Errorf("%d bytes still counted after the release", let)
+}
+
+// The relief releases a quiet period after the last large buffer, once for
+// a burst of them, and is armed again by a buffer after a release.
+func TestReliefReleasesWhenQuiet(t *testing.T) {
+	released := make(chan time.Time, 4)
+	r := &relief{release: func() { released <- time.Now() }}
+	defer r.stop()
+	var last time.Time
+	for range 5 {
+		last = time.Now() // before: the timer counts from inside churn
+		r.churn()
 	}
-	// A nil relief (or one without ReleaseMemory) counts nothing.
+	select {
+	case at := <-released:
+		if at.Sub(last) < reliefQuiet {
+			t.Errorf("released %v after the last buffer, before the quiet period of %v", at.Sub(last), reliefQuiet)
+		}
+	case <-time.After(10 * reliefQuiet):
+		t.Fatalf("no release within %v of the last buffer", 10*reliefQuiet)
+	}
+	r.churn()
+	select {
+	case <-released:
+	case <-time.After(10 * reliefQuiet):
+		t.Fatalf("a buffer after a release did not arm the relief again")
+	}
+	if n := len(released); n != 0 {
+		t.Errorf("%d releases more than the two bursts", n)
+	}
+	// A nil relief (or one without ReleaseMemory) does nothing.
 	var none *relief
-	none.churned(reliefThreshold)
-	(&relief{}).churned(reliefThreshold)
+	none.churn()
+	(&relief{}).churn()
 }
 
 // A byteGate lets bodies in up to its size, and a body that would go over
