@@ -57,17 +57,26 @@ func ReadFrame(r io.Reader, buf []byte, maxLen uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ReadBody(r, buf, body)
+}
+
+// ReadBody reads the next n bytes of r into buf, grown as ReadFrame grows
+// its buffer (so memory follows the bytes received, not n), and returns them.
+// It is ReadFrame after the length word, for a reader that looks at a frame's
+// header before it decides where the rest goes. A short read gives
+// io.ErrUnexpectedEOF.
+func ReadBody(r io.Reader, buf []byte, n int) ([]byte, error) {
 	buf = buf[:0]
 	if cap(buf) == 0 {
-		buf = make([]byte, 0, min(body, 64<<10))
+		buf = make([]byte, 0, min(n, 64<<10))
 	}
-	for len(buf) < body {
+	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(body, frameGrowth*cap(buf)))
+			grown := make([]byte, len(buf), min(n, frameGrowth*cap(buf)))
 			copy(grown, buf)
 			buf = grown
 		}
-		end := min(body, cap(buf))
+		end := min(n, cap(buf))
 		if _, err := io.ReadFull(r, buf[len(buf):end]); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF

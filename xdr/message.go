@@ -101,9 +101,10 @@ func (e *UnsupportedError) Error() string {
 // Stream is the server's side of the data stream opened by a @stream procedure. The RPC
 // layer implements it; the generated Server interface passes it to the handler.
 type Stream interface {
-	// Recv blocks for the client's next upload packet: data, or (nil, holeLen) for a hole
-	// on a sparse stream. It returns io.EOF when the client finished, ErrStreamAborted
-	// when it aborted or hung up.
+	// Recv blocks for the client's next upload data, or (nil, holeLen) for a hole
+	// on a sparse stream. Data may be part of a packet (a server need not hold a
+	// whole packet) and is only valid until the next Recv or Close. It returns
+	// io.EOF when the client finished, ErrStreamAborted when it aborted or hung up.
 	Recv(ctx context.Context) (data []byte, holeLen int64, err error)
 	// Send sends download data.
 	Send(ctx context.Context, data []byte) error

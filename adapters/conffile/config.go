@@ -77,6 +77,10 @@ type Config struct {
 	// answer for a volume's info and XML; 0 re-reads the image every time,
 	// as libvirt does (our extension).
 	RBDListingTTL int
+	// MemoryLimit is the Go runtime's soft memory limit as written, in
+	// GOMEMLIMIT's syntax ("512MiB"); empty leaves the limit the process
+	// started with. MemoryLimitBytes gives it parsed. Our extension.
+	MemoryLimit string
 }
 
 // The values of auth_unix_ro and auth_unix_rw the daemon serves.
@@ -142,6 +146,50 @@ func parsePerms(s string) (fs.FileMode, error) {
 	return fs.FileMode(n), nil
 }
 
+// MinMemoryLimit is the lowest memory_limit accepted: an idle daemon uses
+// about 12 MiB, and under a limit close to that the collector would run
+// without pause.
+const MinMemoryLimit = 32 << 20
+
+// MemoryLimitBytes is MemoryLimit parsed, 0 when unset; valid after Load or
+// Validate.
+func (c *Config) MemoryLimitBytes() int64 {
+	n, err := parseMemoryLimit(c.MemoryLimit)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// memoryUnits are GOMEMLIMIT's suffixes.
+var memoryUnits = []struct {
+	suffix string
+	shift  uint
+}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}}
+
+// parseMemoryLimit reads a size as GOMEMLIMIT writes it: a decimal number of
+// bytes with an optional B, KiB, MiB, GiB or TiB suffix. Empty is 0 (unset).
+func parseMemoryLimit(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	num, shift := s, uint(0)
+	for _, u := range memoryUnits {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, shift = rest, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || num[0] == '+' || n > (1<<63-1)>>shift {
+		return 0, fmt.Errorf("%q is not a size such as \"512MiB\" (a number of bytes, or of KiB, MiB, GiB or TiB)", s)
+	}
+	if n<<shift < MinMemoryLimit {
+		return 0, fmt.Errorf("%q is below the minimum of 32MiB", s)
+	}
+	return n << shift, nil
+}
+
 type keyKind int
 
 const (
@@ -192,6 +240,7 @@ var keys = map[string]keySpec{
 	"secret_driver_token_file":  strKey(func(c *Config) *string { return &c.SecretDriverTokenFile }),
 	"rbd_timeout":               intKey(func(c *Config) *int { return &c.RBDTimeout }),
 	"rbd_listing_ttl":           intKey(func(c *Config) *int { return &c.RBDListingTTL }),
+	"memory_limit":              strKey(func(c *Config) *string { return &c.MemoryLimit }),
 }
 
 // ignoredKeys are libvirt daemon settings that are valid in libvirt's
@@ -311,6 +360,9 @@ func (c *Config) Validate() error {
 			// libvirt's words for an auth it was built without (sasl here).
 			errs = append(errs, fmt.Sprintf("%s: unsupported auth %s", a.key, a.val))
 		}
+	}
+	if _, err := parseMemoryLimit(c.MemoryLimit); err != nil {
+		errs = append(errs, fmt.Sprintf("memory_limit: %v", err))
 	}
 	if c.LogLevel < 1 || c.LogLevel > 4 {
 		errs = append(errs, fmt.Sprintf("log_level: %d not in 1 (debug) to 4 (error)", c.LogLevel))

@@ -78,6 +78,7 @@ func TestLoadEveryKey(t *testing.T) {
 		{"secret_driver_token_file", `secret_driver_token_file = "/x/system.token"`, func(c *conffile.Config) { c.SecretDriverTokenFile = "/x/system.token" }},
 		{"rbd_timeout", `rbd_timeout = 10`, func(c *conffile.Config) { c.RBDTimeout = 10 }},
 		{"rbd_listing_ttl", `rbd_listing_ttl = 0`, func(c *conffile.Config) { c.RBDListingTTL = 0 }},
+		{"memory_limit", `memory_limit = "512MiB"`, func(c *conffile.Config) { c.MemoryLimit = "512MiB" }},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -138,6 +139,13 @@ func TestLoadErrors(t *testing.T) {
 		{"secret uri", `secret_driver_uri = "qemu:///system"`, `secret_driver_uri: "qemu:///system" is not a secret driver URI`},
 		{"secret socket relative", `secret_driver_socket = "libvirt-sock"`, `secret_driver_socket: "libvirt-sock" is not an absolute path`},
 		{"token relative", `secret_driver_token_file = "t"`, `secret_driver_token_file: "t" is not an absolute path`},
+		{"memory limit as int", "memory_limit = 512", `key "memory_limit": expected a string, got integer`},
+		{"memory limit unit", `memory_limit = "512M"`, `memory_limit: "512M" is not a size such as "512MiB"`},
+		{"memory limit negative", `memory_limit = "-1GiB"`, `memory_limit: "-1GiB" is not a size`},
+		{"memory limit sign", `memory_limit = "+1GiB"`, `memory_limit: "+1GiB" is not a size`},
+		{"memory limit space", `memory_limit = "1 GiB"`, `memory_limit: "1 GiB" is not a size`},
+		{"memory limit overflow", `memory_limit = "8388608TiB"`, `memory_limit: "8388608TiB" is not a size`},
+		{"memory limit low", `memory_limit = "16MiB"`, `memory_limit: "16MiB" is below the minimum of 32MiB`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,6 +319,32 @@ func TestManPageListsEveryKey(t *testing.T) {
 	for _, k := range conffile.Keys() {
 		if !strings.Contains(string(b), "``"+k+"``") {
 			t.Errorf("key %q missing from docs/virtstoraged.8.rst", k)
+		}
+	}
+}
+
+func TestMemoryLimitBytes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give string
+		want int64
+	}{
+		{"", 0},
+		{"33554432", 32 << 20},
+		{"33554432B", 32 << 20},
+		{"32768KiB", 32 << 20},
+		{"512MiB", 512 << 20},
+		{"2GiB", 2 << 30},
+		{"1TiB", 1 << 40},
+	}
+	for _, tt := range tests {
+		c, _, err := conffile.LoadBytes("v.conf", []byte("memory_limit = \""+tt.give+"\""))
+		if err != nil {
+			t.Errorf("memory_limit %q: %v", tt.give, err)
+			continue
+		}
+		if got := c.MemoryLimitBytes(); got != tt.want {
+			t.Errorf("memory_limit %q = %d bytes, want %d", tt.give, got, tt.want)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
+	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
+	"github.com/virtstoraged-go/virtstoraged/xdr"
 )
 
 func cpuTime() time.Duration {
@@ -156,4 +158,41 @@ func lookupAll(ctx context.Context, b *testing.B, cls []*remote.Client, args *re
 		}()
 	}
 	wg.Wait()
+}
+
+// BenchmarkUpload streams packets of libvirt's size (256 KiB, virsh) and
+// go-libvirt's (4 MiB) and of the largest legal size (32 MiB) from a raw
+// client over a real UNIX socket into a writer that discards them: the
+// server's share of an upload, reading and queueing, without a disk.
+func BenchmarkUpload(b *testing.B) {
+	for _, size := range []int{262120, 4194276, xdr.MaxFrameLen - xdr.MinFrameLen} {
+		b.Run(fmt.Sprintf("packet=%d", size), func(b *testing.B) {
+			d := startDaemon(b)
+			d.api.setVol("images", "null.img", nil)
+			r := dialRaw(b, d.rw)
+			r.open(0)
+			vol := remote.StorageVol{Pool: "images", Name: "null.img", Key: "/pools/images/null.img"}
+			r.call(procUpload, 2, &remote.StorageVolUploadArgs{Vol: vol})
+			if h, _ := r.recv(); h.Status != virnet.MessageStatusOk {
+				b.Fatalf("upload call: %+v", h)
+			}
+			pkt := frame(streamHdr(procUpload, 2, virnet.MessageTypeStream, virnet.MessageStatusContinue), nil, make([]byte, size))
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for range b.N {
+				r.write(pkt)
+			}
+			r.send(streamHdr(procUpload, 2, virnet.MessageTypeStream, virnet.MessageStatusOk), nil)
+			if h, _ := r.recv(); h.Status != virnet.MessageStatusOk {
+				b.Fatalf("upload finish: %+v", h)
+			}
+			b.StopTimer()
+			b.ReportMetric((cpuTime()-cpu0).Seconds()/(float64(b.N)*float64(size)/(1<<30)), "cpu-s/GiB")
+			if w := d.api.lastUpload(); w.written != int64(b.N)*int64(size) {
+				b.Fatalf("writer got %d bytes, sent %d", w.written, int64(b.N)*int64(size))
+			}
+		})
+	}
 }

@@ -38,11 +38,15 @@ const procConnectClose int32 = 2
 // that wait for the server instead.
 const DefaultCloseLinger = 2 * time.Second
 
-// readBufKeep is the largest read buffer a connection keeps between frames. It
-// covers go-libvirt's 4 MiB stream packets, so an upload from it does not
-// allocate a buffer per packet; bigger frames (up to 32 MiB) get a buffer of
-// their own that is freed with them.
+// readBufKeep is the largest call buffer a connection's reader keeps between
+// frames: calls carrying a 4 MiB string (the protocol's longest) are read
+// without a buffer of their own each. Bigger calls (up to 32 MiB) get a buffer
+// of their own, freed with them. Upload data never goes through it (see
+// inflight.go).
 const readBufKeep = 4<<20 + 64<<10
+
+// readBufSize is the size of a connection's socket read buffer.
+const readBufSize = 64 << 10
 
 var errConnClosed = errors.New("rpc: connection closed")
 
@@ -70,8 +74,10 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	requests *gate // max_client_requests
-	out      outQueue
+	requests  *gate     // max_client_requests
+	callBytes *byteGate // bodies of unfinished calls
+	chunks    *chunkSet // upload buffers
+	out       outQueue
 
 	lastRecv   atomic.Int64 // unix nanoseconds of the last received frame
 	closeAfter atomic.Bool  // hang up after the next reply (admin closing its own client)
@@ -118,6 +124,8 @@ func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
 	c.ctx, c.cancel = context.WithCancel(ports.WithCaller(s.ctx, ports.Caller{Server: sv.name, ClientID: c.id}))
 	l := sv.getLimits()
 	c.requests = newGate(l.MaxClientRequests, 0)
+	c.callBytes = newByteGate(maxCallBytes)
+	c.chunks = newChunkSet(s.chunks)
 	c.out.wake = make(chan struct{}, 1)
 	c.log = s.log.WithFields(logrus.Fields{"client_pid": c.pid, "client_id": c.id, "listener": kind.String()})
 	if kind == ListenAdmin {
@@ -133,7 +141,7 @@ func newConn(s *Server, sv *service, nc net.Conn, kind ListenerKind) *conn {
 func (c *conn) serve() {
 	c.lastRecv.Store(time.Now().UnixNano())
 	c.log.Debug("rpc: client connected")
-	c.br = bufio.NewReaderSize(c.nc, 64<<10)
+	c.br = bufio.NewReaderSize(c.nc, readBufSize)
 	go c.writeLoop()
 	go func() {
 		<-c.ctx.Done()
@@ -170,34 +178,84 @@ func (c *conn) close() {
 
 // readLoop reads frames until the connection ends, or until a call this
 // goroutine runs inline outlasts its budget and another goroutine takes over
-// the reading.
+// the reading. The frame buffer is this goroutine's own: after a hand-off the
+// inline call still uses it while the new reader reads.
 func (c *conn) readLoop() {
-	buf := make([]byte, 0, 64<<10)
+	var buf []byte
 	for {
-		frame, err := xdr.ReadFrame(c.br, buf, xdr.MaxFrameLen)
+		next := readStop
+		h, n, err := c.readHeader()
 		if err != nil {
-			var fe *xdr.FrameError
-			switch {
-			case errors.As(err, &fe):
-				c.log.WithError(err).Warn("rpc: bad frame length, closing the connection")
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
-			default:
-				c.log.WithError(err).Debug("rpc: read failed")
-			}
-			c.close()
-			return
+			c.readFailed(err)
+		} else {
+			c.lastRecv.Store(time.Now().UnixNano())
+			next = c.handle(h, n, &buf)
 		}
-		if cap(frame) <= readBufKeep {
-			buf = frame[:0]
+		if cap(buf) > readBufKeep {
+			c.srv.relief.churn()
+			buf = nil
 		}
-		c.lastRecv.Store(time.Now().UnixNano())
-		switch c.handle(parseHeader(frame), frame[xdr.HeaderSize:]) {
+		switch next {
 		case readStop:
+			if cap(buf) >= bigCallBody {
+				c.srv.relief.churn()
+			}
 			c.close()
 			return
 		case readHandedOff:
 			return
 		}
+	}
+}
+
+// readHeader reads a frame's length word and header, and returns the header
+// and the length of the payload that follows.
+func (c *conn) readHeader() (header, int, error) {
+	var b [xdr.LenWordSize + xdr.HeaderSize]byte
+	if _, err := io.ReadFull(c.br, b[:xdr.LenWordSize]); err != nil {
+		return header{}, 0, err
+	}
+	body, err := xdr.FrameBody([xdr.LenWordSize]byte(b[:xdr.LenWordSize]), xdr.MaxFrameLen)
+	if err != nil {
+		return header{}, 0, err
+	}
+	if err := c.readFull(b[xdr.LenWordSize:]); err != nil {
+		return header{}, 0, err
+	}
+	return parseHeader(b[xdr.LenWordSize:]), body - xdr.HeaderSize, nil
+}
+
+// readFull reads len(p) bytes of the frame being read; the connection ending
+// before gives io.ErrUnexpectedEOF.
+func (c *conn) readFull(p []byte) error {
+	_, err := io.ReadFull(c.br, p)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// skip reads past n bytes of payload nobody needs, without storing them.
+func (c *conn) skip(n int) readNext {
+	if _, err := c.br.Discard(n); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		c.readFailed(err)
+		return readStop
+	}
+	return readOn
+}
+
+// readFailed logs why reading the connection failed; the caller closes it.
+func (c *conn) readFailed(err error) {
+	var fe *xdr.FrameError
+	switch {
+	case errors.As(err, &fe):
+		c.log.WithError(err).Warn("rpc: bad frame length, closing the connection")
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
+	default:
+		c.log.WithError(err).Debug("rpc: read failed")
 	}
 }
 
@@ -210,14 +268,18 @@ const (
 	readHandedOff          // another goroutine reads now; this one is done
 )
 
-// handle acts on one received frame; the payload is only valid during the call.
-// It returns false when the connection must be closed.
-func (c *conn) handle(h header, payload []byte) readNext {
+// handle acts on one received frame whose header is h and whose payload, n
+// bytes, is still to be read: each kind of frame reads it where it goes. buf
+// is the reader's call buffer.
+func (c *conn) handle(h header, n int, buf *[]byte) readNext {
 	if c.lingering.Load() {
-		return readOn // read only to see the hang-up
+		return c.skip(n) // read only to see the hang-up
 	}
 	switch h.typ {
 	case typeMessage:
+		if next := c.skip(n); next != readOn {
+			return next
+		}
 		if h.prog == progKeepalive && h.vers == 1 && h.proc == keepalivePing {
 			c.out.pushPong(c)
 		}
@@ -225,19 +287,16 @@ func (c *conn) handle(h header, payload []byte) readNext {
 		// meaning and libvirt drops them too.
 		return readOn
 	case typeCall:
-		return c.handleCall(h, payload)
+		return c.handleCall(h, n, buf)
 	case typeStream, typeStreamHole:
-		if !c.handleStream(h, payload) {
-			return readStop
-		}
-		return readOn
+		return c.handleStream(h, n)
 	case typeCallWithFDs:
 		// The fds would follow as extra bytes we cannot resynchronise over, and no
 		// storage procedure takes any.
 		c.log.WithField("proc", h.proc).Warn("rpc: call with file descriptors refused, closing the connection")
 		return readStop
 	default:
-		return readOn
+		return c.skip(n)
 	}
 }
 
@@ -251,24 +310,52 @@ func (c *conn) programFor(prog, vers uint32) program {
 	return nil
 }
 
-func (c *conn) handleCall(h header, payload []byte) readNext {
+// handleCall reads a call's n-byte payload into buf (or a buffer of its own,
+// for a big call that cannot run inline) and starts it. The body's bytes are
+// taken from the connection's budget before it is read, and given back once
+// the call is done with it.
+func (c *conn) handleCall(h header, n int, buf *[]byte) readNext {
+	if err := c.callBytes.acquire(c.ctx, n); err != nil {
+		return readStop
+	}
+	payload, err := xdr.ReadBody(c.br, *buf, n)
+	if err != nil {
+		c.callBytes.release(n)
+		c.readFailed(err)
+		return readStop
+	}
+	*buf = payload
+	if n >= bigCallBody {
+		c.srv.relief.churn()
+	}
+	next, async := c.startCall(h, payload, buf)
+	if !async {
+		c.callBytes.release(n)
+	}
+	return next
+}
+
+// startCall runs a call whose payload the reader has read into buf: on the
+// reader itself when it is small and quick, else on a goroutine of its own
+// (async), which then gives the payload's bytes back to the budget.
+func (c *conn) startCall(h header, payload []byte, buf *[]byte) (next readNext, async bool) {
 	release, err := c.requests.acquire(c.ctx, false)
 	if err != nil {
-		return readStop
+		return readStop, false
 	}
 	prog := c.programFor(h.prog, h.vers)
 	if prog == nil {
 		c.replyError(h, rpcError("Cannot find program %d version %d", h.prog, h.vers), scopeStorage, release)
-		return readOn
+		return readOn, false
 	}
 	if h.status != statusOK {
 		c.replyError(h, rpcError("Unexpected message status %d", h.status), scopeStorage, release)
-		return readOn
+		return readOn, false
 	}
 	info := prog.lookup(h.proc)
 	if info == nil || info.Async {
 		c.replyError(h, rpcError("unknown procedure: %d", h.proc), scopeStorage, release)
-		return readOn
+		return readOn, false
 	}
 	if inlineable(info) {
 		if workerDone, ok := c.sv.workers.tryAcquire(true); ok {
@@ -277,21 +364,34 @@ func (c *conn) handleCall(h header, payload []byte) readNext {
 			tok := c.beginInline()
 			c.runCall(prog, info, h, payload, nil, release, workerDone)
 			if !c.endInline(tok) {
-				return readHandedOff
+				return readHandedOff, false
 			}
-			return readOn
+			return readOn, false
 		}
 	}
-	args := make([]byte, len(payload))
-	copy(args, payload)
+	args, own := payload, cap(payload) > readBufKeep
+	if own {
+		// The reader would not keep this buffer anyway: the call takes it
+		// rather than a copy.
+		*buf = nil
+	} else {
+		args = make([]byte, len(payload))
+		copy(args, payload)
+	}
 	var st *stream
 	if info.Stream != xdr.StreamNone {
 		// Registered by the reader, before any later packet is read: a client
 		// may send data right behind the call.
 		st = c.openStream(h, info.Stream)
 	}
-	go c.runCall(prog, info, h, args, st, release, nil)
-	return readOn
+	go func() {
+		c.runCall(prog, info, h, args, st, release, nil)
+		c.callBytes.release(len(args))
+		if own {
+			c.srv.relief.churn()
+		}
+	}()
+	return readOn, true
 }
 
 // runCall decodes, executes and answers one call. workerDone is non-nil when

@@ -30,6 +30,8 @@ type memAPI struct {
 	files map[string]*fileReader
 	// lookupCallers are the callers the lookups by name came from.
 	lookupCallers []ports.Caller
+	// slowWrites, when set, holds every Write to slow.img until it is closed.
+	slowWrites chan struct{}
 }
 
 type memPool struct {
@@ -460,7 +462,10 @@ type memWriter struct {
 	mu       sync.Mutex
 	data     []byte
 	ops      []string
-	limit    int // Write fails with ENOSPC past this size when > 0
+	limit    int             // Write fails with ENOSPC past this size when > 0
+	discard  bool            // keep nothing, count the bytes (benchmarks)
+	written  int64           // bytes written when discarding
+	gate     <-chan struct{} // Write waits until it is closed, when set
 	done     chan struct{}
 	finished bool
 	aborted  bool
@@ -469,8 +474,15 @@ type memWriter struct {
 }
 
 func (w *memWriter) Write(p []byte) (int, error) {
+	if w.gate != nil {
+		<-w.gate
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.discard {
+		w.written += int64(len(p))
+		return len(p), nil
+	}
 	if w.limit > 0 && len(w.data)+len(p) > w.limit {
 		return 0, domain.SystemError(28, fmt.Errorf("No space left on device"), "cannot write to stream")
 	}
@@ -516,18 +528,40 @@ func (w *memWriter) result() (ops []string, finished, aborted bool) {
 	return append([]string(nil), w.ops...), w.finished, w.aborted
 }
 
+func (w *memWriter) contents() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]byte(nil), w.data...)
+}
+
 func (m *memAPI) VolUpload(_ context.Context, v domain.VolHandle, _, _ uint64, _ uint32) (ports.VolumeWriter, error) {
 	if _, err := m.volPool(v); err != nil {
 		return nil, err
 	}
 	w := &memWriter{m: m, vol: v, done: make(chan struct{})}
-	if v.Name == "full.img" {
+	switch v.Name {
+	case "full.img":
 		w.limit = 10
+	case "null.img":
+		w.discard = true
 	}
 	m.mu.Lock()
+	if v.Name == "slow.img" {
+		w.gate = m.slowWrites
+	}
 	m.uploads = append(m.uploads, w)
 	m.mu.Unlock()
 	return w, nil
+}
+
+// holdWrites makes uploads to slow.img wait in Write until the returned
+// func runs.
+func (m *memAPI) holdWrites() (release func()) {
+	ch := make(chan struct{})
+	m.mu.Lock()
+	m.slowWrites = ch
+	m.mu.Unlock()
+	return func() { close(ch) }
 }
 
 func (m *memAPI) lastUpload() *memWriter {

@@ -677,9 +677,7 @@ func pumpUpload(s *stream, w ports.VolumeWriter) {
 				return
 			}
 		case len(data) > 0:
-			_, werr := w.Write(data)
-			recyclePacket(data)
-			if werr != nil {
+			if _, werr := w.Write(data); werr != nil {
 				w.Abort()
 				s.Close(werr)
 				return

@@ -129,6 +129,10 @@ type Config struct {
 	// Status, when set, lets the admin program show each client's running
 	// volume jobs (virt-admin client-info).
 	Status ports.StatusSource
+	// ReleaseMemory, when set, is called after a burst has let go of large
+	// buffers (see relief in inflight.go); the daemon passes
+	// debug.FreeOSMemory.
+	ReleaseMemory func()
 }
 
 // Server names as virt-admin sees them.
@@ -156,6 +160,9 @@ type Server struct {
 	remoteRec, adminRec []ports.CallRecorder
 
 	nextClientID atomic.Uint64
+
+	relief *relief
+	chunks *chunkPool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -223,6 +230,8 @@ func NewServer(cfg Config, api ports.StorageAPI, events *EventHub, log *logrus.E
 		listeners: map[net.Listener]struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.relief = &relief{release: cfg.ReleaseMemory}
+	s.chunks = newChunkPool(s.relief)
 	s.main = newService(ServerMain, cfg.Limits.Main)
 	s.admin = newService(ServerAdmin, cfg.Limits.Admin)
 	if cfg.Observer != nil {
@@ -509,6 +518,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	defer s.relief.stop()
 	select {
 	case <-done:
 		return nil

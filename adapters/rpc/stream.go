@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/xdr"
@@ -22,18 +23,22 @@ const (
 )
 
 type packet struct {
-	kind      packetKind
+	kind packetKind
+	// data is a chunk of a data packet, in one of the connection's upload
+	// buffers (see inflight.go).
 	data      []byte
 	holeLen   int64
 	holeFlags uint32
-	release   func() // frees the client's request slot the packet holds
+	release   func() // frees the client's request slot a control packet holds
 }
 
 // stream is the server side of the data stream a VOL_UPLOAD or VOL_DOWNLOAD opens;
-// it implements xdr.Stream for the handler. Packets the client sends are queued
-// here by the reader (each holding one of the client's request slots until the
-// handler takes it, which is the back-pressure libvirt applies); packets the
-// handler sends go out one at a time.
+// it implements xdr.Stream for the handler. What the client sends is queued here
+// by the reader: data in chunks, each in one of the connection's upload buffers
+// until the handler has written it (the back-pressure on data, see
+// inflight.go), and holes, finish and abort each holding one of the client's
+// request slots until the handler takes it (libvirt's back-pressure); packets
+// the handler sends go out one at a time.
 type stream struct {
 	c      *conn
 	h      header // proc and serial of the opening call
@@ -53,11 +58,18 @@ type stream struct {
 	eofSent  bool   // download: empty CONTINUE sent, waiting for the client's finish
 	closed   bool   // no more packets go out
 	gone     bool   // unregistered
+
+	// held is the chunk the handler's last Recv returned: the handler's
+	// until its next Recv or Close, which give it back.
+	held []byte
 }
 
 func (c *conn) openStream(h header, dir xdr.StreamDir) *stream {
 	st := &stream{c: c, h: h, dir: dir, wake: make(chan struct{}, 1)}
 	st.ctx, st.cancel = context.WithCancel(c.ctx)
+	if dir == xdr.StreamUpload {
+		c.chunks.beginUpload()
+	}
 	c.mu.Lock()
 	if old := c.streams[h.serial]; old != nil {
 		// A client reusing a live stream's serial loses the old stream: packets
@@ -126,10 +138,18 @@ func (st *stream) unregister() {
 	st.queue = nil
 	st.mu.Unlock()
 	st.cancel()
-	for _, p := range q {
-		p.release()
-	}
 	c := st.c
+	for _, p := range q {
+		if p.release != nil {
+			p.release()
+		}
+		if p.data != nil {
+			c.chunks.put(p.data)
+		}
+	}
+	if st.dir == xdr.StreamUpload {
+		c.chunks.endUpload()
+	}
 	c.mu.Lock()
 	if c.streams[st.h.serial] == st {
 		delete(c.streams, st.h.serial)
@@ -149,48 +169,103 @@ func (st *stream) hangup() {
 	}
 }
 
-// handleStream routes a client STREAM / STREAM_HOLE packet to its stream. Packets
-// of unknown streams are dropped, as libvirt does.
-func (c *conn) handleStream(h header, payload []byte) bool {
+// handleStream routes a client STREAM / STREAM_HOLE packet, whose payload of
+// n bytes is still to be read, to its stream. Packets of unknown streams are
+// dropped, as libvirt does.
+func (c *conn) handleStream(h header, n int) readNext {
 	st := c.lookupStream(h.serial)
 	if st == nil || st.h.proc != h.proc || st.h.prog != h.prog {
-		return true
+		return c.skip(n)
 	}
 	var p packet
 	switch {
 	case h.typ == typeStreamHole && h.status == statusContinue:
-		if len(payload) < 12 {
+		if n < 12 {
 			c.log.WithField("serial", h.serial).Warn("rpc: short stream hole, closing the connection")
-			return false
+			return readStop
 		}
-		p = packet{kind: pktHole, holeLen: int64(binary.BigEndian.Uint64(payload)), holeFlags: binary.BigEndian.Uint32(payload[8:])}
+		var b [12]byte
+		if err := c.readFull(b[:]); err != nil {
+			c.readFailed(err)
+			return readStop
+		}
+		n -= len(b)
+		p = packet{kind: pktHole, holeLen: int64(binary.BigEndian.Uint64(b[:])), holeFlags: binary.BigEndian.Uint32(b[8:])}
 	case h.typ == typeStream && h.status == statusContinue:
-		p = packet{kind: pktData}
+		if st.dir == xdr.StreamDownload {
+			// Data from the client on a download has no meaning.
+			return c.skip(n)
+		}
+		return c.streamData(st, n)
 	case h.typ == typeStream && h.status == statusOK:
 		p = packet{kind: pktFinish}
 	case h.typ == typeStream && h.status == statusError:
 		p = packet{kind: pktAbort}
 	default:
-		return true
+		return c.skip(n)
+	}
+	if next := c.skip(n); next != readOn {
+		return next
 	}
 	if st.dir == xdr.StreamDownload {
 		st.clientControl(p.kind)
-		return true
+		return readOn
 	}
 	release, err := c.requests.acquire(c.ctx, false)
 	if err != nil {
-		return false
+		return readStop
 	}
 	p.release = release
-	if p.kind == pktData {
-		p.data = newPacket(len(payload))
-		copy(p.data, payload)
+	if !st.push(p) {
+		release()
 	}
+	return readOn
+}
+
+// streamData reads an upload data packet's n-byte payload from the socket in
+// chunks, each into one of the connection's upload buffers, and queues them
+// for the stream's handler. When all the buffers are out, reading waits
+// until the handler has written one. The rest of a packet whose stream has
+// ended is skipped.
+func (c *conn) streamData(st *stream, n int) readNext {
+	for n > 0 {
+		if !st.open() {
+			return c.skip(n)
+		}
+		buf, err := c.chunks.get(c.ctx)
+		if err != nil {
+			return readStop
+		}
+		m := min(n, len(buf))
+		if err := c.readFull(buf[:m]); err != nil {
+			c.chunks.put(buf)
+			c.readFailed(err)
+			return readStop
+		}
+		// A client sending a big packet slowly is not silent: keepalive
+		// must not cut it off before the packet ends.
+		c.lastRecv.Store(time.Now().UnixNano())
+		n -= m
+		if !st.push(packet{kind: pktData, data: buf[:m]}) {
+			c.chunks.put(buf)
+		}
+	}
+	return readOn
+}
+
+// open reports whether the stream still takes packets.
+func (st *stream) open() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return !st.gone && !st.closed
+}
+
+// push queues a packet for the handler; false when the stream takes no more.
+func (st *stream) push(p packet) bool {
 	st.mu.Lock()
 	if st.gone || st.closed {
 		st.mu.Unlock()
-		release()
-		return true
+		return false
 	}
 	st.queue = append(st.queue, p)
 	if p.kind == pktAbort {
@@ -263,8 +338,19 @@ func checkHole(p packet) error {
 	return nil
 }
 
-// Recv implements xdr.Stream for uploads.
+// giveBack returns the chunk the last Recv handed out.
+func (st *stream) giveBack() {
+	if st.held != nil {
+		st.c.chunks.put(st.held)
+		st.held = nil
+	}
+}
+
+// Recv implements xdr.Stream for uploads. Data comes in chunks of at most
+// uploadChunk bytes, a packet's data in order, and is valid until the next
+// Recv or Close.
 func (st *stream) Recv(ctx context.Context) ([]byte, int64, error) {
+	st.giveBack()
 	for {
 		st.mu.Lock()
 		if len(st.queue) > 0 {
@@ -272,9 +358,12 @@ func (st *stream) Recv(ctx context.Context) ([]byte, int64, error) {
 			st.queue[0] = packet{}
 			st.queue = st.queue[1:]
 			st.mu.Unlock()
-			p.release()
+			if p.release != nil {
+				p.release()
+			}
 			switch p.kind {
 			case pktData:
+				st.held = p.data
 				return p.data, 0, nil
 			case pktHole:
 				if !st.isSparse() {
@@ -369,6 +458,7 @@ func (st *stream) sendWith(ctx context.Context, write func(context.Context) erro
 // client's finish, which some clients (go-libvirt) never send. A non-nil error
 // sends STREAM ERROR, except after a client abort, which is confirmed with OK.
 func (st *stream) Close(err error) {
+	st.giveBack()
 	st.mu.Lock()
 	if st.gone || st.closed {
 		st.mu.Unlock()
@@ -453,42 +543,5 @@ func (c *conn) parkFinished(st *stream) {
 	c.mu.Unlock()
 	if old != nil {
 		old.unregister()
-	}
-}
-
-// packetPools recycle upload packet buffers, one pool per power-of-two size
-// from 256 KiB to 4 MiB: a 1 GiB upload is thousands of packets, and allocating
-// each one costs the garbage collector and the kernel (freed pages go back with
-// madvise) more than the copy itself. libvirt clients send 256 KiB packets,
-// go-libvirt 4 MiB; rarer, larger packets are left to the collector.
-var packetPools [5]sync.Pool
-
-const minPooledShift = 18 // 256 KiB
-
-func packetClass(n int) int {
-	for c := range packetPools {
-		if n <= 1<<(minPooledShift+c) {
-			return c
-		}
-	}
-	return -1
-}
-
-func newPacket(n int) []byte {
-	c := packetClass(n)
-	if c < 0 {
-		return make([]byte, n)
-	}
-	if b, ok := packetPools[c].Get().(*[]byte); ok {
-		return (*b)[:n]
-	}
-	return make([]byte, n, 1<<(minPooledShift+c))
-}
-
-// recyclePacket returns an upload packet once its data has been written.
-func recyclePacket(b []byte) {
-	if c := packetClass(cap(b)); c >= 0 && cap(b) == 1<<(minPooledShift+c) {
-		b = b[:0]
-		packetPools[c].Put(&b)
 	}
 }

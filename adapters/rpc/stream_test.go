@@ -2,13 +2,16 @@ package rpc_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
 )
@@ -72,6 +75,18 @@ func openUpload(t *testing.T, serial, flags uint32) (*raw, *memWriter) {
 	return r, d.api.lastUpload()
 }
 
+// chunked is the writes a data packet of n bytes makes: the daemon reads
+// upload data in chunks of 256 KiB and writes each as it comes, so that a
+// packet never needs a buffer of its size.
+func chunked(n int) []string {
+	const chunk = 256 << 10
+	var ops []string
+	for ; n > chunk; n -= chunk {
+		ops = append(ops, fmt.Sprintf("data %d", chunk))
+	}
+	return append(ops, fmt.Sprintf("data %d", n))
+}
+
 func TestUpload(t *testing.T) {
 	t.Parallel()
 	big := bytes.Repeat([]byte{7}, 4194276) // go-libvirt's packet size
@@ -89,7 +104,8 @@ func TestUpload(t *testing.T) {
 			r.streamData(procUpload, s, big)
 			r.streamHole(procUpload, s, 4096)
 			r.streamEnd(procUpload, s, virnet.MessageStatusOk)
-		}, wantOps: []string{"data 3", "hole 8192", "data 4194276", "hole 4096", "finish"}, wantReply: virnet.MessageStatusOk},
+		}, wantOps: slices.Concat([]string{"data 3", "hole 8192"}, chunked(len(big)), []string{"hole 4096", "finish"}),
+			wantReply: virnet.MessageStatusOk},
 		{name: "plain", give: func(r *raw, s uint32) {
 			for i := 0; i < 4; i++ {
 				r.streamData(procUpload, s, make([]byte, 262120))
@@ -139,6 +155,75 @@ func TestUpload(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An upload whose volume takes nothing holds at most rpc.MaxUploadInFlight
+// of its data in the daemon: the reader reads the socket until all the
+// connection's upload buffers are queued, then stops, and the client's sends
+// wait in the kernel. Other connections are still served; once the volume
+// takes data again every byte arrives, in order.
+func TestUploadInFlightIsCapped(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	d.api.setVol("images", "slow.img", nil)
+	resume := d.api.holdWrites()
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	startStream(t, r, procUpload, 7, "slow.img", 0)
+	// Four times what the daemon may hold: the client cannot get it all
+	// into the kernel's socket buffers (a few hundred KiB) either.
+	const packets, size = 2, 2 * rpc.MaxUploadInFlight
+	data := make([]byte, packets*size)
+	for i := range data {
+		data[i] = byte(i * 7 / 3)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for p := range packets {
+			f := frame(streamHdr(procUpload, 7, virnet.MessageTypeStream, virnet.MessageStatusContinue), nil, data[p*size:(p+1)*size])
+			if _, err := r.nc.Write(f); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	const bufs = rpc.MaxUploadInFlight / (256 << 10)
+	deadline := time.Now().Add(10 * time.Second)
+	for out := 0; out != bufs; out = d.srv.UploadBuffersOut() {
+		if out > bufs {
+			t.Fatalf("%d upload buffers out, at most %d allowed", out, bufs)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader took only %d of its %d upload buffers in 10 s", out, bufs)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("the client sent %d bytes (%v) while the daemon may hold %d and its volume took none", len(data), err, rpc.MaxUploadInFlight)
+	default:
+	}
+	other := d.client(t, d.rw, "storage:///system", 0)
+	if _, err := other.ConnectGetType(ctx5(t)); err != nil {
+		t.Errorf("another connection while an upload is held up: %v", err)
+	}
+	resume()
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	r.streamEnd(procUpload, 7, virnet.MessageStatusOk)
+	if h, _ := r.recv(); h != streamHdr(procUpload, 7, virnet.MessageTypeStream, virnet.MessageStatusOk) {
+		t.Fatalf("finish: %+v", h)
+	}
+	w := d.api.lastUpload()
+	waitClosed(t, w.done, "finish")
+	if got := w.contents(); !bytes.Equal(got, data) {
+		t.Errorf("the volume got %d bytes, not the %d sent", len(got), len(data))
+	}
+	if out := d.srv.UploadBuffersOut(); out != 0 {
+		t.Errorf("%d upload buffers still out after the upload", out)
 	}
 }
 

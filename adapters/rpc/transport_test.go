@@ -2,6 +2,7 @@ package rpc_test
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"strings"
 	"testing"
@@ -342,6 +343,60 @@ func TestMaxClientRequestsStopsReading(t *testing.T) {
 	}
 	if got[int32(remote.ProcStoragePoolLookupByName)] != 1 || got[int32(remote.ProcConnectGetType)] != 2 || len(got) != 3 {
 		t.Errorf("replies = %v", got)
+	}
+}
+
+// Call frames of the largest legal size are read and answered, whether the
+// call runs on the reader (CONNECT_GET_TYPE) or on a goroutine of its own
+// (STORAGE_POOL_REFRESH, which takes the reader's 32 MiB buffer instead of a
+// copy); the bytes past the arguments are ignored, as the decoder does for any
+// call. The connection goes on afterwards.
+func TestMaximumSizeCalls(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t)
+	r := dialRaw(t, d.rw)
+	r.open(0)
+	r.call(int32(remote.ProcStoragePoolLookupByName), 9, &remote.StoragePoolLookupByNameArgs{Name: "images"})
+	_, p := r.recv()
+	var images remote.StoragePoolLookupByNameRet
+	decodeRet(t, p, &images)
+	pad := func(f []byte) []byte {
+		f = append(f, make([]byte, xdr.MaxFrameLen-len(f))...)
+		binary.BigEndian.PutUint32(f, xdr.MaxFrameLen)
+		return f
+	}
+	frames := [][]byte{
+		pad(frame(callHdr(remote.Program, int32(remote.ProcConnectGetType), 1), nil, nil)),
+		pad(frame(callHdr(remote.Program, int32(remote.ProcStoragePoolRefresh), 2),
+			&remote.StoragePoolRefreshArgs{Pool: images.Pool}, nil)),
+	}
+	written := make(chan error, 1)
+	go func() {
+		for _, f := range frames {
+			if _, err := r.nc.Write(f); err != nil {
+				written <- err
+				return
+			}
+		}
+		written <- nil
+	}()
+	got := map[uint32]virnet.MessageStatus{}
+	for range frames {
+		h, p := r.recv()
+		got[h.Serial] = h.Status
+		if h.Status != virnet.MessageStatusOk {
+			t.Errorf("call %d: %v", h.Serial, decodeErr(t, p))
+		}
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Errorf("replies %v, want serials 1 and 2", got)
+	}
+	r.call(int32(remote.ProcConnectGetType), 3, nil)
+	if h, _ := r.recv(); h.Serial != 3 || h.Status != virnet.MessageStatusOk {
+		t.Errorf("after the maximum-size calls: %+v", h)
 	}
 }
 

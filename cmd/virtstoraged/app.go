@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -191,7 +192,8 @@ func provideRPCConfig(s *settings, pk rpc.Authorizer, m *metrics.Metrics, status
 			s.timeouts.set(time.Duration(seconds) * time.Second)
 			return nil
 		},
-		Status: status,
+		Status:        status,
+		ReleaseMemory: debug.FreeOSMemory,
 	}
 	if m != nil {
 		// Only a real observer: a nil *Metrics in the interface would look set.

@@ -35,6 +35,7 @@ type settings struct {
 	logger     *logrus.Logger
 	logs       *logconf.Manager
 	timeouts   *idleTimer
+	memLimit   *process.MemoryLimit
 }
 
 func resolveSettings(g *Globals) (*settings, error) {
@@ -79,7 +80,18 @@ func resolveSettings(g *Globals) (*settings, error) {
 		s.logger.WithField(logconf.ModuleField, "conf").Warn(w)
 	}
 	s.timeouts = newIdleTimer(time.Duration(g.Timeout) * time.Second)
+	s.memLimit = process.NewMemoryLimit()
+	applyMemoryLimit(s, conf, s.logger.WithField(logconf.ModuleField, "daemon"))
 	return s, nil
+}
+
+// applyMemoryLimit sets the runtime's memory limit from conf's memory_limit,
+// s.conf being the configuration in force until now.
+func applyMemoryLimit(s *settings, conf *conffile.Config, log *logrus.Entry) {
+	limit := s.memLimit.Set(conf.MemoryLimitBytes())
+	if conf.MemoryLimit != "" || s.conf.MemoryLimit != "" {
+		log.WithField("bytes", limit).Info("memory limit set")
+	}
 }
 
 func run(g *Globals) error {
@@ -279,6 +291,7 @@ func reloadConfig(s *settings, a *app, log *logrus.Entry) {
 		log.WithField("metrics_listen", conf.MetricsListen).Warn("reload: metrics_listen takes effect at the next start")
 		conf.MetricsListen = s.conf.MetricsListen
 	}
+	applyMemoryLimit(s, conf, log)
 	s.conf = conf
 	log.Info("configuration reloaded")
 }

@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -126,6 +128,49 @@ func TestSighupReload(t *testing.T) {
 		t.Fatalf("daemon exited on SIGHUP: %v", d.ExitErr())
 	default:
 	}
+}
+
+// TestMemoryLimitReload starts the daemon with memory_limit set, then
+// changes it and removes it with SIGHUP: the log says the limit the runtime
+// was given each time (it is the process's own, not visible from outside).
+func TestMemoryLimitReload(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, testkit.DaemonOptions{Config: "log_level = 2\nmemory_limit = \"64MiB\"\n"})
+	waitLog := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			b, _ := os.ReadFile(d.LogPath)
+			if strings.Contains(string(b), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the daemon's log within 15 s:\n%s", want, b)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitLog("bytes=67108864")
+	d.WriteConfig(t, "log_level = 2\nmemory_limit = \"1GiB\"\n")
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("bytes=1073741824")
+	d.WriteConfig(t, "log_level = 2\nmemory_limit = \"1MiB\"\n")
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("memory_limit: \\\"1MiB\\\" is below the minimum of 32MiB")
+	// Without the key, the limit the daemon started with: none, unless the
+	// daemon inherited a GOMEMLIMIT.
+	d.WriteConfig(t, "log_level = 2\n")
+	if err := d.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		waitLog(fmt.Sprintf("bytes=%d", int64(math.MaxInt64)))
+	}
+	ok(t, d, "pool-list", "--all")
 }
 
 // TestSecondInstanceRefused starts a second daemon on the same root: it must
