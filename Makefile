@@ -9,11 +9,21 @@ BIN := bin/virtstoraged
 # Debian packages the tests drive: real clients (virsh, virt-admin, python3-libvirt),
 # qemu-img for non-raw volumes, scrub for wipe patterns, and the storage tools of the
 # fs/logical backends. libvirt-daemon gives the reference libvirtd for differential tests.
-DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon
+# The storage lab (internal/lab: Debian's kernel under QEMU over the host's userland)
+# needs QEMU, a kernel, a static busybox for its initramfs, udev, and the storage stacks
+# it proves: thin pools, an NFS server, an iSCSI target and initiator, multipath.
+DEB_PKGS := libvirt-clients python3-libvirt qemu-utils scrub lvm2 parted e2fsprogs util-linux nfs-common libvirt-daemon \
+	qemu-system-x86 linux-image-amd64 busybox-static udev thin-provisioning-tools nfs-kernel-server \
+	open-iscsi tgt multipath-tools sg3-utils
 # Commands whose absence means the packages above still need installing.
-DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd
+DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup blkid showmount libvirtd \
+	qemu-system-x86_64 busybox udevadm thin_check exportfs iscsiadm tgtd multipathd sg_inq
+# Files whose absence means the same (a kernel is no command).
+DEB_FILES := /boot/vmlinuz-*
+# The lab's packages: `make lab` runs them alone.
+LAB_PKGS := ./internal/lab/ ./internal/labe2e/
 
-.PHONY: all build run test test-go deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
+.PHONY: all build run test test-go lab deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
 
 all: build
 
@@ -28,6 +38,7 @@ run: build
 
 deps:
 	@missing=""; for c in $(DEB_CMDS); do command -v $$c >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for f in $(DEB_FILES); do [ -e "$$f" ] || missing="$$missing $$f"; done; \
 	/usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || missing="$$missing python3-libvirt"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages (missing:$$missing)"; \
@@ -47,6 +58,12 @@ test-go:
 	$(GO) build ./...
 	$(GO) build -o $(BIN) ./cmd/virtstoraged
 	VIRTSTORAGED_E2E_BIN=$(CURDIR)/$(BIN) PATH=$$PATH:/usr/sbin:/sbin $(GO) test -race -timeout 20m $(PKGS)
+
+# The storage lab alone: boots Debian's kernel under QEMU and runs the real-stack
+# tests (LVM, NFS, multipath) inside it. Root only; see internal/lab/doc.go.
+lab: deps
+	$(GO) build -o $(BIN) ./cmd/virtstoraged
+	VIRTSTORAGED_E2E_BIN=$(CURDIR)/$(BIN) PATH=$$PATH:/usr/sbin:/sbin $(GO) test -count=1 -v -timeout 20m $(LAB_PKGS)
 
 generate:
 	$(GO) generate ./xdr/
