@@ -9,6 +9,8 @@ package blockdev
 import (
 	"context"
 	"io"
+	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -104,7 +106,15 @@ func Wipe(ctx context.Context, runner ports.CommandRunner, path string, algorith
 	}
 	defer unix.Close(fd)
 	if algorithm != domain.WipeZero {
-		argv := ScrubArgv(path, algorithm)
+		// scrub takes a symbolic link for an empty file, writes nothing and
+		// exits 0, and /dev/VG/LV or /dev/mapper/NAME are links to
+		// /dev/dm-N: it gets the node this open reached. (libvirt hands it
+		// the link, and its wipes of LVs with an algorithm do nothing.)
+		node, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			return SysErr(err, "cannot resolve storage volume path '%s'", path)
+		}
+		argv := ScrubArgv(node, algorithm)
 		if _, err := runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]}); err != nil {
 			return CommandError(err, argv)
 		}

@@ -408,29 +408,28 @@ func (b *Backend) listLVs(ctx context.Context, src Source) ([]LV, error) {
 	return rows, nil
 }
 
-// fillFromNode reads the device node's owner and mode when the node exists (an
-// LV that LVM could not activate has none), and takes the capacity from the
-// device as libvirt does: for a sparse LV lvs sizes only the COW area, and
-// the virtual origin that holds the real size is a hidden LV that lvs
-// without -a (libvirt's command line) does not list.
+// fillFromNode reads what libvirt reads from the device node when the node
+// exists (an LV that LVM could not activate has none): owner, mode, times,
+// and the device's size as capacity and physical size. lvs sizes a sparse
+// LV's COW area only, and the virtual origin holding its real size is a
+// hidden LV that lvs without -a (libvirt's command line) does not list. A
+// snapshot's backing store is described from its origin's node the same way.
 func fillFromNode(v *domain.VolDef) {
-	var st unix.Stat_t
-	if err := unix.Stat(v.Target.Path, &st); err != nil {
-		return
-	}
-	v.Target.Perms.Mode = int64(st.Mode & 0o7777)
-	v.Target.Perms.Owner = int64(st.Uid)
-	v.Target.Perms.Group = int64(st.Gid)
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return
-	}
-	fd, err := unix.Open(v.Target.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	n, err := blockdev.StatNode(v.Target.Path)
 	if err != nil {
 		return
 	}
-	defer unix.Close(fd)
-	if size, err := blockdev.Size(fd); err == nil && size > 0 {
-		v.Capacity = uint64(size)
+	v.Target.Perms = n.Perms
+	v.Target.Timestamps = n.Times
+	if n.Block && n.Size > 0 {
+		v.Capacity, v.Physical = n.Size, n.Size
+	}
+	if v.Backing == nil {
+		return
+	}
+	if bn, err := blockdev.StatNode(v.Backing.Path); err == nil {
+		v.Backing.Perms = bn.Perms
+		v.Backing.Timestamps = bn.Times
 	}
 }
 
