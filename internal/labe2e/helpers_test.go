@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
 
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
@@ -93,4 +97,16 @@ func firstOther(t *testing.T, path string, n int64, c byte) (int64, byte) {
 		}
 	}
 	return -1, 0
+}
+
+// dialGoLibvirt connects go-libvirt to the daemon's read-write socket; the
+// connection closes with the test.
+func dialGoLibvirt(t *testing.T, d *testkit.Daemon) *libvirt.Libvirt {
+	t.Helper()
+	l := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(d.SocketPath()), dialers.WithLocalTimeout(5*time.Second)))
+	if err := l.ConnectToURI(libvirt.ConnectURI("storage:///system")); err != nil {
+		t.Fatalf("go-libvirt ConnectToURI: %v", err)
+	}
+	t.Cleanup(func() { l.Disconnect() })
+	return l
 }
