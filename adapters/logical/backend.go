@@ -571,8 +571,9 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 	return nil
 }
 
-// BuildVol runs lvcreate, then applies the volume's owner and mode to the
-// device node when they were given. Any failure after lvcreate removes the LV.
+// BuildVol runs lvcreate, then applies the volume's owner, when given, and
+// mode to the device node: as libvirt, 0600 when no mode was given (udev
+// makes dm nodes 0660). Any failure after lvcreate removes the LV.
 func (b *Backend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef, flags uint32) error {
 	if _, err := b.run(ctx, LVCreateArgv(ParseSource(pool), vol)); err != nil {
 		return err
@@ -592,13 +593,25 @@ func applyPerms(vol *domain.VolDef) error {
 			return blockdev.SysErr(err, "cannot set file owner '%s'", path)
 		}
 	}
+	mode := uint32(defaultVolMode)
 	if p.Mode >= 0 {
-		if err := unix.Chmod(path, uint32(p.Mode)); err != nil {
-			return blockdev.SysErr(err, "cannot set file mode '%s'", path)
-		}
+		mode = uint32(p.Mode)
+	}
+	err := unix.Chmod(path, mode)
+	if err != nil && p.Mode < 0 && errors.Is(err, unix.ENOENT) {
+		// No node at all: LVM without device-mapper (--driverloaded n)
+		// made the LV in metadata only, and there is nothing to protect.
+		// A mode that was asked for still fails.
+		err = nil
+	}
+	if err != nil {
+		return blockdev.SysErr(err, "cannot set file mode '%s'", path)
 	}
 	return nil
 }
+
+// defaultVolMode is libvirt's VIR_STORAGE_DEFAULT_VOL_PERM_MODE.
+const defaultVolMode = 0o600
 
 func (b *Backend) removeAfterFailure(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) {
 	cctx, cancel := cleanupContext(ctx)

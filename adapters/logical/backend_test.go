@@ -383,6 +383,41 @@ func TestVolumeLifecycle(t *testing.T) {
 		}
 	})
 
+	t.Run("create sets the node's mode, 0600 by default", func(t *testing.T) {
+		// udev makes dm nodes 0660 root:disk; libvirt narrows a new LV's
+		// node to 0600 unless the XML gives a mode.
+		for _, tt := range []struct {
+			name string
+			mode int64
+			want os.FileMode
+		}{{"no mode", -1, 0o600}, {"mode given", 0o640, 0o640}} {
+			t.Run(tt.name, func(t *testing.T) {
+				pool := capvgPool()
+				pool.Target.Path = t.TempDir()
+				v := vol("lv1", 8<<20, 8<<20)
+				v.Target.Perms = domain.UnsetPerms()
+				v.Target.Perms.Mode = tt.mode
+				be := b(t, testkit.FakeCall{Argv: logical.LVCreateArgv(logical.Source{VG: "capvg"}, v)})
+				if err := be.PrepareVol(pool, v); err != nil {
+					t.Fatal(err)
+				}
+				node := filepath.Join(pool.Target.Path, "lv1")
+				if err := os.WriteFile(node, nil, 0o660); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(node, 0o660); err != nil {
+					t.Fatal(err)
+				}
+				if err := be.BuildVol(ctx, pool, v, 0); err != nil {
+					t.Fatal(err)
+				}
+				if fi, err := os.Stat(node); err != nil || fi.Mode().Perm() != tt.want {
+					t.Errorf("node mode after BuildVol: %v (%v), want %v", fi.Mode().Perm(), err, tt.want)
+				}
+			})
+		}
+	})
+
 	t.Run("thin volume reserves nothing", func(t *testing.T) {
 		// vol-create-as gives no <allocation>: the service would reserve
 		// the whole capacity, refusing any overcommit of the thin pool.
