@@ -147,18 +147,18 @@ func TestDifferentialLogical(t *testing.T) {
 		vsh("pool-start", "dvg"),
 		vsh("pool-info", "dvg"),
 		vsh("pool-dumpxml", "dvg"),
-		vsh("vol-create-as", "dvg", "lv1", "16M"),
 		vsh("vol-create-as", "dvg", "lv1", "8M"),
+		vsh("vol-create-as", "dvg", "lv1", "4M"),
 		vsh("vol-list", "dvg", "--details"),
 		vsh("vol-info", "--pool", "dvg", "lv1"),
 		vsh("vol-dumpxml", "--pool", "dvg", "lv1"),
 		vsh("vol-upload", "--pool", "dvg", "lv1", "{DATA}"),
 		vsh("vol-download", "--pool", "dvg", "lv1", "{DIR}/back"),
 		vsh("vol-clone", "--pool", "dvg", "lv1", "lv2"),
-		vsh("vol-create-as", "dvg", "snap1", "8M", "--backing-vol", "/dev/dvg/lv1"),
+		vsh("vol-create-as", "dvg", "snap1", "4M", "--backing-vol", "/dev/dvg/lv1"),
 		vsh("vol-dumpxml", "--pool", "dvg", "snap1"),
 		vsh("vol-info", "--pool", "dvg", "snap1"),
-		vsh("vol-resize", "--pool", "dvg", "snap1", "32M"),
+		vsh("vol-resize", "--pool", "dvg", "snap1", "16M"),
 		vsh("vol-wipe", "--pool", "dvg", "snap1"),
 		vsh("vol-delete", "--pool", "dvg", "snap1"),
 		vsh("vol-wipe", "--pool", "dvg", "lv2"),
@@ -166,12 +166,12 @@ func TestDifferentialLogical(t *testing.T) {
 		vsh("vol-wipe", "--pool", "dvg", "--algorithm", "bsi", "lv2"),
 		{check: func(t *testing.T, s *diffSide) string { return firstBytes(t, "/dev/dvg/lv2", 16) }},
 		vsh("vol-wipe", "--pool", "dvg", "--algorithm", "trim", "lv2"),
-		vsh("vol-resize", "--pool", "dvg", "lv1", "32M"),
 		vsh("vol-resize", "--pool", "dvg", "lv1", "16M"),
-		vsh("vol-resize", "--pool", "dvg", "--shrink", "lv1", "16M"),
+		vsh("vol-resize", "--pool", "dvg", "lv1", "8M"),
+		vsh("vol-resize", "--pool", "dvg", "--shrink", "lv1", "8M"),
 		vsh("vol-info", "--pool", "dvg", "lv1"),
 		{check: func(t *testing.T, s *diffSide) string {
-			return lab.Run(t, "lvcreate", "--yes", "-q", "-L", "8M", "-n", "outside", "dvg")
+			return lab.Run(t, "lvcreate", "--yes", "-q", "-L", "4M", "-n", "outside", "dvg")
 		}},
 		vsh("pool-refresh", "dvg"),
 		vsh("vol-list", "dvg"),
@@ -183,7 +183,7 @@ func TestDifferentialLogical(t *testing.T) {
 		vsh("pool-delete", "dvg"),
 		vsh("pool-undefine", "dvg"),
 	}
-	data := patterned(t, 16*mib, 7)
+	data := patterned(t, 8*mib, 7)
 	var runs [2][]string
 	for i, v := range []testkit.Virsher{a, d} {
 		dir := t.TempDir()

@@ -170,17 +170,17 @@ func TestLogicalPool(t *testing.T) {
 
 	// A linear LV, written and read back through the daemon and checked on
 	// the device itself.
-	testkit.VirshOK(t, d, "vol-create-as", "lvp", "lv1", "16M")
-	if got := lvSize(t, vg, "lv1"); got != 16*mib || !isBlockDevice(dev("lv1")) {
-		t.Fatalf("after vol-create-as: lvs size %d, %s a block device: %v; want 16 MiB and a node", got, dev("lv1"), isBlockDevice(dev("lv1")))
+	testkit.VirshOK(t, d, "vol-create-as", "lvp", "lv1", "8M")
+	if got := lvSize(t, vg, "lv1"); got != 8*mib || !isBlockDevice(dev("lv1")) {
+		t.Fatalf("after vol-create-as: lvs size %d, %s a block device: %v; want 8 MiB and a node", got, dev("lv1"), isBlockDevice(dev("lv1")))
 	}
 	vi := testkit.VirshInfo(t, d, "vol-info", "--bytes", "--pool", "lvp", "lv1")
-	if vi["Type"] != "block" || vi["Capacity"] != "16777216 bytes" || vi["Allocation"] != "16777216 bytes" {
-		t.Errorf("vol-info lv1 = %v; want a block volume of 16 MiB", vi)
+	if vi["Type"] != "block" || vi["Capacity"] != "8388608 bytes" || vi["Allocation"] != "8388608 bytes" {
+		t.Errorf("vol-info lv1 = %v; want a block volume of 8 MiB", vi)
 	}
-	data := patterned(t, 16*mib, 1)
+	data := patterned(t, 8*mib, 1)
 	testkit.VirshOK(t, d, "vol-upload", "--pool", "lvp", "lv1", data)
-	if sum(t, dev("lv1"), 16*mib) != sum(t, data, -1) {
+	if sum(t, dev("lv1"), 8*mib) != sum(t, data, -1) {
 		t.Fatal("after vol-upload the LV does not hold the uploaded data")
 	}
 	back := filepath.Join(t.TempDir(), "back")
@@ -200,14 +200,14 @@ func TestLogicalPool(t *testing.T) {
 
 	// The XML shows what libvirt reads from the device node.
 	x := dumpVol(t, d, "lvp", "lv1")
-	if x.Capacity != 16*mib || x.Physical == nil || x.Physical.Value != 16*mib {
-		t.Errorf("vol-dumpxml lv1: capacity %d, physical %v; want 16 MiB both", x.Capacity, x.Physical)
+	if x.Capacity != 8*mib || x.Physical == nil || x.Physical.Value != 8*mib {
+		t.Errorf("vol-dumpxml lv1: capacity %d, physical %v; want 8 MiB both", x.Capacity, x.Physical)
 	}
 	checkNodeFacts(t, "vol-dumpxml lv1", &x.Target)
 
 	// Clone LV -> LV (virsh sends the source's XML, key included).
 	testkit.VirshOK(t, d, "vol-clone", "--pool", "lvp", "lv1", "lv2")
-	if sum(t, dev("lv2"), 16*mib) != sum(t, dev("lv1"), 16*mib) {
+	if sum(t, dev("lv2"), 8*mib) != sum(t, dev("lv1"), 8*mib) {
 		t.Error("vol-clone lv1 lv2: the clone's data differs")
 	}
 	if k1, k2 := dumpVol(t, d, "lvp", "lv1").Key, dumpVol(t, d, "lvp", "lv2").Key; k1 == k2 || k2 == "" {
@@ -216,8 +216,8 @@ func TestLogicalPool(t *testing.T) {
 
 	// Snapshot of lv1: same data at creation; its backing store is lv1,
 	// described from lv1's node.
-	testkit.VirshOK(t, d, "vol-create-as", "lvp", "snap1", "8M", "--backing-vol", dev("lv1"))
-	if sum(t, dev("snap1"), 16*mib) != sum(t, dev("lv1"), 16*mib) {
+	testkit.VirshOK(t, d, "vol-create-as", "lvp", "snap1", "4M", "--backing-vol", dev("lv1"))
+	if sum(t, dev("snap1"), 8*mib) != sum(t, dev("lv1"), 8*mib) {
 		t.Error("snapshot snap1 does not read as lv1 did")
 	}
 	s := dumpVol(t, d, "lvp", "snap1")
@@ -226,15 +226,15 @@ func TestLogicalPool(t *testing.T) {
 	} else {
 		checkNodeFacts(t, "vol-dumpxml snap1's backing store", s.Backing)
 	}
-	if s.Capacity != 16*mib {
-		t.Errorf("vol-dumpxml snap1: capacity %d, want its origin's 16 MiB", s.Capacity)
+	if s.Capacity != 8*mib {
+		t.Errorf("vol-dumpxml snap1: capacity %d, want its origin's 8 MiB", s.Capacity)
 	}
 	testkit.VirshOK(t, d, "vol-delete", "--pool", "lvp", "snap1")
 
 	// Wipes: zeroes, then a scrub algorithm whose last pass is a known
 	// byte (bsi: nine passes ending with 0x7f).
 	testkit.VirshOK(t, d, "vol-wipe", "--pool", "lvp", "lv2")
-	if off, b := firstOther(t, dev("lv2"), 16*mib, 0); off >= 0 {
+	if off, b := firstOther(t, dev("lv2"), 8*mib, 0); off >= 0 {
 		t.Errorf("vol-wipe lv2 left %#x at %d", b, off)
 	}
 	testkit.VirshOK(t, d, "vol-wipe", "--pool", "lvp", "--algorithm", "bsi", "lv2")
@@ -244,27 +244,27 @@ func TestLogicalPool(t *testing.T) {
 	}
 	// scrub marks what it wiped with a signature at the start.
 	const scrubSignature = "\x01\x02\x03SCRUBBED!\x00"
-	if !strings.HasPrefix(string(wiped), scrubSignature) || strings.Trim(string(wiped[len(scrubSignature):]), "\x7f") != "" || len(wiped) != 16*mib {
+	if !strings.HasPrefix(string(wiped), scrubSignature) || strings.Trim(string(wiped[len(scrubSignature):]), "\x7f") != "" || len(wiped) != 8*mib {
 		t.Errorf("vol-wipe --algorithm bsi lv2 left %q..., want scrub's signature and then 0x7f everywhere", wiped[:32])
 	}
 
 	// Resize: grow keeps the data; a shrink needs --shrink.
-	before := sum(t, dev("lv1"), 16*mib)
-	testkit.VirshOK(t, d, "vol-resize", "--pool", "lvp", "lv1", "32M")
-	if got := lvSize(t, vg, "lv1"); got != 32*mib {
-		t.Errorf("after vol-resize 32M: lvs size %d", got)
+	before := sum(t, dev("lv1"), 8*mib)
+	testkit.VirshOK(t, d, "vol-resize", "--pool", "lvp", "lv1", "16M")
+	if got := lvSize(t, vg, "lv1"); got != 16*mib {
+		t.Errorf("after vol-resize 16M: lvs size %d", got)
 	}
-	if vi := testkit.VirshInfo(t, d, "vol-info", "--bytes", "--pool", "lvp", "lv1"); vi["Capacity"] != "33554432 bytes" {
+	if vi := testkit.VirshInfo(t, d, "vol-info", "--bytes", "--pool", "lvp", "lv1"); vi["Capacity"] != "16777216 bytes" {
 		t.Errorf("vol-info after the grow: %v", vi)
 	}
-	if sum(t, dev("lv1"), 16*mib) != before {
-		t.Error("growing lv1 changed its first 16 MiB")
+	if sum(t, dev("lv1"), 8*mib) != before {
+		t.Error("growing lv1 changed its first 8 MiB")
 	}
 	testkit.VirshErr(t, d, []string{"Can't shrink capacity below current capacity unless shrink flag explicitly specified"},
-		"vol-resize", "--pool", "lvp", "lv1", "16M")
-	testkit.VirshOK(t, d, "vol-resize", "--pool", "lvp", "--shrink", "lv1", "16M")
-	if got := lvSize(t, vg, "lv1"); got != 16*mib || sum(t, dev("lv1"), 16*mib) != before {
-		t.Errorf("after vol-resize --shrink 16M: lvs size %d (want 16 MiB), data kept: %v", got, sum(t, dev("lv1"), 16*mib) == before)
+		"vol-resize", "--pool", "lvp", "lv1", "8M")
+	testkit.VirshOK(t, d, "vol-resize", "--pool", "lvp", "--shrink", "lv1", "8M")
+	if got := lvSize(t, vg, "lv1"); got != 8*mib || sum(t, dev("lv1"), 8*mib) != before {
+		t.Errorf("after vol-resize --shrink 8M: lvs size %d (want 8 MiB), data kept: %v", got, sum(t, dev("lv1"), 8*mib) == before)
 	}
 
 	// Clone file -> LV, raw and qcow2 (qemu-img convert), from a dir pool.
