@@ -224,7 +224,7 @@ type Export struct {
 // StartNFSServer starts the kernel NFS server with its helpers (rpcbind,
 // rpc.statd for NFSv3 locks, rpc.mountd) once per guest, serving versions 3
 // and 4 on 127.0.0.1, without NFSv4's grace period (which would hold every
-// new open for 90 s).
+// new open for 90 s) and with NFSv3's lock grace period at its 3 s minimum.
 func StartNFSServer(t testing.TB) {
 	t.Helper()
 	nfsd.start(t, "NFS server", func() error {
@@ -235,6 +235,11 @@ func StartNFSServer(t testing.TB) {
 		}
 		steps := [][]string{
 			{"mount", "-t", "tmpfs", "-o", "mode=0755", "labnfs", nfsRoot},
+			// lockd refuses NFSv3 locks for a grace period after it
+			// starts (50 s by default), and qemu-img locks its images:
+			// the shortest grace lockd takes, set before it starts.
+			{"modprobe", "lockd"},
+			{"sysctl", "-q", "fs.nfs.nlm_timeout=3", "fs.nfs.nlm_grace_period=3"},
 			{"modprobe", "nfsd"},
 			{"mount", "-t", "nfsd", "nfsd", "/proc/fs/nfsd"},
 			{"rpcbind", "-w"},
