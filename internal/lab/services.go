@@ -289,3 +289,24 @@ func NFSExport(t testing.TB, name string) Export {
 	Run(t, "exportfs", "-ra")
 	return Export{Dir: dir, V4Path: "/" + name}
 }
+
+// StopNFSServer stops the NFS server's threads: its clients' calls then
+// wait (hard mounts, the default) or fail after their timeout (soft). The
+// returned function starts it again (without a new grace period); it also
+// runs when the test ends, and a second call does nothing.
+func StopNFSServer(t testing.TB) (restart func()) {
+	t.Helper()
+	StartNFSServer(t)
+	Run(t, "rpc.nfsd", "0")
+	var once sync.Once
+	restart = func() {
+		once.Do(func() {
+			Run(t, "rpc.nfsd", "2")
+			if err := os.WriteFile("/proc/fs/nfsd/v4_end_grace", []byte("Y"), 0o644); err != nil {
+				t.Errorf("lab: end NFSv4 grace: %v", err)
+			}
+		})
+	}
+	t.Cleanup(restart)
+	return restart
+}
