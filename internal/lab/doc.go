@@ -49,6 +49,38 @@
 // Options.Prepare, which runs there before the boot and hands its results to
 // the guest as environment variables.
 //
+// # Inside the guest
+//
+// A lab test runs as root in a Debian system whose files are the host's:
+//
+//   - Disk(t) hands out the next fresh disk (/dev/vdX: Options.Disks of them,
+//     serials lab0, lab1, ... under /dev/disk/by-id/virtio-labN), each to one
+//     test only.
+//   - Run, Try and Sh run commands (LC_ALL=C, bounded); Modprobe loads modules
+//     from the host's /lib/modules; WaitFor polls, with a bound, for what the
+//     kernel or a daemon does asynchronously (a map built after a uevent).
+//   - Services start once per guest, at the first test asking, and live until
+//     the power-off: StartNFSServer and NFSExport (nfsd on a tmpfs, NFSv3 and
+//     NFSv4 with fsid=0 as NFSv4's root, no grace periods to wait out) and
+//     StopNFSServer; ISCSITarget (tgtd) and ISCSILogin (open-iscsi's iscsid),
+//     which returns the LUN's /dev/disk/by-path link; ScsiDebug (scsi_debug
+//     hosts, several paths to one LU) and StartMultipathd (every SCSI disk a
+//     map, friendly names) with MultipathMaps. The guest's /etc is writable
+//     (the overlay), so a service's configuration is simply written there.
+//   - NewFaultyDisk puts a device-mapper device over a disk whose table the
+//     test changes: ErrorFrom (dm-error from an offset on), Suspend/Resume (I/O
+//     waits), Heal.
+//   - The network is loopback only: every server listens on 127.0.0.1.
+//   - The daemon and libvirtd run as on any host (testkit.StartDaemon,
+//     testkit.StartAnchor: libvirtd 9.0 is on the host, so in the guest).
+//
+// A new service belongs in services.go with the others: a starter run once
+// (service.start), bounded waits for its sockets (poll), and nothing that
+// needs systemd. init.sh's stage 2 is where the guest's system is set up; a
+// systemd-as-PID-1 boot would replace that stage (exec /lib/systemd/systemd
+// instead of running /lab/run.sh itself, with a unit that runs it and powers
+// off), keeping stage 1 and the exchange share as they are.
+//
 // # Bounds and failures
 //
 // The whole guest run, boot and power-off included, is bound by
