@@ -21,7 +21,7 @@ DEB_CMDS := virsh virt-admin qemu-img scrub pvcreate parted mkfs.ext4 losetup bl
 # Files whose absence means the same (a kernel is no command).
 DEB_FILES := /boot/vmlinuz-*
 # The lab's packages: `make lab` runs them alone.
-LAB_PKGS := ./internal/lab/ ./internal/labe2e/
+LAB_PKGS := ./internal/lab/ ./internal/labe2e/...
 
 .PHONY: all build run test test-go lab deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
 

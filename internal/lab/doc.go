@@ -84,7 +84,7 @@
 // # Bounds and failures
 //
 // The whole guest run, boot and power-off included, is bound by
-// Options.Timeout (10 minutes by default) and never outlives the binary's
+// Options.Timeout (15 minutes by default) and never outlives the binary's
 // -test.timeout; inside, the tests get a -test.timeout 90 s shorter, so that a
 // hung test panics with its goroutines before the guest is killed. A guest
 // that crashes (a kernel panic ends QEMU: panic=-1, -no-reboot), hangs past

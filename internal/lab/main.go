@@ -22,7 +22,7 @@ const GuestEnv = "VIRTSTORAGED_LAB_GUEST"
 const disksEnv = "VIRTSTORAGED_LAB_DISKS"
 
 // Options shape a package's guest. The zero value is a guest with 1 vCPU,
-// 1.5 GiB of memory, no disks and a 10-minute bound.
+// 1.5 GiB of memory, no disks and a 15-minute bound.
 type Options struct {
 	// Disks is how many fresh sparse disk images to attach, each DiskSize
 	// bytes (1 GiB when zero); Disk hands them out.
@@ -31,7 +31,7 @@ type Options struct {
 	// MemoryMiB and CPUs size the guest (1536 and 1 when zero).
 	MemoryMiB int
 	CPUs      int
-	// Timeout bounds the whole guest, boot and power-off included (10
+	// Timeout bounds the whole guest, boot and power-off included (15
 	// minutes when zero, and never past the test binary's -test.timeout).
 	Timeout time.Duration
 	// Prepare runs on the host before the boot, for what is better done
@@ -171,7 +171,7 @@ func anyTestSelected() (bool, error) {
 }
 
 const (
-	defaultTimeout  = 10 * time.Minute
+	defaultTimeout  = 15 * time.Minute
 	defaultDiskSize = 1 << 30
 	// guestOverhead is what the bound keeps beyond the tests' own
 	// -test.timeout: the boot, the power-off, and under a loaded 2-core

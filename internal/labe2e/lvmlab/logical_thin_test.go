@@ -1,4 +1,4 @@
-package labe2e_test
+package lvmlab_test
 
 import (
 	"encoding/xml"
@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/internal/lab"
+	"github.com/virtstoraged-go/virtstoraged/internal/labe2e/labkit"
 )
 
 // thinPoolUse is what LVM says of a thin pool: its data size and the bytes
 // of it in use (data_percent of it, as our pool reports).
 func thinPoolUse(t *testing.T, vg, tp string) (size, used uint64) {
 	t.Helper()
-	for _, r := range lvm(t, "lvs", "-o", "lv_name,lv_size,data_percent", vg) {
+	for _, r := range labkit.LVM(t, "lvs", "-o", "lv_name,lv_size,data_percent", vg) {
 		if r[0] != tp {
 			continue
 		}
@@ -47,8 +48,8 @@ type thinPoolXML struct {
 func TestLogicalThinPool(t *testing.T) {
 	lab.Require(t)
 	disk := lab.Disk(t)
-	d := startDaemon(t)
-	l := dialGoLibvirt(t, d)
+	d := labkit.StartDaemon(t)
+	l := labkit.DialGoLibvirt(t, d)
 	const vg, tp = "labthin", "tp"
 	t.Cleanup(func() { lab.Try("vgremove", "-f", vg) })
 
@@ -99,12 +100,12 @@ func TestLogicalThinPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.Open(patterned(t, 32*mib, 4))
+	data, err := os.Open(labkit.Patterned(t, 32*labkit.MiB, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer data.Close()
-	if err := l.StorageVolUpload(tv1, data, 0, 32*mib, 0); err != nil {
+	if err := l.StorageVolUpload(tv1, data, 0, 32*labkit.MiB, 0); err != nil {
 		t.Fatalf("StorageVolUpload: %v", err)
 	}
 	if err := l.StoragePoolRefresh(pool, 0); err != nil {
@@ -119,11 +120,11 @@ func TestLogicalThinPool(t *testing.T) {
 	}
 	_, used := thinPoolUse(t, vg, tp)
 	_, _, alloc, avail, err := l.StoragePoolGetInfo(pool)
-	if err != nil || alloc != used || avail != size-used || !near(used, 32*mib, size) {
+	if err != nil || alloc != used || avail != size-used || !near(used, 32*labkit.MiB, size) {
 		t.Errorf("after writing 32 MiB: pool allocation %d available %d (%v); LVM says %d of %d used", alloc, avail, err, used, size)
 	}
 	_, volCap, volAlloc, err := l.StorageVolGetInfo(tv1)
-	if err != nil || volCap != gib || !near(volAlloc, 32*mib, gib) {
+	if err != nil || volCap != gib || !near(volAlloc, 32*labkit.MiB, gib) {
 		t.Errorf("StorageVolGetInfo tv1 = capacity %d allocation %d (%v); want 1 GiB and the 32 MiB written", volCap, volAlloc, err)
 	}
 
@@ -138,7 +139,7 @@ func TestLogicalThinPool(t *testing.T) {
 		t.Fatalf("StoragePoolRefresh: %v", err)
 	}
 	_, used = thinPoolUse(t, vg, tp)
-	if _, _, alloc, _, _ := l.StoragePoolGetInfo(pool); alloc != used || used >= 32*mib {
+	if _, _, alloc, _, _ := l.StoragePoolGetInfo(pool); alloc != used || used >= 32*labkit.MiB {
 		t.Errorf("after deleting tv1: allocation %d, LVM says %d used; want below the 32 MiB written", alloc, used)
 	}
 
@@ -148,11 +149,11 @@ func TestLogicalThinPool(t *testing.T) {
 	if err := l.StoragePoolDelete(pool, 0); err != nil {
 		t.Fatalf("StoragePoolDelete: %v", err)
 	}
-	rows := lvm(t, "lvs", "-o", "lv_name", vg)
+	rows := labkit.LVM(t, "lvs", "-o", "lv_name", vg)
 	if len(rows) != 0 {
 		t.Errorf("after the pool's delete, %s still has LVs %v", vg, rows)
 	}
-	if len(lvm(t, "vgs", "-o", "vg_name", vg)) != 1 {
+	if len(labkit.LVM(t, "vgs", "-o", "vg_name", vg)) != 1 {
 		t.Errorf("the pool's delete removed VG %s, which the thin pool only lives in", vg)
 	}
 	if err := l.StoragePoolUndefine(pool); err != nil {

@@ -1,7 +1,6 @@
-package labe2e_test
+package nfsmpathlab_test
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,27 +8,9 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/internal/lab"
+	"github.com/virtstoraged-go/virtstoraged/internal/labe2e/labkit"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
-
-// nfsMount is what /proc/self/mountinfo says is mounted on target.
-func nfsMount(t *testing.T, target string) (fstype, source, options string, ok bool) {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, cut := strings.Cut(sc.Text(), " - ")
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if cut && len(fields) >= 5 && len(tail) >= 3 && fields[4] == target {
-			fstype, source, options, ok = tail[0], tail[1], tail[2], true
-		}
-	}
-	return fstype, source, options, ok
-}
 
 // TestNetfsPool mounts real NFS exports served inside the guest, over
 // NFSv3 and NFSv4 (<protocol ver=>), and runs volumes through them: raw and
@@ -38,7 +19,7 @@ func nfsMount(t *testing.T, target string) (fstype, source, options string, ok b
 func TestNetfsPool(t *testing.T) {
 	lab.Require(t)
 	v3, v4 := lab.NFSExport(t, "netfs3"), lab.NFSExport(t, "netfs4")
-	d := startDaemon(t)
+	d := labkit.StartDaemon(t)
 
 	found := testkit.VirshOK(t, d, "find-storage-pool-sources-as", "netfs", "127.0.0.1")
 	for _, dir := range []string{v3.Dir, v4.Dir} {
@@ -56,7 +37,7 @@ func TestNetfsPool(t *testing.T) {
 		t.Run("NFSv"+tc.ver, func(t *testing.T) {
 			pool := "nfs" + tc.ver
 			target := filepath.Join(t.TempDir(), "mnt")
-			testkit.VirshOK(t, d, "pool-define", writeTemp(t, "pool.xml", fmt.Sprintf(`<pool type='netfs'>
+			testkit.VirshOK(t, d, "pool-define", labkit.WriteTemp(t, "pool.xml", fmt.Sprintf(`<pool type='netfs'>
   <name>%s</name>
   <source><host name='127.0.0.1'/><dir path='%s'/><format type='nfs'/><protocol ver='%s'/></source>
   <target><path>%s</path></target>
@@ -64,7 +45,7 @@ func TestNetfsPool(t *testing.T) {
 			testkit.VirshOK(t, d, "pool-build", pool)
 			testkit.VirshOK(t, d, "pool-start", pool)
 			t.Cleanup(func() { lab.Try("umount", "-l", target) })
-			fstype, source, opts, ok := nfsMount(t, target)
+			fstype, source, opts, ok := labkit.NFSMount(t, target)
 			if !ok || fstype != tc.fstype || source != "127.0.0.1:"+tc.dir || !strings.Contains(","+opts+",", ",vers="+tc.ver) {
 				t.Fatalf("after pool-start, %s has %q from %q (%s), mounted %v; want %s from 127.0.0.1:%s, vers=%s",
 					target, fstype, source, opts, ok, tc.fstype, tc.dir, tc.ver)
@@ -72,18 +53,18 @@ func TestNetfsPool(t *testing.T) {
 
 			testkit.VirshOK(t, d, "vol-create-as", pool, "r.img", "8M", "--format", "raw")
 			testkit.VirshOK(t, d, "vol-create-as", pool, "q.qcow2", "16M", "--format", "qcow2")
-			data := patterned(t, 8*mib, 6)
+			data := labkit.Patterned(t, 8*labkit.MiB, 6)
 			testkit.VirshOK(t, d, "vol-upload", "--pool", pool, "r.img", data)
-			if sum(t, filepath.Join(tc.server, "r.img"), -1) != sum(t, data, -1) {
+			if labkit.Sum(t, filepath.Join(tc.server, "r.img"), -1) != labkit.Sum(t, data, -1) {
 				t.Error("the server's copy of r.img does not hold what was uploaded")
 			}
 			back := filepath.Join(t.TempDir(), "back")
 			testkit.VirshOK(t, d, "vol-download", "--pool", pool, "r.img", back)
-			if sum(t, back, -1) != sum(t, data, -1) {
+			if labkit.Sum(t, back, -1) != labkit.Sum(t, data, -1) {
 				t.Error("vol-download r.img differs from what was uploaded")
 			}
-			q := dumpVol(t, d, pool, "q.qcow2")
-			if q.Capacity != 16*mib || q.Target.Path != filepath.Join(target, "q.qcow2") {
+			q := labkit.DumpVol(t, d, pool, "q.qcow2")
+			if q.Capacity != 16*labkit.MiB || q.Target.Path != filepath.Join(target, "q.qcow2") {
 				t.Errorf("vol-dumpxml q.qcow2: capacity %d path %s; want 16 MiB at %s", q.Capacity, q.Target.Path, filepath.Join(target, "q.qcow2"))
 			}
 			if out := lab.Run(t, "qemu-img", "info", filepath.Join(tc.server, "q.qcow2")); !strings.Contains(out, "file format: qcow2") {
@@ -91,7 +72,7 @@ func TestNetfsPool(t *testing.T) {
 			}
 
 			// A file added on the server shows after a refresh.
-			if err := os.WriteFile(filepath.Join(tc.server, "server-side.img"), make([]byte, mib), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(tc.server, "server-side.img"), make([]byte, labkit.MiB), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			testkit.VirshOK(t, d, "pool-refresh", pool)
@@ -104,7 +85,7 @@ func TestNetfsPool(t *testing.T) {
 			}
 
 			testkit.VirshOK(t, d, "pool-destroy", pool)
-			if _, _, _, ok := nfsMount(t, target); ok {
+			if _, _, _, ok := labkit.NFSMount(t, target); ok {
 				t.Errorf("after pool-destroy %s is still mounted", target)
 			}
 			testkit.VirshOK(t, d, "pool-undefine", pool)

@@ -1,4 +1,4 @@
-package labe2e_test
+package lvmlab_test
 
 import (
 	"fmt"
@@ -9,34 +9,9 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/internal/lab"
+	"github.com/virtstoraged-go/virtstoraged/internal/labe2e/labkit"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
-
-// virshResult is a finished virsh call.
-type virshResult struct {
-	out, errOut string
-	code        int
-}
-
-// virshAsync runs virsh in the background; the channel yields its result.
-func virshAsync(v testkit.Virsher, args ...string) <-chan virshResult {
-	ch := make(chan virshResult, 1)
-	go func() {
-		o, e, c := v.Virsh(args...)
-		ch <- virshResult{o, e, c}
-	}()
-	return ch
-}
-
-// done reports whether a background call has finished, without waiting.
-func done(ch <-chan virshResult) (virshResult, bool) {
-	select {
-	case r := <-ch:
-		return r, true
-	default:
-		return virshResult{}, false
-	}
-}
 
 // checkLedger checks that what the daemon says of a logical pool is what
 // LVM says is on disk: the same LVs, and the allocation LVM counts, before
@@ -48,7 +23,7 @@ func checkLedger(t *testing.T, d *testkit.Daemon, pool, vg, when string) {
 			testkit.VirshOK(t, d, "pool-refresh", pool)
 		}
 		var lvs []string
-		for _, r := range lvm(t, "lvs", "-o", "lv_name", vg) {
+		for _, r := range labkit.LVM(t, "lvs", "-o", "lv_name", vg) {
 			lvs = append(lvs, r[0])
 		}
 		var vols []string
@@ -60,7 +35,7 @@ func checkLedger(t *testing.T, d *testkit.Daemon, pool, vg, when string) {
 		if !slices.Equal(lvs, vols) {
 			t.Errorf("%s (refreshed: %v): vol-list %q, LVM has %q", when, refresh, vols, lvs)
 		}
-		r := lvm(t, "vgs", "-o", "vg_size,vg_free", vg)[0]
+		r := labkit.LVM(t, "vgs", "-o", "vg_size,vg_free", vg)[0]
 		size, _ := strconv.ParseUint(r[0], 10, 64)
 		free, _ := strconv.ParseUint(r[1], 10, 64)
 		info := testkit.VirshInfo(t, d, "pool-info", "--bytes", pool)
@@ -94,10 +69,10 @@ func heal(t *testing.T, disk *lab.FaultyDisk, lvs ...string) {
 func TestLogicalFaults(t *testing.T) {
 	lab.Require(t)
 	disk := lab.NewFaultyDisk(t, "labfault")
-	d := startDaemon(t)
+	d := labkit.StartDaemon(t)
 	const vg = "fvg"
 	t.Cleanup(func() { lab.Try("vgremove", "-f", vg) })
-	testkit.VirshOK(t, d, "pool-define", writeTemp(t, "fvg.xml", fmt.Sprintf(`<pool type='logical'><name>fvg</name>
+	testkit.VirshOK(t, d, "pool-define", labkit.WriteTemp(t, "fvg.xml", fmt.Sprintf(`<pool type='logical'><name>fvg</name>
   <source><device path='%s'/><name>%s</name><format type='lvm2'/></source><target><path>/dev/%s</path></target></pool>`, disk.Path, vg, vg)))
 	testkit.VirshOK(t, d, "pool-build", "fvg")
 	testkit.VirshOK(t, d, "pool-start", "fvg")
@@ -107,16 +82,16 @@ func TestLogicalFaults(t *testing.T) {
 
 	// LVs start after the PV's metadata area (pe_start); lv1 takes the
 	// first two 4 MiB extents, a clone of it the next two.
-	peStart, err := strconv.ParseInt(lvm(t, "pvs", "-o", "pe_start", disk.Path)[0][0], 10, 64)
+	peStart, err := strconv.ParseInt(labkit.LVM(t, "pvs", "-o", "pe_start", disk.Path)[0][0], 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	testkit.VirshOK(t, d, "vol-create-as", "fvg", "lv1", "8M")
-	data := patterned(t, 8*mib, 9)
+	data := labkit.Patterned(t, 8*labkit.MiB, 9)
 	testkit.VirshOK(t, d, "vol-upload", "--pool", "fvg", "lv1", data)
 
 	// Errors from lv1's second half on: upload and wipe fail.
-	disk.ErrorFrom(t, peStart+4*mib)
+	disk.ErrorFrom(t, peStart+4*labkit.MiB)
 	errOut := testkit.VirshErr(t, d, []string{"Input/output error"}, "vol-upload", "--pool", "fvg", "lv1", data)
 	t.Logf("upload over a failing device: %s", errOut)
 	checkLedger(t, d, "fvg", vg, "after the failed upload")
@@ -128,11 +103,11 @@ func TestLogicalFaults(t *testing.T) {
 	// is removed.
 	heal(t, disk, "/dev/fvg/lv1")
 	testkit.VirshOK(t, d, "vol-upload", "--pool", "fvg", "lv1", data)
-	disk.ErrorFrom(t, peStart+12*mib)
+	disk.ErrorFrom(t, peStart+12*labkit.MiB)
 	errOut = testkit.VirshErr(t, d, []string{"Input/output error"}, "vol-clone", "--pool", "fvg", "lv1", "lv2")
 	t.Logf("clone onto a failing device: %s", errOut)
 	checkLedger(t, d, "fvg", vg, "after the failed clone")
-	if lvSize(t, vg, "lv2") != -1 {
+	if labkit.LVSize(t, vg, "lv2") != -1 {
 		t.Error("the failed clone left its LV")
 	}
 
@@ -140,18 +115,18 @@ func TestLogicalFaults(t *testing.T) {
 	// when the device comes back failing the upload fails.
 	heal(t, disk, "/dev/fvg/lv1")
 	disk.Suspend(t)
-	upload := virshAsync(d, "vol-upload", "--pool", "fvg", "lv1", data)
+	upload := labkit.VirshAsync(d, "vol-upload", "--pool", "fvg", "lv1", data)
 	testkit.VirshOK(t, d, "vol-list", "other")
 	testkit.VirshOK(t, d, "vol-info", "--pool", "other", "o.img")
-	testkit.VirshOK(t, d, "vol-upload", "--pool", "other", "o.img", patterned(t, mib, 10))
+	testkit.VirshOK(t, d, "vol-upload", "--pool", "other", "o.img", labkit.Patterned(t, labkit.MiB, 10))
 	testkit.VirshOK(t, d, "pool-list", "--all")
-	if r, finished := done(upload); finished {
-		t.Errorf("the upload into the suspended device finished (rc=%d, %s) while it could not write", r.code, r.errOut)
+	if r, finished := labkit.Done(upload); finished {
+		t.Errorf("the upload into the suspended device finished (rc=%d, %s) while it could not write", r.Code, r.ErrOut)
 	}
 	disk.ErrorFrom(t, 0)
 	r := <-upload
-	if r.code == 0 || !strings.Contains(r.errOut, "Input/output error") {
-		t.Errorf("upload into a device that hung and then failed: rc=%d, stderr %q; want an I/O error", r.code, r.errOut)
+	if r.Code == 0 || !strings.Contains(r.ErrOut, "Input/output error") {
+		t.Errorf("upload into a device that hung and then failed: rc=%d, stderr %q; want an I/O error", r.Code, r.ErrOut)
 	}
 	heal(t, disk, "/dev/fvg/lv1")
 	checkLedger(t, d, "fvg", vg, "after the hung upload")
@@ -161,68 +136,10 @@ func TestLogicalFaults(t *testing.T) {
 	testkit.VirshOK(t, d, "vol-clone", "--pool", "fvg", "lv1", "lv2")
 	back := filepath.Join(t.TempDir(), "back")
 	testkit.VirshOK(t, d, "vol-download", "--pool", "fvg", "lv2", back)
-	if sum(t, back, -1) != sum(t, data, -1) {
+	if labkit.Sum(t, back, -1) != labkit.Sum(t, data, -1) {
 		t.Error("after the device healed, a clone does not hold its source's data")
 	}
 	testkit.VirshOK(t, d, "pool-destroy", "fvg")
 	testkit.VirshOK(t, d, "pool-delete", "fvg")
 	testkit.VirshOK(t, d, "pool-undefine", "fvg")
-}
-
-// TestNFSServerStopped stops the NFS server under two mounted netfs pools:
-// one mounted as libvirt does (hard: calls wait for the server), one soft
-// with a short timeout given in the pool's mount options. The soft pool's
-// upload fails with a clear error within that bound; the hard pool's upload
-// waits, while other pools keep answering, and completes once the server is
-// back.
-func TestNFSServerStopped(t *testing.T) {
-	lab.Require(t)
-	hardExp, softExp := lab.NFSExport(t, "hard"), lab.NFSExport(t, "soft")
-	d := startDaemon(t)
-	define := func(name, dir, opts string) string {
-		target := filepath.Join(t.TempDir(), "mnt")
-		testkit.VirshOK(t, d, "pool-define", writeTemp(t, name+".xml", fmt.Sprintf(`<pool type='netfs' xmlns:fs='http://libvirt.org/schemas/storagepool/fs/1.0'>
-  <name>%s</name>
-  <source><host name='127.0.0.1'/><dir path='%s'/><format type='nfs'/><protocol ver='3'/></source>
-  <target><path>%s</path></target>%s
-</pool>`, name, dir, target, opts)))
-		testkit.VirshOK(t, d, "pool-build", name)
-		testkit.VirshOK(t, d, "pool-start", name)
-		t.Cleanup(func() { lab.Try("umount", "-f", "-l", target) })
-		testkit.VirshOK(t, d, "vol-create-as", name, "v.img", "4M", "--format", "raw")
-		return target
-	}
-	define("hard", hardExp.Dir, "")
-	// timeo is in tenths of a second: a call fails after about two
-	// seconds without an answer.
-	define("soft", softExp.Dir, "\n  <fs:mount_opts><fs:option name='soft'/><fs:option name='timeo=10'/><fs:option name='retrans=1'/></fs:mount_opts>")
-	other := t.TempDir()
-	testkit.VirshOK(t, d, "pool-create-as", "other", "dir", "--target", other)
-	testkit.VirshOK(t, d, "vol-create-as", "other", "o.img", "1M")
-	data := patterned(t, 4*mib, 11)
-
-	restart := lab.StopNFSServer(t)
-	hard := virshAsync(d, "vol-upload", "--pool", "hard", "v.img", data)
-	errOut := testkit.VirshErr(t, d, []string{"Input/output error"}, "vol-upload", "--pool", "soft", "v.img", data)
-	t.Logf("upload into the soft pool with the server stopped: %s", errOut)
-	testkit.VirshOK(t, d, "vol-list", "other")
-	testkit.VirshOK(t, d, "vol-upload", "--pool", "other", "o.img", patterned(t, mib, 12))
-	testkit.VirshOK(t, d, "pool-list", "--all", "--details")
-	if r, finished := done(hard); finished {
-		t.Errorf("the upload into the hard-mounted pool finished (rc=%d, %s) with the server stopped", r.code, r.errOut)
-	}
-
-	restart()
-	if r := <-hard; r.code != 0 {
-		t.Errorf("the upload into the hard-mounted pool, once the server was back: rc=%d, %s", r.code, r.errOut)
-	}
-	if sum(t, filepath.Join(hardExp.Dir, "v.img"), -1) != sum(t, data, -1) {
-		t.Error("the hard pool's upload, finished after the server came back, did not write the data")
-	}
-	testkit.VirshOK(t, d, "vol-upload", "--pool", "soft", "v.img", data)
-	for _, p := range []string{"hard", "soft"} {
-		testkit.VirshOK(t, d, "pool-refresh", p)
-		testkit.VirshOK(t, d, "pool-destroy", p)
-		testkit.VirshOK(t, d, "pool-undefine", p)
-	}
 }

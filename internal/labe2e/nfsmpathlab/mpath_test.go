@@ -1,4 +1,4 @@
-package labe2e_test
+package nfsmpathlab_test
 
 import (
 	"os"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/internal/lab"
+	"github.com/virtstoraged-go/virtstoraged/internal/labe2e/labkit"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
@@ -32,7 +33,7 @@ func TestMpathPool(t *testing.T) {
 		first, firstDM = name, dm
 	}
 	lab.Run(t, "udevadm", "settle")
-	d := startDaemon(t)
+	d := labkit.StartDaemon(t)
 
 	testkit.VirshOK(t, d, "pool-define-as", "mp", "mpath", "--target", "/dev/mapper")
 	testkit.VirshOK(t, d, "pool-start", "mp")
@@ -41,18 +42,18 @@ func TestMpathPool(t *testing.T) {
 	if len(rows) != 1 || !ok || row.Path != "/dev/mapper/"+first || row.Type != "block" || row.Capacity != "16.00 MiB" {
 		t.Fatalf("vol-list mp = %+v; want %s at /dev/mapper/%s, a 16 MiB block volume", rows, firstDM, first)
 	}
-	if info := testkit.VirshInfo(t, d, "pool-info", "--bytes", "mp"); info["Capacity"] != strconv.Itoa(16*mib) {
+	if info := testkit.VirshInfo(t, d, "pool-info", "--bytes", "mp"); info["Capacity"] != strconv.Itoa(16*labkit.MiB) {
 		t.Errorf("pool-info mp: capacity %q, want the map's 16 MiB", info["Capacity"])
 	}
-	x := dumpVol(t, d, "mp", firstDM)
-	if x.Capacity != 16*mib || x.Physical == nil || x.Physical.Value != 16*mib {
+	x := labkit.DumpVol(t, d, "mp", firstDM)
+	if x.Capacity != 16*labkit.MiB || x.Physical == nil || x.Physical.Value != 16*labkit.MiB {
 		t.Errorf("vol-dumpxml %s: capacity %d, physical %v; want 16 MiB both", firstDM, x.Capacity, x.Physical)
 	}
-	checkNodeFacts(t, "vol-dumpxml "+firstDM, &x.Target)
+	labkit.CheckNodeFacts(t, "vol-dumpxml "+firstDM, &x.Target)
 
 	// One path offline: the map stays, and its data reads through the
 	// other path.
-	data := patterned(t, 16*mib, 5)
+	data := labkit.Patterned(t, 16*labkit.MiB, 5)
 	testkit.VirshOK(t, d, "vol-upload", "--pool", "mp", firstDM, data)
 	state := filepath.Join("/sys/class/scsi_device", paths[0], "device/state")
 	// The kernel takes a state only with its newline.
@@ -66,7 +67,7 @@ func TestMpathPool(t *testing.T) {
 	}
 	back := filepath.Join(t.TempDir(), "back")
 	testkit.VirshOK(t, d, "vol-download", "--pool", "mp", firstDM, back)
-	if sum(t, back, -1) != sum(t, data, -1) {
+	if labkit.Sum(t, back, -1) != labkit.Sum(t, data, -1) {
 		t.Errorf("with path %s offline, the map's data read back differs from what was written", paths[0])
 	}
 
@@ -87,7 +88,7 @@ func TestMpathPool(t *testing.T) {
 	if row := rows[secondDM]; len(rows) != 2 || row.Path != "/dev/mapper/"+second || row.Capacity != "24.00 MiB" {
 		t.Errorf("after the iSCSI LUN's map appeared and a refresh, vol-list mp = %+v; want %s at /dev/mapper/%s, 24 MiB", rows, secondDM, second)
 	}
-	if info := testkit.VirshInfo(t, d, "pool-info", "--bytes", "mp"); info["Capacity"] != strconv.Itoa(40*mib) {
+	if info := testkit.VirshInfo(t, d, "pool-info", "--bytes", "mp"); info["Capacity"] != strconv.Itoa(40*labkit.MiB) {
 		t.Errorf("pool-info mp: capacity %q, want both maps' 40 MiB", info["Capacity"])
 	}
 	testkit.VirshOK(t, d, "pool-destroy", "mp")
