@@ -66,7 +66,7 @@ func mainCode(m *testing.M, opts Options) int {
 	}
 	if reason := unavailable(); reason != "" {
 		if ciRequiresLab() {
-			fmt.Fprintf(os.Stderr, "lab: %s; CI=true, so this is a failure: the lab must run in CI\n", reason)
+			fmt.Fprintf(os.Stderr, "%s; CI=true, so this is a failure: the lab must run in CI\n", reason)
 			return 1
 		}
 		skipReason = reason
