@@ -30,6 +30,16 @@ DEB_CMDS += iscsiadm udevadm
 # the rbd backend's commands.
 DEB_PKGS += libvirt-daemon-driver-storage-rbd ceph-mon ceph-mgr ceph-osd ceph-common
 DEB_CMDS += ceph-mon ceph-mgr ceph-osd rbd rados
+# The storage lab (internal/lab: Debian's kernel under QEMU over the host's userland)
+# needs QEMU, a kernel, a static busybox for its initramfs, udev, and the storage stacks
+# it proves: thin pools, an NFS server, an iSCSI target and initiator, multipath.
+DEB_PKGS += qemu-system-x86 linux-image-amd64 busybox-static thin-provisioning-tools \
+	nfs-kernel-server tgt multipath-tools sg3-utils
+DEB_CMDS += qemu-system-x86_64 busybox thin_check exportfs tgtd multipathd sg_inq
+# Files whose absence means the same (a kernel is no command).
+DEB_FILES := /boot/vmlinuz-*
+# The lab's packages: `make lab` runs them alone.
+LAB_PKGS := ./internal/lab/ ./internal/labe2e/...
 
 # The daemon's version, from cmd/virtstoraged/main.go unless given.
 VERSION ?= $(shell sed -n 's/^var version = "\(.*\)"$$/\1/p' cmd/virtstoraged/main.go)
@@ -54,7 +64,7 @@ DEB_REVISION ?= 1
 DEB_ARCH ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
 DEB_MAINTAINER ?= virtstoraged-go maintainers <maintainers@virtstoraged-go.invalid>
 
-.PHONY: all build build-daemon install deb run test test-go deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
+.PHONY: all build build-daemon install deb run test test-go lab deps generate check-generated lint bench fuzz fuzz-short fuzz-long soak clean
 
 all: build
 
@@ -82,6 +92,7 @@ run: build
 
 deps:
 	@missing=""; for c in $(DEB_CMDS); do command -v $$c >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for f in $(DEB_FILES); do [ -e "$$f" ] || missing="$$missing $$f"; done; \
 	/usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || missing="$$missing python3-libvirt"; \
 	ls /usr/lib/*/libvirt/storage-backend/libvirt_storage_backend_rbd.so >/dev/null 2>&1 || missing="$$missing libvirt-daemon-driver-storage-rbd"; \
 	if [ -n "$$missing" ]; then \
@@ -102,6 +113,12 @@ test-go:
 	$(GO) build ./...
 	$(GO) build -o $(BIN) ./cmd/virtstoraged
 	VIRTSTORAGED_E2E_BIN=$(CURDIR)/$(BIN) PATH=$$PATH:/usr/sbin:/sbin $(GO) test -race -timeout 20m $(PKGS)
+
+# The storage lab alone: boots Debian's kernel under QEMU and runs the real-stack
+# tests (LVM, NFS, multipath) inside it. Root only; see internal/lab/doc.go.
+lab: deps
+	$(GO) build -o $(BIN) ./cmd/virtstoraged
+	VIRTSTORAGED_E2E_BIN=$(CURDIR)/$(BIN) PATH=$$PATH:/usr/sbin:/sbin $(GO) test -count=1 -v -timeout 20m $(LAB_PKGS)
 
 generate:
 	$(GO) generate ./xdr/

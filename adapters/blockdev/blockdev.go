@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 
@@ -109,7 +110,15 @@ func Wipe(ctx context.Context, runner ports.CommandRunner, path string, algorith
 	}
 	defer unix.Close(fd)
 	if algorithm != domain.WipeZero {
-		argv := ScrubArgv(path, algorithm)
+		// scrub takes a symbolic link for an empty file, writes nothing and
+		// exits 0, and /dev/VG/LV or /dev/mapper/NAME are links to
+		// /dev/dm-N: it gets the node this open reached. (libvirt hands it
+		// the link, and its wipes of LVs with an algorithm do nothing.)
+		node, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			return SysErr(err, "cannot resolve storage volume path '%s'", path)
+		}
+		argv := ScrubArgv(node, algorithm)
 		if _, err := runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]}); err != nil {
 			return CommandError(err, argv)
 		}

@@ -165,6 +165,23 @@ func TestWipe(t *testing.T) {
 	}
 }
 
+// TestWipeScrubsTheNodeNotTheLink: scrub(1) takes a symbolic link for an
+// empty file ("warning: ... is zero length"), writes nothing and exits 0, and
+// /dev/VG/LV and /dev/mapper/NAME are links to /dev/dm-N: the device the
+// wipe opened is what scrub gets.
+func TestWipeScrubsTheNodeNotTheLink(t *testing.T) {
+	t.Parallel()
+	dev := device(t, 1<<20, 0xff)
+	link := filepath.Join(t.TempDir(), "lv")
+	if err := os.Symlink(dev, link); err != nil {
+		t.Fatal(err)
+	}
+	f := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: blockdev.ScrubArgv(dev, domain.WipeNNSA)})
+	if err := blockdev.Wipe(context.Background(), f, link, domain.WipeNNSA); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestZeroHeadTail(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

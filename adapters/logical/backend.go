@@ -412,29 +412,28 @@ func (b *Backend) listLVs(ctx context.Context, src Source) ([]LV, error) {
 	return rows, nil
 }
 
-// fillFromNode reads the device node's owner and mode when the node exists (an
-// LV that LVM could not activate has none), and takes the capacity from the
-// device as libvirt does: for a sparse LV lvs sizes only the COW area, and
-// the virtual origin that holds the real size is a hidden LV that lvs
-// without -a (libvirt's command line) does not list.
+// fillFromNode reads what libvirt reads from the device node when the node
+// exists (an LV that LVM could not activate has none): owner, mode, times,
+// and the device's size as capacity and physical size. lvs sizes a sparse
+// LV's COW area only, and the virtual origin holding its real size is a
+// hidden LV that lvs without -a (libvirt's command line) does not list. A
+// snapshot's backing store is described from its origin's node the same way.
 func fillFromNode(v *domain.VolDef) {
-	var st unix.Stat_t
-	if err := unix.Stat(v.Target.Path, &st); err != nil {
-		return
-	}
-	v.Target.Perms.Mode = int64(st.Mode & 0o7777)
-	v.Target.Perms.Owner = int64(st.Uid)
-	v.Target.Perms.Group = int64(st.Gid)
-	if st.Mode&unix.S_IFMT != unix.S_IFBLK {
-		return
-	}
-	fd, err := unix.Open(v.Target.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	n, err := blockdev.StatNode(v.Target.Path)
 	if err != nil {
 		return
 	}
-	defer unix.Close(fd)
-	if size, err := blockdev.Size(fd); err == nil && size > 0 {
-		v.Capacity = uint64(size)
+	v.Target.Perms = n.Perms
+	v.Target.Timestamps = n.Times
+	if n.Block && n.Size > 0 {
+		v.Capacity, v.Physical = n.Size, n.Size
+	}
+	if v.Backing == nil {
+		return
+	}
+	if bn, err := blockdev.StatNode(v.Backing.Path); err == nil {
+		v.Backing.Perms = bn.Perms
+		v.Backing.Timestamps = bn.Times
 	}
 }
 
@@ -574,8 +573,9 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 }
 
 // BuildVol runs lvcreate, writes the LUKS header of an encrypted volume,
-// then applies the volume's owner and mode to the device node when they were
-// given. Any failure after lvcreate removes the LV.
+// then applies the volume's owner, when given, and mode to the device node:
+// as libvirt, 0600 when no mode was given (udev makes dm nodes 0660). Any
+// failure after lvcreate removes the LV.
 //
 // The passphrase of an encrypted volume is read before lvcreate: libvirt
 // reads it after, and removes the LV again when the secret cannot be had;
@@ -634,13 +634,25 @@ func applyPerms(vol *domain.VolDef) error {
 			return blockdev.SysErr(err, "cannot set file owner '%s'", path)
 		}
 	}
+	mode := uint32(defaultVolMode)
 	if p.Mode >= 0 {
-		if err := unix.Chmod(path, uint32(p.Mode)); err != nil {
-			return blockdev.SysErr(err, "cannot set file mode '%s'", path)
-		}
+		mode = uint32(p.Mode)
+	}
+	err := unix.Chmod(path, mode)
+	if err != nil && p.Mode < 0 && errors.Is(err, unix.ENOENT) {
+		// No node at all: LVM without device-mapper (--driverloaded n)
+		// made the LV in metadata only, and there is nothing to protect.
+		// A mode that was asked for still fails.
+		err = nil
+	}
+	if err != nil {
+		return blockdev.SysErr(err, "cannot set file mode '%s'", path)
 	}
 	return nil
 }
+
+// defaultVolMode is libvirt's VIR_STORAGE_DEFAULT_VOL_PERM_MODE.
+const defaultVolMode = 0o600
 
 func (b *Backend) removeAfterFailure(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) {
 	cctx, cancel := cleanupContext(ctx)

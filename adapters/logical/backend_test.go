@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
@@ -270,6 +271,56 @@ func TestRefreshPool(t *testing.T) {
 	})
 }
 
+// TestRefreshReadsTheNodes: a volume and a snapshot's backing store carry
+// what libvirt reads from their nodes (owner, group, mode and times). The
+// pool's target is a directory of regular files here; the lab proves it on
+// real LVs, with their sizes (internal/labe2e).
+func TestRefreshReadsTheNodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mtimes := map[string]time.Time{"lv1": time.Unix(1700000000, 5), "snap1": time.Unix(1700000100, 0)}
+	for name, mtime := range mtimes {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	def := capvgPool()
+	def.Target.Path = dir
+	f := testkit.NewFakeRunner(t,
+		testkit.FakeCall{Argv: logical.LVSArgv(logical.Source{VG: "capvg"}), Stdout: string(readTestdata(t, "lvs-mixed.txt"))},
+		testkit.FakeCall{Argv: logical.VGSArgv("capvg"), Stdout: string(readTestdata(t, "vgs.txt"))},
+	)
+	_, vols, err := logical.New(f, nil).RefreshPool(context.Background(), def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*domain.VolDef{}
+	for _, v := range vols {
+		byName[v.Name] = v
+	}
+	perms := domain.Perms{Mode: 0o640, Owner: int64(os.Getuid()), Group: int64(os.Getgid())}
+	lv1, snap := byName["lv1"], byName["snap1"]
+	if lv1 == nil || lv1.Target.Perms != perms || lv1.Target.Timestamps == nil || !lv1.Target.Timestamps.Mtime.Equal(mtimes["lv1"]) {
+		t.Errorf("lv1 = %+v; want perms %+v and its node's mtime", lv1, perms)
+	}
+	if snap == nil || snap.Backing == nil {
+		t.Fatalf("snap1 = %+v, want a backing store", snap)
+	}
+	if b := snap.Backing; b.Path != filepath.Join(dir, "lv1") || b.Perms != perms || b.Timestamps == nil || !b.Timestamps.Mtime.Equal(mtimes["lv1"]) {
+		t.Errorf("snap1's backing store = %+v; want lv1's node: perms %+v and its mtime", b, perms)
+	}
+	if snap.Target.Timestamps == nil || !snap.Target.Timestamps.Mtime.Equal(mtimes["snap1"]) {
+		t.Errorf("snap1's times = %+v, want its own node's", snap.Target.Timestamps)
+	}
+	if byName["striped"] == nil || byName["striped"].Target.Timestamps != nil {
+		t.Errorf("striped, which has no node: %+v; want no times", byName["striped"])
+	}
+}
+
 func TestVolumeLifecycle(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -329,6 +380,41 @@ func TestVolumeLifecycle(t *testing.T) {
 		}
 		if v.Key != "dzt8WR-HlMe-Cfbu-oqKB-GumG-NsoO-QhthVP" || v.Capacity != 8<<20 {
 			t.Errorf("refreshed vol = %+v", v)
+		}
+	})
+
+	t.Run("create sets the node's mode, 0600 by default", func(t *testing.T) {
+		// udev makes dm nodes 0660 root:disk; libvirt narrows a new LV's
+		// node to 0600 unless the XML gives a mode.
+		for _, tt := range []struct {
+			name string
+			mode int64
+			want os.FileMode
+		}{{"no mode", -1, 0o600}, {"mode given", 0o640, 0o640}} {
+			t.Run(tt.name, func(t *testing.T) {
+				pool := capvgPool()
+				pool.Target.Path = t.TempDir()
+				v := vol("lv1", 8<<20, 8<<20)
+				v.Target.Perms = domain.UnsetPerms()
+				v.Target.Perms.Mode = tt.mode
+				be := b(t, testkit.FakeCall{Argv: logical.LVCreateArgv(logical.Source{VG: "capvg"}, v)})
+				if err := be.PrepareVol(pool, v); err != nil {
+					t.Fatal(err)
+				}
+				node := filepath.Join(pool.Target.Path, "lv1")
+				if err := os.WriteFile(node, nil, 0o660); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(node, 0o660); err != nil {
+					t.Fatal(err)
+				}
+				if err := be.BuildVol(ctx, pool, v, 0); err != nil {
+					t.Fatal(err)
+				}
+				if fi, err := os.Stat(node); err != nil || fi.Mode().Perm() != tt.want {
+					t.Errorf("node mode after BuildVol: %v (%v), want %v", fi.Mode().Perm(), err, tt.want)
+				}
+			})
 		}
 	})
 

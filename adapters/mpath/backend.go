@@ -213,6 +213,15 @@ func volOf(m Map) *domain.VolDef {
 	}
 	v.Target.Path = path
 	v.Target.Perms = domain.UnsetPerms()
+	// What libvirt reads from the node (virStorageBackendUpdateVolInfo): its
+	// owner, mode and times, and its size as the physical size. A map whose
+	// node udev has not made yet, or already removed, keeps sysfs' figures.
+	if n, err := blockdev.StatNode(path); err == nil {
+		v.Target.Perms, v.Target.Timestamps = n.Perms, n.Times
+		if n.Block {
+			v.Physical = n.Size
+		}
+	}
 	return v
 }
 

@@ -294,3 +294,67 @@ func TestFindPoolSources(t *testing.T) {
 	must(t, err)
 	equal(t, "capabilities", caps, "caps:dir")
 }
+
+// TestCreateDropsTheClientsKey: the key a client puts in a volume's XML is
+// not the new volume's (the backend makes the key), so it can neither
+// collide with another volume's nor reach the backend. virsh vol-clone sends
+// the source volume's XML, key included, under a new name: a backend that
+// learns the key only after building (logical: the LV UUID) refused every
+// clone with "volume key '...' is already in use". libvirt drops the key
+// likewise (storageVolCreateXML, storageVolCreateXMLFrom).
+func TestCreateDropsTheClientsKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ctrl := gomock.NewController(t)
+	b := mocks.NewMockPoolBackend(ctrl)
+	codec := mocks.NewMockXMLCodec(ctrl)
+	def := dirDef("p1", 1)
+	codec.EXPECT().ParsePool(gomock.Any(), gomock.Any()).Return(def, nil)
+	codec.EXPECT().FormatPool(gomock.Any(), gomock.Any()).Return("<pool/>", nil).AnyTimes()
+	codec.EXPECT().FormatPoolStatus(gomock.Any(), gomock.Any()).Return("<pool/>", nil).AnyTimes()
+	b.EXPECT().ValidatePool(gomock.Any()).Return(nil)
+	s := mockService(t, b, codec, testkit.NewMemoryStore(), &testkit.RecordingSink{})
+	h, err := s.PoolDefineXML(ctx, "<pool/>", 0)
+	must(t, err)
+	existing := &domain.VolDef{Name: "lv1", Key: "uuid-1", Type: domain.VolBlock, Capacity: mib, HasCapacity: true}
+	b.EXPECT().StartPool(gomock.Any(), gomock.Any()).Return(nil)
+	b.EXPECT().RefreshPool(gomock.Any(), gomock.Any()).Return(domain.PoolStats{Capacity: 10 * mib, Available: 9 * mib}, []*domain.VolDef{existing}, nil)
+	must(t, s.PoolCreate(ctx, h, 0))
+	src, err := s.VolLookupByName(ctx, h, "lv1")
+	must(t, err)
+
+	parsed := func(name string) *domain.VolDef {
+		return &domain.VolDef{Name: name, Key: "uuid-1", Type: domain.VolBlock, Capacity: mib, HasCapacity: true}
+	}
+	noKey := func(_ context.Context, _ *domain.PoolDef, vol *domain.VolDef) error {
+		if vol.Key != "" {
+			t.Errorf("the backend got the client's key %q", vol.Key)
+		}
+		return nil
+	}
+	made := func(key string) func(context.Context, *domain.PoolDef, *domain.VolDef) error {
+		return func(_ context.Context, _ *domain.PoolDef, vol *domain.VolDef) error {
+			vol.Key = key
+			return nil
+		}
+	}
+	gomock.InOrder(
+		codec.EXPECT().ParseVol("<volume>lv2</volume>", gomock.Any(), uint32(0)).Return(parsed("lv2"), nil),
+		b.EXPECT().PrepareVol(gomock.Any(), gomock.Any()).DoAndReturn(func(p *domain.PoolDef, v *domain.VolDef) error { return noKey(ctx, p, v) }),
+		b.EXPECT().BuildVolFrom(gomock.Any(), gomock.Any(), gomock.Any(), gomock.Any(), gomock.Any(), uint32(0)).Return(nil),
+		b.EXPECT().RefreshVol(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(made("uuid-2")),
+	)
+	clone, err := s.VolCreateXMLFrom(ctx, h, "<volume>lv2</volume>", src, 0)
+	must(t, err)
+	equal(t, "clone's key", clone.Key, "uuid-2")
+
+	gomock.InOrder(
+		codec.EXPECT().ParseVol("<volume>lv3</volume>", gomock.Any(), uint32(0)).Return(parsed("lv3"), nil),
+		b.EXPECT().PrepareVol(gomock.Any(), gomock.Any()).DoAndReturn(func(p *domain.PoolDef, v *domain.VolDef) error { return noKey(ctx, p, v) }),
+		b.EXPECT().BuildVol(gomock.Any(), gomock.Any(), gomock.Any(), uint32(0)).Return(nil),
+		b.EXPECT().RefreshVol(gomock.Any(), gomock.Any(), gomock.Any()).DoAndReturn(made("uuid-3")),
+	)
+	created, err := s.VolCreateXML(ctx, h, "<volume>lv3</volume>", 0)
+	must(t, err)
+	equal(t, "new volume's key", created.Key, "uuid-3")
+}

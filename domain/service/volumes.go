@@ -151,6 +151,10 @@ func (s *Service) newVol(ctx context.Context, e *entry, xml string, flags uint32
 	if err != nil {
 		return nil, nil, err
 	}
+	// The backend makes the key; one in the client's XML (virsh vol-clone
+	// sends the source's) would collide with its owner's. libvirt drops it
+	// too.
+	vdef.Key = ""
 	if err := domain.ValidateVolName(vdef.Name); err != nil {
 		return nil, nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,74 +153,30 @@ func startDaemon(t *testing.T, opts testkit.DaemonOptions) *testkit.Daemon {
 // stdout.
 func virshOK(t *testing.T, d *testkit.Daemon, args ...string) string {
 	t.Helper()
-	out, errOut, code := d.Virsh(args...)
-	if code != 0 {
-		t.Fatalf("virsh %s: rc=%d, want 0\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
-	}
-	return out
+	return testkit.VirshOK(t, d, args...)
 }
 
 // virshErr runs virsh and checks that it fails with every want in stderr.
 // It returns stderr.
 func virshErr(t *testing.T, d *testkit.Daemon, wants []string, args ...string) string {
 	t.Helper()
-	out, errOut, code := d.Virsh(args...)
-	if code == 0 {
-		t.Errorf("virsh %s: rc=0, want a failure with %q\nstdout: %s", strings.Join(args, " "), wants, out)
-		return errOut
-	}
-	for _, w := range wants {
-		if !strings.Contains(errOut, w) {
-			t.Errorf("virsh %s: rc=%d, stderr lacks %q:\n%s", strings.Join(args, " "), code, w, errOut)
-		}
-	}
-	return errOut
+	return testkit.VirshErr(t, d, wants, args...)
 }
 
 // volRow is one row of `virsh vol-list --details`.
-type volRow struct {
-	Name, Path, Type, Capacity, Allocation string
-}
-
-var columnGap = regexp.MustCompile(`\s{2,}`)
+type volRow = testkit.VolRow
 
 // volList runs `vol-list POOL --details` and parses its table, keyed by
 // volume name.
 func volList(t *testing.T, d *testkit.Daemon, pool string) map[string]volRow {
 	t.Helper()
-	out := virshOK(t, d, "vol-list", pool, "--details")
-	rows := map[string]volRow{}
-	body := false
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "---") {
-			body = true
-			continue
-		}
-		line = strings.TrimSpace(line)
-		if !body || line == "" {
-			continue
-		}
-		f := columnGap.Split(line, -1)
-		if len(f) != 5 {
-			t.Fatalf("vol-list %s --details: malformed row %q in:\n%s", pool, line, out)
-		}
-		rows[f[0]] = volRow{Name: f[0], Path: f[1], Type: f[2], Capacity: f[3], Allocation: f[4]}
-	}
-	return rows
+	return testkit.VolList(t, d, pool)
 }
 
 // info parses `virsh pool-info` or `vol-info` output into its fields.
 func info(t *testing.T, d *testkit.Daemon, args ...string) map[string]string {
 	t.Helper()
-	out := virshOK(t, d, args...)
-	m := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m
+	return testkit.VirshInfo(t, d, args...)
 }
 
 // poolState is the State field of pool-info.

@@ -57,6 +57,17 @@ const DaemonBinEnv = "VIRTSTORAGED_E2E_BIN"
 // path of the executable.
 func BuildDaemon(t testing.TB) string {
 	t.Helper()
+	bin, err := DaemonBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// DaemonBinary is BuildDaemon for callers without a test (a TestMain): the
+// daemon named by VIRTSTORAGED_E2E_BIN, else one built once per test binary
+// (CleanupBuild removes it).
+func DaemonBinary() (string, error) {
 	buildOnce.Do(func() {
 		if bin := os.Getenv(DaemonBinEnv); bin != "" {
 			buildPath = bin
@@ -82,10 +93,7 @@ func BuildDaemon(t testing.TB) string {
 		}
 		buildPath = bin
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
+	return buildPath, buildErr
 }
 
 // CleanupBuild removes what BuildDaemon built; call it from TestMain after
