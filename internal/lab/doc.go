@@ -47,7 +47,13 @@
 //
 // Everything that is faster on the host (building a binary) belongs in
 // Options.Prepare, which runs there before the boot and hands its results to
-// the guest as environment variables.
+// the guest as environment variables. A package that drives our daemon uses
+// internal/labe2e/labkit: labkit.PrepareDaemon as its Prepare, and its
+// helpers for the daemon, go-libvirt, checksummed data, LVM reports and the
+// differential runs against libvirtd (labkit.RunBoth). Each package is one
+// guest, and go test boots packages in parallel: a long package is better
+// split in two than given more vCPUs (under TCG on a busy 2-core machine a
+// second vCPU made the guest slower).
 //
 // # Inside the guest
 //

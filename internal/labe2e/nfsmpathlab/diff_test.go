@@ -22,14 +22,19 @@ import (
 func TestDifferential(t *testing.T) {
 	a := labkit.StartAnchor(t)
 	d := labkit.StartDaemon(t)
-	t.Run("netfs", func(t *testing.T) { diffNetfs(t, a, d) })
+	t.Run("netfs v3", func(t *testing.T) { diffNetfs(t, a, d, "3") })
+	t.Run("netfs v4", func(t *testing.T) { diffNetfs(t, a, d, "4") })
 	t.Run("mpath", func(t *testing.T) { diffMpath(t, a, d) })
 }
 
-// diffNetfs runs an NFSv3 pool's life on one export, which each side leaves
-// empty for the other.
-func diffNetfs(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
-	exp := lab.NFSExport(t, "diff")
+// diffNetfs runs an NFS pool's life (protocol version ver) on one export,
+// which each side leaves empty for the other.
+func diffNetfs(t *testing.T, a *testkit.Anchor, d *testkit.Daemon, ver string) {
+	exp := lab.NFSExport(t, "diff"+ver)
+	source := exp.Dir
+	if ver == "4" {
+		source = exp.V4Path
+	}
 	steps := []labkit.Step{
 		labkit.Vsh("find-storage-pool-sources-as", "netfs", "127.0.0.1"),
 		labkit.Vsh("pool-define", "{DIR}/pool.xml"),
@@ -74,10 +79,10 @@ func diffNetfs(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
 	}
 	data := labkit.Patterned(t, 4*labkit.MiB, 8)
 	runs := labkit.RunBoth(t, a, d, steps, func(t *testing.T, s *labkit.Side) func() {
-		s.Vars["DATA"], s.Vars["EXPORT"] = data, exp.Dir
-		labkit.WriteSideFile(t, s, "pool.xml", `<pool type='netfs'><name>dnfs</name>
-  <source><host name='127.0.0.1'/><dir path='{EXPORT}'/><format type='nfs'/><protocol ver='3'/></source>
-  <target><path>{DIR}/mnt</path></target></pool>`)
+		s.Vars["DATA"], s.Vars["EXPORT"] = data, source
+		labkit.WriteSideFile(t, s, "pool.xml", fmt.Sprintf(`<pool type='netfs'><name>dnfs</name>
+  <source><host name='127.0.0.1'/><dir path='{EXPORT}'/><format type='nfs'/><protocol ver='%s'/></source>
+  <target><path>{DIR}/mnt</path></target></pool>`, ver))
 		return func() {
 			lab.Try("umount", "-l", filepath.Join(s.Vars["DIR"], "mnt"))
 			s.V.Virsh("pool-destroy", "dnfs")
@@ -93,7 +98,7 @@ func diffNetfs(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
 
 // diffMpath lists the guest's multipath maps, which both sides see alike.
 func diffMpath(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
-	lab.ScsiDebug(t, 2, 16)
+	paths := lab.ScsiDebug(t, 2, 16)
 	lab.StartMultipathd(t)
 	lab.WaitFor(t, "a multipath map", mapBound, func() bool { return len(lab.MultipathMaps()) > 0 })
 	lab.Run(t, "udevadm", "settle")
@@ -107,6 +112,10 @@ func diffMpath(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
 		labkit.Vsh("vol-list", "dmp", "--details"),
 		labkit.Vsh("vol-create-as", "dmp", "new", "4M"),
 		labkit.Vsh("pool-refresh", "dmp"),
+		{Check: func(t *testing.T, s *labkit.Side) string { return setPathState(paths[0], "offline") }},
+		labkit.Vsh("pool-refresh", "dmp"),
+		labkit.Vsh("vol-list", "dmp", "--details"),
+		{Check: func(t *testing.T, s *labkit.Side) string { return setPathState(paths[0], "running") }},
 		labkit.Vsh("pool-delete", "dmp"),
 		labkit.Vsh("find-storage-pool-sources", "mpath"),
 		labkit.Vsh("pool-destroy", "dmp"),
@@ -131,4 +140,11 @@ func diffMpath(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
 		}
 	})
 	labkit.CompareTranscripts(t, steps, runs[0], runs[1], nil)
+}
+
+// setPathState sets a SCSI device's state in sysfs (the kernel takes it only
+// with its newline) and says how that went, for a transcript.
+func setPathState(hctl, state string) string {
+	err := os.WriteFile(filepath.Join("/sys/class/scsi_device", hctl, "device/state"), []byte(state+"\n"), 0o644)
+	return fmt.Sprintf("path %s: %s (%v)", hctl, state, err)
 }
