@@ -351,17 +351,17 @@ const infoWorkers = 8
 // object size is not known yet (an image's never changes, so each costs
 // one command in the daemon's life).
 func (b *Backend) learnObjSizes(ctx context.Context, def *domain.PoolDef, c *Conn, key []byte, imgs []Image) {
-	var todo []Image
+	var unknown []Image
 	b.mu.Lock()
 	for _, img := range imgs {
 		if img.Size%maxObjectSize != 0 && b.objSizes[objKey{def.UUID, img.ID}] == 0 {
-			todo = append(todo, img)
+			unknown = append(unknown, img)
 		}
 	}
 	b.mu.Unlock()
 	work := make(chan Image)
 	var wg sync.WaitGroup
-	for range min(infoWorkers, len(todo)) {
+	for range min(infoWorkers, len(unknown)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -379,7 +379,7 @@ func (b *Backend) learnObjSizes(ctx context.Context, def *domain.PoolDef, c *Con
 			}
 		}()
 	}
-	for _, img := range todo {
+	for _, img := range unknown {
 		work <- img
 	}
 	close(work)
