@@ -9,8 +9,6 @@ import (
 
 	"github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket/dialers"
-
-	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
 // apiEnv is what an API case works on, resolved on one daemon.
@@ -159,31 +157,22 @@ func apiOutcome(res string, err error, base string) string {
 // compares error codes and messages.
 func TestDifferentialAPI(t *testing.T) {
 	t.Parallel() // StartAnchor serialises the libvirtd tests among themselves
-	a := testkit.StartAnchor(t)
-	a.CleanupPools("e2e")
-	t.Cleanup(func() { a.CleanupPools("e2e") })
-	d := startDaemon(t, testkit.DaemonOptions{})
-	envs := make([]apiEnv, 2)
-	for i, s := range []struct {
-		tg   target
-		sock string
-		tag  string
-	}{{a, a.SocketPath(), "a"}, {d, d.SocketPath(), "o"}} {
-		base := poolBase(t, s.tag)
-		for _, step := range [][]string{
+	sides := bothDaemons(t, func(base string) [][]string {
+		return [][]string{
 			{"pool-define-as", "e2ed", "dir", "--target", base + "/pd"},
 			{"pool-start", "e2ed", "--build"},
 			{"vol-create-as", "e2ed", "r1.img", "1M"},
 			{"pool-define-as", "e2ei", "dir", "--target", base + "/pi"},
-		} {
-			ok(t, s.tg, step...)
 		}
+	})
+	envs := make([]apiEnv, 2)
+	for i, s := range sides {
 		l := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(s.sock), dialers.WithLocalTimeout(5*time.Second)))
 		if err := l.ConnectToURI(libvirt.ConnectURI("storage:///system")); err != nil {
 			t.Fatalf("go-libvirt connect to %s: %v", s.sock, err)
 		}
 		t.Cleanup(func() { _ = l.Disconnect() })
-		e := apiEnv{l: l, base: base}
+		e := apiEnv{l: l, base: s.base}
 		var err error
 		if e.active, err = l.StoragePoolLookupByName("e2ed"); err != nil {
 			t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"
-	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/xdr/rpcconn"
 )
 
@@ -500,18 +499,8 @@ func dialStorage(t *testing.T, sock string) *remote.Client {
 // compares every field of the error a client reads.
 func TestDifferentialErrors(t *testing.T) {
 	t.Parallel() // StartAnchor serialises the libvirtd tests among themselves
-	a := testkit.StartAnchor(t)
-	a.CleanupPools("e2e")
-	t.Cleanup(func() { a.CleanupPools("e2e") })
-	d := startDaemon(t, testkit.DaemonOptions{})
-	envs := make([]errEnv, 2)
-	for i, s := range []struct {
-		tg   target
-		sock string
-		tag  string
-	}{{a, a.SocketPath(), "a"}, {d, d.SocketPath(), "o"}} {
-		base := poolBase(t, s.tag)
-		for _, step := range [][]string{
+	sides := bothDaemons(t, func(base string) [][]string {
+		return [][]string{
 			{"pool-define-as", "e2ed", "dir", "--target", base + "/pd"},
 			{"pool-start", "e2ed", "--build"},
 			{"vol-create-as", "e2ed", "r1.img", "1M"},
@@ -519,12 +508,13 @@ func TestDifferentialErrors(t *testing.T) {
 			{"vol-create-as", "e2ed", "gone.img", "1M"},
 			{"pool-define-as", "e2ei", "dir", "--target", base + "/pi"},
 			{"pool-define-as", "e2eu", "dir", "--target", base + "/pu"},
-		} {
-			ok(t, s.tg, step...)
 		}
+	})
+	envs := make([]errEnv, 2)
+	for i, s := range sides {
 		c := dialStorage(t, s.sock)
 		ctx := context.Background()
-		e := errEnv{c: c, base: base}
+		e := errEnv{c: c, base: s.base}
 		pool := func(name string) remote.StoragePool {
 			ret, err := c.StoragePoolLookupByName(ctx, &remote.StoragePoolLookupByNameArgs{Name: name})
 			if err != nil {
@@ -543,7 +533,7 @@ func TestDifferentialErrors(t *testing.T) {
 		e.vol, e.qvol, e.staleVol = vol("r1.img"), vol("q1.qcow2"), vol("gone.img")
 		ok(t, s.tg, "pool-undefine", "e2eu")
 		ok(t, s.tg, "vol-delete", "gone.img", "--pool", "e2ed")
-		if e.staleVol.Key != filepath.Join(base, "pd", "gone.img") {
+		if e.staleVol.Key != filepath.Join(s.base, "pd", "gone.img") {
 			t.Fatalf("key of gone.img = %q", e.staleVol.Key)
 		}
 		envs[i] = e

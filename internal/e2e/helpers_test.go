@@ -146,3 +146,30 @@ func normalize(s, base string, poolSizes bool) string {
 	}
 	return s
 }
+
+// daemonSide is one daemon of a differential test, libvirtd's or ours, with the
+// directory its pools live under.
+type daemonSide struct {
+	tg   target
+	sock string
+	base string
+}
+
+// bothDaemons starts libvirtd and our daemon, libvirtd first, and runs the
+// same virsh steps on each; steps gets the side's own base directory so the
+// two never share a pool target.
+func bothDaemons(t *testing.T, steps func(base string) [][]string) []daemonSide {
+	t.Helper()
+	a := testkit.StartAnchor(t)
+	a.CleanupPools("e2e")
+	t.Cleanup(func() { a.CleanupPools("e2e") })
+	d := startDaemon(t, testkit.DaemonOptions{})
+	sides := []daemonSide{{tg: a, sock: a.SocketPath()}, {tg: d, sock: d.SocketPath()}}
+	for i, tag := range []string{"a", "o"} {
+		sides[i].base = poolBase(t, tag)
+		for _, step := range steps(sides[i].base) {
+			ok(t, sides[i].tg, step...)
+		}
+	}
+	return sides
+}
