@@ -35,6 +35,10 @@ func Try(name string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// Killing the program at the bound does not end a child it left holding
+	// the output pipe (iscsiadm's login did, under load), and Wait would wait
+	// for that pipe forever.
+	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	return out.String(), err
 }
