@@ -36,6 +36,9 @@ DEB_CMDS += ceph-mon ceph-mgr ceph-osd rbd rados
 DEB_PKGS += qemu-system-x86 linux-image-amd64 busybox-static thin-provisioning-tools \
 	nfs-kernel-server tgt multipath-tools sg3-utils
 DEB_CMDS += qemu-system-x86_64 busybox thin_check exportfs tgtd multipathd sg_inq
+# cryptsetup opens the LUKS volumes the lab makes (internal/labe2e/lukslab).
+DEB_PKGS += cryptsetup-bin
+DEB_CMDS += cryptsetup
 # Files whose absence means the same (a kernel is no command).
 DEB_FILES := /boot/vmlinuz-*
 # The lab's packages: `make lab` runs them alone.

@@ -848,7 +848,14 @@ func (b *Backend) WipeVol(ctx context.Context, pool *domain.PoolDef, vol *domain
 	if strings.HasPrefix(lv.Attr, "s") {
 		return domain.Errorf(domain.KindNoSupport, "logical volume '%s' is sparse, volume wipe not supported", vol.Target.Path)
 	}
-	return blockdev.Wipe(ctx, b.runner, vol.Target.Path, algorithm)
+	if err := blockdev.Wipe(ctx, b.runner, vol.Target.Path, algorithm); err != nil {
+		return err
+	}
+	// The wipe overwrote the LUKS header with the rest: the LV is no longer
+	// encrypted, and libvirt's vol-dumpxml of it shows no <encryption> (the
+	// refresh that follows would otherwise keep what it was made with).
+	vol.Target.Encryption = domain.VolEncryption{}
+	return nil
 }
 
 // UploadVol streams into the LV's device.

@@ -108,13 +108,47 @@ func TestEncryptedLV(t *testing.T) {
 	})
 
 	t.Run("a secret that cannot be had creates nothing", func(t *testing.T) {
-		v := encryptedLV(t, "lv2", domain.UUID{0xee})
-		v.Target.Path = "/dev/capvg/lv2"
-		b, f, _ := luksLVBackend(t)
-		err := b.BuildVol(ctx, capvgPool(), v, 0)
-		wantErr(t, err, domain.KindNoSecret, "Secret not found: no secret with matching uuid 'ee000000-0000-0000-0000-000000000000'")
-		if len(f.RunLog()) != 0 {
-			t.Errorf("ran %v", f.RunLog())
+		cephSecret := domain.UUID{0xce}
+		noValue := domain.UUID{0xaa}
+		tests := []struct {
+			name     string
+			giveRef  domain.SecretRef
+			giveDown bool
+			wantKind domain.Kind
+			wantErr  string
+		}{
+			{"unknown uuid", domain.SecretByUUID(domain.UUID{0xee}), false, domain.KindNoSecret,
+				"Secret not found: no secret with matching uuid 'ee000000-0000-0000-0000-000000000000'"},
+			{"unknown usage", domain.SecretRef{Usage: "/dev/capvg/nosuch"}, false, domain.KindNoSecret,
+				"Secret not found: no secret with matching usage '/dev/capvg/nosuch'"},
+			{"a ceph key", domain.SecretByUUID(cephSecret), false, domain.KindInvalidArg,
+				"secret with uuid ce000000-0000-0000-0000-000000000000 is of type 'ceph' not expected 'volume' type"},
+			{"no value", domain.SecretByUUID(noValue), false, domain.KindNoSecret, "does not have a value"},
+			{"secret driver down", domain.SecretByUUID(lvSecret), true, domain.KindSystem,
+				"Failed to connect socket to '/run/libvirt/virtsecretd-sock': No such file or directory"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				v := encryptedLV(t, "lv2", lvSecret)
+				v.Target.Encryption.Secrets = []domain.SecretRef{tt.giveRef}
+				v.Target.Path = "/dev/capvg/lv2"
+				b, f, secrets := luksLVBackend(t)
+				secrets.Add(cephSecret, domain.SecretUsageCeph, "client.admin", []byte("ceph key"))
+				secrets.Add(noValue, domain.SecretUsageVolume, "/novalue", nil)
+				if tt.giveDown {
+					secrets.Err = &domain.Error{Kind: domain.KindSystem, Domain: domain.FromRPC,
+						Detail: "Failed to connect socket to '/run/libvirt/virtsecretd-sock': No such file or directory"}
+				}
+				err := b.BuildVol(ctx, capvgPool(), v, 0)
+				wantErr(t, err, tt.wantKind, tt.wantErr)
+				if strings.Contains(err.Error(), "lv pass") || strings.Contains(err.Error(), "ceph key") {
+					t.Errorf("a passphrase in the error %q", err)
+				}
+				// Nothing ran: no LV was made, so none is left.
+				if len(f.RunLog()) != 0 {
+					t.Errorf("ran %v", f.RunLog())
+				}
+			})
 		}
 	})
 
@@ -148,6 +182,24 @@ func TestEncryptedLV(t *testing.T) {
 		v.Target.Encryption.Format = "qcow"
 		err := logical.New(testkit.NewFakeRunner(t), nil).PrepareVol(capvgPool(), v)
 		wantErr(t, err, domain.KindConfigUnsupported, "storage pool only supports LUKS encrypted volumes")
+	})
+
+	t.Run("a wipe destroys the header: the volume is no longer encrypted", func(t *testing.T) {
+		// Found in the storage lab (internal/labe2e/lukslab): libvirt's
+		// vol-dumpxml after the wipe of an encrypted LV has no <encryption>.
+		v := encryptedLV(t, "lv1", lvSecret)
+		v.Target.Path = fakeDevice(t, 4096)
+		b, f, _ := luksLVBackend(t)
+		f.Expect(logical.LVSArgv(vg)...).Stdout = "  lv1##dzt8WR-HlMe-Cfbu-oqKB-GumG-NsoO-QhthVP#/dev/loop0(0)#linear#1#12582912#4194304#12582912#-wi-a-----\n"
+		if err := b.WipeVol(ctx, capvgPool(), v, domain.WipeZero, 0); err != nil {
+			t.Fatal(err)
+		}
+		if v.Target.Encryption.Encrypted() {
+			t.Errorf("after the wipe: encryption %+v", v.Target.Encryption)
+		}
+		if got, _ := os.ReadFile(v.Target.Path); strings.Trim(string(got), "\x00") != "" {
+			t.Errorf("the device is not zeroed")
+		}
 	})
 
 	t.Run("copy of an encrypted file re-encrypted with the LV's secret", func(t *testing.T) {
