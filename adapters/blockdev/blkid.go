@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -37,7 +36,7 @@ const blkidNothingFound = 2
 func RunBlkid(ctx context.Context, runner ports.CommandRunner, dev string) (Probe, error) {
 	argv := BlkidArgv(dev)
 	out, err := runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]})
-	if code, ok := osexec.ExitCode(err); ok && code == blkidNothingFound {
+	if code, ok := ports.ExitStatus(err); ok && code == blkidNothingFound {
 		return Probe{}, nil
 	}
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // The testdata/blkid-*.txt files are real blkid answers; see
@@ -96,7 +96,7 @@ func TestRunBlkid(t *testing.T) {
 			giveCall: testkit.FakeCall{Exit: 4, Stderr: "blkid: error: /dev/sdb: No such file or directory"},
 			// Returned as the runner gave it, for each backend to word.
 			wantErr: func(err error) bool {
-				var xe *osexec.ExitError
+				var xe *ports.ExitError
 				return errors.As(err, &xe) && xe.Code == 4
 			},
 		},

@@ -365,17 +365,16 @@ func (r *reader) SectionError(err error) error {
 }
 
 // NextSection implements ports.VolumeSectionReader.
-func (r *reader) NextSection(max int) (int, int64, int, int64, error) {
+func (r *reader) NextSection(max int) (ports.FileSection, error) {
 	if r.closed {
-		return 0, 0, 0, 0, io.ErrClosedPipe
+		return ports.FileSection{}, io.ErrClosedPipe
 	}
 	if r.pos >= r.end {
-		return 0, 0, 0, 0, io.EOF
+		return ports.FileSection{}, io.EOF
 	}
-	off := r.pos
-	n := int(min(int64(max), r.end-r.pos))
-	r.pos += int64(n)
-	return r.fd, off, n, 0, nil
+	sec := ports.FileSection{FD: r.fd, Offset: r.pos, Len: int(min(int64(max), r.end-r.pos))}
+	r.pos += int64(sec.Len)
+	return sec, nil
 }
 
 // Close releases the device.

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"sync"
 	"time"
 
@@ -249,7 +248,7 @@ func (b *Backend) glusterVolumes(ctx context.Context, host string) ([]string, er
 	argv := GlusterArgv(host)
 	out, err := fs.RunBounded(ctx, b.runner, ports.Command{Path: argv[0], Args: argv[1:]}, b.ShowmountTimeout)
 	if err != nil {
-		if b.log != nil && !errors.Is(err, exec.ErrNotFound) {
+		if b.log != nil && !errors.Is(err, ports.ErrCommandNotFound) {
 			b.log.WithError(err).Debugf("netfs: no gluster volumes on %s", host)
 		}
 		return nil, nil

@@ -6,14 +6,13 @@ package oserr
 
 import (
 	"errors"
-	"os/exec"
 	"strings"
 	"syscall"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // errnoText is an errno whose message reads as glibc's strerror ("No such file
@@ -56,10 +55,10 @@ func FromUtil(e *domain.Error) *domain.Error {
 // missing program is "Cannot find 'X' in path", a failed one reports its exit
 // status and stderr as an internal error; a domain error passes through.
 func Command(err error, argv []string) *domain.Error {
-	if errors.Is(err, exec.ErrNotFound) {
+	if errors.Is(err, ports.ErrCommandNotFound) {
 		return FromUtil(Errno(syscall.ENOENT, "Cannot find '%s' in path", argv[0]))
 	}
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	if errors.As(err, &xe) {
 		e := domain.Errorf(domain.KindInternal, "Child process (%s) unexpected exit status %d", CommandLine(argv), xe.Code)
 		// The tool's stderr goes in as it came, its final newline and an

@@ -19,12 +19,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -91,11 +89,11 @@ func (v *Validator) Validate(ctx context.Context, schema Schema, doc string) err
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, exec.ErrNotFound) {
+	if errors.Is(err, ports.ErrCommandNotFound) {
 		return domain.Errorf(domain.KindOperationUnsupported,
 			"cannot validate against %s: %s (Debian package libxml2-utils) is not installed", libvirtPath, v.program)
 	}
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	if errors.As(err, &xe) && xe.Code == exitInvalid {
 		return SchemaError(libvirtPath, Messages(xe.Stderr))
 	}

@@ -728,13 +728,13 @@ type sectionDownloadReader struct {
 	sections ports.VolumeSectionReader
 }
 
-func (d *sectionDownloadReader) NextSection(max int) (int, int64, int, int64, error) {
-	fd, off, n, hole, err := d.sections.NextSection(max)
-	d.job.Advance(int64(n) + hole)
+func (d *sectionDownloadReader) NextSection(max int) (ports.FileSection, error) {
+	sec, err := d.sections.NextSection(max)
+	d.job.Advance(sec.Size())
 	if err == io.EOF {
 		d.eof.Store(true)
 	}
-	return fd, off, n, hole, err
+	return sec, err
 }
 
 func (d *sectionDownloadReader) SectionError(err error) error { return d.sections.SectionError(err) }

@@ -76,6 +76,8 @@ var rules = []rule{
 	{"domain/service reaches neither adapters nor the protocol", module + "/domain/...", serviceNotAdaptersOrGen},
 	{"gen does not know the domain", module + "/gen/...", genNotDomain},
 	{"nothing but cmd imports cmd", module + "/adapters/...", adaptersNotCmd},
+	{"adapters run commands through ports.CommandRunner", module + "/adapters/...", commandsThroughPorts},
+	{"the test kit fakes commands without the real runner", module + "/internal/testkit/...", commandsThroughPorts},
 }
 
 func domainStdlibOnly(pkgs []pkgInfo) []string {
@@ -153,6 +155,29 @@ func adaptersNotCmd(pkgs []pkgInfo) []string {
 	return bad
 }
 
+// execAllowed are the adapters that may import os/exec themselves: the one
+// runner, the daemon's re-execution of itself, and dir, which only looks a
+// program up in PATH (exec.LookPath) where libvirt reports its place.
+var execAllowed = map[string]bool{"adapters/osexec": true, "adapters/process": true, "adapters/dir": true}
+
+// commandsThroughPorts keeps os/exec and its one adapter out of the
+// packages that run commands through ports.CommandRunner, whose failure
+// contract (ports.ExitError, ports.ErrCommandNotFound) is all they need;
+// the test kit may start real processes (os/exec), but its scripted runners
+// answer with the ports' errors, never the real runner's.
+func commandsThroughPorts(pkgs []pkgInfo) []string {
+	var bad []string
+	for _, p := range pkgs {
+		r := rel(p.ImportPath)
+		for _, imp := range p.Imports {
+			if (imp == "os/exec" && under(r, "adapters") && !execAllowed[r]) || (ours(imp) && rel(imp) == "adapters/osexec" && r != "adapters/osexec") {
+				bad = append(bad, fmt.Sprintf("%s imports %s: commands run through ports.CommandRunner, whose errors are ports.ExitError and ports.ErrCommandNotFound", r, rel(imp)))
+			}
+		}
+	}
+	return bad
+}
+
 // TestArchitecture applies every rule to the real import graph.
 func TestArchitecture(t *testing.T) {
 	for _, r := range rules {
@@ -191,6 +216,12 @@ func TestRulesCatchViolations(t *testing.T) {
 		{"gen importing domain", genNotDomain, pkgInfo{ImportPath: m("gen/remote"), Deps: []string{m("xdr"), m("domain")}}, true},
 		{"gen reaching domain/service", genNotDomain, pkgInfo{ImportPath: m("gen/admin"), Deps: []string{m("domain/service")}}, true},
 		{"adapter reaching cmd", adaptersNotCmd, pkgInfo{ImportPath: m("adapters/rpc"), Deps: []string{m("cmd/virtstoraged")}}, true},
+		{"backend on the ports' errors", commandsThroughPorts, pkgInfo{ImportPath: m("adapters/logical"), Imports: []string{"errors", m("ports")}}, false},
+		{"backend importing os/exec", commandsThroughPorts, pkgInfo{ImportPath: m("adapters/iscsi"), Imports: []string{"os/exec"}}, true},
+		{"backend importing osexec", commandsThroughPorts, pkgInfo{ImportPath: m("adapters/rbd"), Imports: []string{m("adapters/osexec")}}, true},
+		{"test kit importing osexec", commandsThroughPorts, pkgInfo{ImportPath: m("internal/testkit"), Imports: []string{m("adapters/osexec")}}, true},
+		{"test kit starting a process", commandsThroughPorts, pkgInfo{ImportPath: m("internal/testkit"), Imports: []string{"os/exec"}}, false},
+		{"the runner itself", commandsThroughPorts, pkgInfo{ImportPath: m("adapters/osexec"), Imports: []string{"os/exec"}}, false},
 		{"a sibling named like a forbidden one", genNotDomain, pkgInfo{ImportPath: m("gen/remote"), Deps: []string{m("domainless")}}, false},
 	}
 	for _, tt := range tests {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -195,7 +194,7 @@ func TestXML2ArgvNetFS(t *testing.T) {
 			// fixed: the golden file holds them sorted.
 			f.ExactOrder = false
 			f.Expect("showmount", testkit.AnyRest).Stdout = string(showmount)
-			f.Expect("gluster", testkit.AnyRest).Err = exec.ErrNotFound
+			f.Expect("gluster", testkit.AnyRest).Err = ports.ErrCommandNotFound
 			srcs, err := b.FindPoolSources(ctx, &domain.PoolSource{Hosts: def.Source.Hosts}, 0)
 			if err != nil || len(srcs) != 4 {
 				t.Fatalf("find sources: %v, %v; want the 4 exports of showmount.txt", srcs, err)
