@@ -8,12 +8,13 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/conffile"
+	"github.com/virtstoraged-go/virtstoraged/adapters/daemon/conffile"
+	"github.com/virtstoraged-go/virtstoraged/adapters/daemon/logconf"
+	"github.com/virtstoraged-go/virtstoraged/adapters/daemon/process"
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
 	"github.com/virtstoraged-go/virtstoraged/adapters/disk"
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/iscsi"
-	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
@@ -21,7 +22,6 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/adapters/polkit"
-	"github.com/virtstoraged-go/virtstoraged/adapters/process"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rbd"
 	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/fsmount"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
@@ -143,7 +144,7 @@ func TestXML2ArgvFS(t *testing.T) {
 			must(t, "build --no-overwrite", b.BuildPool(ctx, def, domain.PoolBuildNoOverwrite))
 			f.Expect("mkfs", testkit.AnyRest)
 			must(t, "build --overwrite", b.BuildPool(ctx, def, domain.PoolBuildOverwrite))
-			f.Expect("mount", testkit.AnyRest).Do = mt.Mounting(def.Target.Path, fs.SourceFormat(def), dev)
+			f.Expect("mount", testkit.AnyRest).Do = mt.Mounting(def.Target.Path, fsmount.SourceFormat(def), dev)
 			must(t, "start", b.StartPool(ctx, def))
 			must(t, "start again (mounted)", b.StartPool(ctx, def))
 			vol := readVol(t, b, def, "vol-qcow2")
