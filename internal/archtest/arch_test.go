@@ -184,11 +184,11 @@ func role(r string) string {
 // are: fs and netfs keep their volumes as dir does (dir.FileVolumes), iscsi
 // finds its LUNs as scsi does. The rest are libraries still outside
 // adapters/lib, to move there when the branches changing them have landed:
-// luks (dir's and logical's encrypted volumes), relaxng (xmldef's schema
-// check), and statefile's atomic write that iscsi uses for its records.
+// luks (dir's and logical's encrypted volumes) and statefile's atomic write
+// that iscsi uses for its records.
 var builtOn = map[string]bool{
 	"adapters/dir": true, "adapters/scsi": true,
-	"adapters/luks": true, "adapters/relaxng": true, "adapters/statefile": true,
+	"adapters/luks": true, "adapters/statefile": true,
 }
 
 // plumbingOnlyForCmd keeps the daemon's plumbing (process, sockets, log and

@@ -8,8 +8,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
-	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
