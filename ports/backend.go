@@ -92,10 +92,15 @@ type Credential struct {
 }
 
 // CommandRunner runs external commands. The one real implementation is
-// adapters/osexec; tests use a scripted fake.
+// adapters/osexec; tests use a scripted fake. Its failures are the contract
+// of command.go: a program that ran and failed is an *ExitError, one that
+// is missing is ErrCommandNotFound; callers test for those and never for
+// the runner's own types.
 type CommandRunner interface {
-	// Run runs cmd, bound to ctx, and returns its stdout. A non-zero exit returns an
-	// error that carries the exit code and stderr.
+	// Run runs cmd, bound to ctx, and returns its stdout. A non-zero exit
+	// returns an *ExitError with the exit status and stderr (and the stdout
+	// read so far); a program that cannot be found returns an error that is
+	// ErrCommandNotFound.
 	Run(ctx context.Context, cmd Command) ([]byte, error)
 }
 

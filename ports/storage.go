@@ -99,16 +99,31 @@ type VolumeReader interface {
 // reading it into a buffer first: one copy of the data fewer per download.
 type VolumeSectionReader interface {
 	VolumeReader
-	// NextSection is Next without the read: it returns where the next data
-	// lies, n ≤ max bytes at off of the file open as fd, or a hole, or io.EOF,
-	// and moves past them. fd stays open until Close; the transport dups it
-	// for as long as it needs it. A file that shrinks in between gives fewer
-	// bytes than n, and the transport ends the stream there, as Next does.
-	NextSection(max int) (fd int, off int64, n int, holeLen int64, err error)
-	// SectionError is the error to report when reading a section from fd
+	// NextSection is Next without the read: it returns where the next
+	// piece lies (at most max bytes of data, then any hole), or io.EOF, and
+	// moves past it. A file that shrinks in between gives fewer bytes than
+	// the section's Len, and the transport ends the stream there, as Next
+	// does.
+	NextSection(max int) (FileSection, error)
+	// SectionError is the error to report when reading a section's file
 	// failed with err: Next's own error for a failed read.
 	SectionError(err error) error
 }
+
+// FileSection is a piece of a download as it lies in the volume's file:
+// Len bytes of data at Offset of the open file FD, followed by a hole of
+// Hole bytes; either may be zero.
+type FileSection struct {
+	// FD is the descriptor of the file the reader holds open until its
+	// Close; the transport dups it for as long as it needs it.
+	FD     int
+	Offset int64
+	Len    int
+	Hole   int64
+}
+
+// Size is how far the section moves the stream: its data and its hole.
+func (s FileSection) Size() int64 { return int64(s.Len) + s.Hole }
 
 // EventSink is where the service publishes storage pool events; adapters/rpc
 // delivers them to the registered callbacks of every connection.

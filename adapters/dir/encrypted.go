@@ -3,7 +3,7 @@ package dir
 import (
 	"context"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/imgformat"
 	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"

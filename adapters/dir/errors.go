@@ -4,7 +4,7 @@ import (
 	"errors"
 	"syscall"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 

@@ -11,9 +11,9 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/imgformat"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/qcow2"
 	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
-	"github.com/virtstoraged-go/virtstoraged/adapters/qcow2"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/imgformat"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 

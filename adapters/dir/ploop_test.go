@@ -2,13 +2,13 @@ package dir_test
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // Without the ploop tools (Debian's libvirt host), ploop volumes fail as in
@@ -18,7 +18,7 @@ func TestPloopVolumes(t *testing.T) {
 	t.Parallel()
 	noPloop := func(file string) (string, error) {
 		if file == "ploop" {
-			return "", exec.ErrNotFound
+			return "", ports.ErrCommandNotFound
 		}
 		return "/usr/bin/" + file, nil
 	}

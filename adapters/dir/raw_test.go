@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 func blocks(t testing.TB, path string) (size, allocated int64) {
@@ -369,7 +370,7 @@ func TestWipe(t *testing.T) {
 	wantErrText(t, b.WipeVol(ctx, pool, full, domain.WipeZero, 1), domain.KindInvalidArg,
 		"unsupported flags (0x1) in function virStorageBackendVolWipeLocal")
 
-	f.Expect("scrub", "-f", "-p", "dod", full.Target.Path).Err = &exec.Error{Name: "scrub", Err: exec.ErrNotFound}
+	f.Expect("scrub", "-f", "-p", "dod", full.Target.Path).Err = ports.ErrCommandNotFound
 	wantErrText(t, b.WipeVol(ctx, pool, full, domain.WipeDOD, 0), domain.KindSystem,
 		"Cannot find 'scrub' in path: No such file or directory")
 

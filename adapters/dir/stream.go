@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -288,11 +288,12 @@ func (d sectionDownloader) SectionError(err error) error {
 }
 
 // NextSection implements ports.VolumeSectionReader.
-func (d sectionDownloader) NextSection(max int) (int, int64, int, int64, error) {
-	off := d.pos
-	n, hole, err := d.span(max)
-	d.pos += int64(n) + hole
-	return d.fd, off, n, hole, err
+func (d sectionDownloader) NextSection(max int) (ports.FileSection, error) {
+	sec := ports.FileSection{FD: d.fd, Offset: d.pos}
+	var err error
+	sec.Len, sec.Hole, err = d.span(max)
+	d.pos += sec.Size()
+	return sec, err
 }
 
 // Close releases the file.

@@ -37,12 +37,12 @@ func drain(t testing.TB, r ports.VolumeReader, bufSize int) []piece {
 func drainSections(t testing.TB, r ports.VolumeSectionReader, max int) []piece {
 	t.Helper()
 	return drainWith(t, func() ([]byte, int64, error) {
-		fd, off, n, hole, err := r.NextSection(max)
-		if err != nil || n == 0 {
-			return nil, hole, err
+		sec, err := r.NextSection(max)
+		if err != nil || sec.Len == 0 {
+			return nil, sec.Hole, err
 		}
-		buf := make([]byte, n)
-		_, err = unix.Pread(fd, buf, off)
+		buf := make([]byte, sec.Len)
+		_, err = unix.Pread(sec.FD, buf, sec.Offset)
 		return buf, 0, err
 	})
 }

@@ -3,12 +3,11 @@ package dir
 import (
 	"context"
 	"errors"
-	"os/exec"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
-	"github.com/virtstoraged-go/virtstoraged/adapters/imgformat"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/imgformat"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -64,7 +63,7 @@ func (v *FileVolumes) WipeVol(ctx context.Context, pool *domain.PoolDef, vol *do
 	if algorithm != domain.WipeZero {
 		args := scrubArgs(path, algorithm.ScrubName())
 		if _, err := v.Runner.Run(ctx, ports.Command{Path: scrub, Args: args}); err != nil {
-			if errors.Is(err, exec.ErrNotFound) {
+			if errors.Is(err, ports.ErrCommandNotFound) {
 				return errnoErr(unix.ENOENT, "Cannot find '%s' in path", scrub)
 			}
 			return commandError(err, append([]string{scrub}, args...))

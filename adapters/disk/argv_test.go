@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/disk"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )

@@ -25,8 +25,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -179,7 +178,7 @@ func (b *Backend) checkLabel(ctx context.Context, dev, format string, writeLabel
 	}
 	argv := LabelArgv(dev)
 	out, err := b.runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]})
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	failed := err != nil
 	errOut := ""
 	if errors.As(err, &xe) {

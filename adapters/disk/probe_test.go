@@ -3,8 +3,8 @@ package disk_test
 import (
 	"testing"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/disk"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 )
 
 func TestBlkidVerdict(t *testing.T) {

@@ -1,8 +1,7 @@
 package fs
 
 import (
-	"strings"
-
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/fsmount"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
@@ -10,38 +9,11 @@ import (
 // first, exactly as libvirt 9.0 runs it (docs/semantics.md §1.2). Tests
 // compare them with testdata/*.argv.
 
-// DefaultMountOptions are the options libvirt puts first on every pool mount
-// (Linux): a pool holds images, never devices or programs to run.
-const DefaultMountOptions = "nodev,nosuid,noexec"
-
-// MountOptions joins the -o value of a pool mount: the defaults, then extra
-// (nfsvers=4.1, guest, direct-io-mode=1) when given, then the pool's
-// <fs:mount_opts> in their XML order.
-func MountOptions(def *domain.PoolDef, extra string) string {
-	parts := []string{DefaultMountOptions}
-	if extra != "" {
-		parts = append(parts, extra)
-	}
-	parts = append(parts, def.MountOpts...)
-	return strings.Join(parts, ",")
-}
-
-// SourceFormat is the pool's source format, "auto" when the XML gives none.
-func SourceFormat(def *domain.PoolDef) string {
-	if def.Source.Format == "" {
-		return "auto"
-	}
-	return def.Source.Format
-}
-
 // MountArgv mounts an fs pool's device on its target:
 // mount -o nodev,nosuid,noexec[,opts] -t FMT|auto DEV TARGET.
 func MountArgv(def *domain.PoolDef) []string {
-	return []string{"mount", "-o", MountOptions(def, ""), "-t", SourceFormat(def), devicePath(def), def.Target.Path}
+	return []string{"mount", "-o", fsmount.Options(def, ""), "-t", fsmount.SourceFormat(def), devicePath(def), def.Target.Path}
 }
-
-// UmountArgv unmounts a pool's target.
-func UmountArgv(target string) []string { return []string{"umount", target} }
 
 // mkfsForce is the flag each mkfs needs to write over an existing signature,
 // as libvirt passes it (mkfs.vfat's -I allows a whole unpartitioned device).

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/fsmount"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -25,7 +26,7 @@ var _ ports.PoolBackend = (*Backend)(nil)
 type Backend struct {
 	dir.FileVolumes
 	// MountTimeout bounds each mount and umount so that a device that never
-	// answers cannot hang the daemon; New sets DefaultMountTimeout, and
+	// answers cannot hang the daemon; New sets fsmount.DefaultTimeout, and
 	// <= 0 means no bound. Set it before the backend is used.
 	MountTimeout time.Duration
 
@@ -40,7 +41,7 @@ type Backend struct {
 func New(runner ports.CommandRunner, mountinfoPath string, log *logrus.Entry) *Backend {
 	return &Backend{
 		FileVolumes:  dir.FileVolumes{Runner: runner, Log: log},
-		MountTimeout: DefaultMountTimeout,
+		MountTimeout: fsmount.DefaultTimeout,
 		runner:       runner,
 		mountinfo:    mountinfoPath,
 		log:          log,
@@ -50,8 +51,8 @@ func New(runner ports.CommandRunner, mountinfoPath string, log *logrus.Entry) *B
 // Type is PoolFS.
 func (b *Backend) Type() domain.PoolType { return domain.PoolFS }
 
-func (b *Backend) mounter() *Mounter {
-	return &Mounter{Runner: b.runner, MountinfoPath: b.mountinfo, Timeout: b.MountTimeout, Log: b.log}
+func (b *Backend) mounter() *fsmount.Mounter {
+	return &fsmount.Mounter{Runner: b.runner, MountinfoPath: b.mountinfo, Timeout: b.MountTimeout, Log: b.log}
 }
 
 // ValidatePool requires a target path and a source device, with libvirt's
@@ -115,7 +116,7 @@ func (b *Backend) makeFilesystem(ctx context.Context, def *domain.PoolDef, flags
 	if _, err := os.Stat(dev); err != nil {
 		return domain.Errorf(domain.KindOperationInvalid, "Source device does not exist when formatting pool '%s'", def.Name)
 	}
-	format := SourceFormat(def)
+	format := fsmount.SourceFormat(def)
 	if flags&domain.PoolBuildNoOverwrite != 0 {
 		probe, err := b.probe(ctx, dev, format)
 		if err != nil {
@@ -132,7 +133,7 @@ func (b *Backend) makeFilesystem(ctx context.Context, def *domain.PoolDef, flags
 	// "failed to execute mkfs.auto" as it does under libvirt.
 	argv := MkfsArgv(format, dev)
 	if _, err := b.runner.Run(ctx, ports.Command{Path: argv[0], Args: argv[1:]}); err != nil {
-		return CommandError(err, argv)
+		return oserr.Command(err, argv)
 	}
 	return nil
 }
@@ -149,10 +150,10 @@ func (b *Backend) probe(ctx context.Context, dev, format string) (blockdev.Probe
 		// user-visible, so it stays.
 		return blockdev.Probe{}, domain.Errorf(domain.KindStorageProbeFailed, "Failed to probe for format type '%s': fs: %v", format, err)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		return blockdev.Probe{}, CommandError(err, blockdev.BlkidArgv(dev))
+		return blockdev.Probe{}, oserr.Command(err, blockdev.BlkidArgv(dev))
 	}
 	e := domain.Errorf(domain.KindStorageProbeFailed, "Failed to probe for format type '%s'", format)
-	e.Detail += ": " + CommandError(err, blockdev.BlkidArgv(dev)).Detail
+	e.Detail += ": " + oserr.Command(err, blockdev.BlkidArgv(dev)).Detail
 	e.Err = err
 	return blockdev.Probe{}, e
 }
@@ -209,23 +210,11 @@ func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
 // DeletePool removes the (empty) target directory.
 func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
 	b.ForgetPool(def)
-	return DeleteTarget(def, flags)
-}
-
-// DeleteTarget removes an fs or netfs pool's target directory, libvirt's
-// virStorageBackendDeleteLocal.
-func DeleteTarget(def *domain.PoolDef, flags uint32) error {
-	if flags != 0 {
-		return domain.ErrUnsupportedFlags(flags, "virStorageBackendDeleteLocal")
-	}
-	if err := unix.Rmdir(def.Target.Path); err != nil {
-		return SysErr(err, "failed to remove pool '%s'", def.Target.Path)
-	}
-	return nil
+	return fsmount.DeleteTarget(def, flags)
 }
 
 // RefreshPool lists the mounted filesystem as a dir pool, after checking
-// that it is still mounted: see NotMountedError.
+// that it is still mounted: see fsmount.NotMountedError.
 func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
 	if err := isValid(def); err != nil {
 		return domain.PoolStats{}, nil, err
@@ -236,7 +225,7 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 	}
 	if !mounted {
 		b.ForgetPool(def)
-		return domain.PoolStats{}, nil, NotMountedError(def)
+		return domain.PoolStats{}, nil, fsmount.NotMountedError(def)
 	}
 	return b.FileVolumes.RefreshPool(ctx, def)
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
@@ -74,7 +74,7 @@ func TestBuildArgv(t *testing.T) {
 		name      string
 		giveFmt   string
 		giveFlags uint32
-		giveBlkid string // adapters/blockdev/testdata file with blkid's answer; "" = nothing found (exit 2)
+		giveBlkid string // adapters/lib/blockdev/testdata file with blkid's answer; "" = nothing found (exit 2)
 		giveMkfs  string // mkfs's stderr when it is to fail (exit 1)
 		wantKind  domain.Kind
 		wantErr   string // with DEV for the device path
@@ -145,7 +145,7 @@ func TestBuildArgv(t *testing.T) {
 					call.Exit = 2
 				} else {
 					// The captured answers live with the parser.
-					out, err := os.ReadFile(filepath.Join("..", "blockdev", "testdata", tt.giveBlkid))
+					out, err := os.ReadFile(filepath.Join("..", "lib", "blockdev", "testdata", tt.giveBlkid))
 					if err != nil {
 						t.Fatal(err)
 					}

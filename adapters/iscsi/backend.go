@@ -17,15 +17,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/scsi"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -107,7 +105,7 @@ func (b *Backend) DefaultVolFormat() string { return "" }
 func (b *Backend) ValidatePool(def *domain.PoolDef) error { return nil }
 
 // run runs argv. An iscsiadm that cannot run fails with libvirt's
-// virCommandRun texts; one that exits non-zero returns its *osexec.ExitError
+// virCommandRun texts; one that exits non-zero returns its *ports.ExitError
 // wrapped so that callers that tolerate a status (as libvirt does for most
 // iscsiadm calls) can.
 func (b *Backend) run(ctx context.Context, argv []string) ([]byte, error) {
@@ -151,7 +149,7 @@ func target(def *domain.PoolDef) string { return def.Source.Devices[0].Path }
 func (b *Backend) sessions(ctx context.Context) ([]Session, string, error) {
 	argv := SessionArgv(b.cfg.Iscsiadm)
 	out, err := b.run(ctx, argv)
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	stderr := ""
 	if errors.As(err, &xe) {
 		stderr = xe.Stderr
@@ -219,13 +217,13 @@ func (b *Backend) StartPool(ctx context.Context, def *domain.PoolDef) error {
 // nodeNew creates the node record, with libvirt's texts.
 func (b *Backend) nodeNew(ctx context.Context, portal, tgt string) error {
 	_, err := b.run(ctx, NodeNewArgv(b.cfg.Iscsiadm, portal, tgt))
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &xe):
 		return domain.Errorf(domain.KindInternal, "%s failed new mode for target '%s' with status '%d'", b.cfg.Iscsiadm, tgt, xe.Code)
-	case errors.Is(err, exec.ErrNotFound):
+	case errors.Is(err, ports.ErrCommandNotFound):
 		// libvirt runs an absolute path, and a missing one exits 127.
 		return domain.Errorf(domain.KindInternal, "%s failed new mode for target '%s' with status '127'", b.cfg.Iscsiadm, tgt)
 	}
@@ -236,7 +234,7 @@ func (b *Backend) nodeNew(ctx context.Context, portal, tgt string) error {
 // libvirt, only a failure to run it is not.
 func (b *Backend) nodeUpdate(ctx context.Context, portal, tgt, name, value string) error {
 	_, err := b.run(ctx, NodeUpdateArgv(b.cfg.Iscsiadm, portal, tgt, name, value))
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	if err != nil && !errors.As(err, &xe) {
 		return domain.Errorf(domain.KindInternal, "Failed to update '%s' of node mode for target '%s'", name, tgt)
 	}
@@ -308,7 +306,7 @@ func (b *Backend) initiatorIface(ctx context.Context, portal, iqn string) (strin
 	// iscsiadm's status is ignored, as older iscsiadm failed on success;
 	// whether the interface exists afterwards decides.
 	for _, argv := range [][]string{IfaceNewArgv(b.cfg.Iscsiadm, tmp), IfaceUpdateArgv(b.cfg.Iscsiadm, tmp, iqn)} {
-		var xe *osexec.ExitError
+		var xe *ports.ExitError
 		if _, err := b.run(ctx, argv); err != nil && !errors.As(err, &xe) {
 			return "", domain.Errorf(domain.KindInternal, "Failed to run command '%s' to create new iscsi interface", b.cfg.Iscsiadm)
 		}

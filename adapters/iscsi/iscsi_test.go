@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -242,7 +241,7 @@ func TestStartPool(t *testing.T) {
 		}
 	})
 	t.Run("iscsiadm missing", func(t *testing.T) {
-		f := testkit.NewFakeRunner(t, noSessions, testkit.FakeCall{Argv: iscsi.NodeNewArgv(adm, portal, iqn), Err: exec.ErrNotFound})
+		f := testkit.NewFakeRunner(t, noSessions, testkit.FakeCall{Argv: iscsi.NodeNewArgv(adm, portal, iqn), Err: ports.ErrCommandNotFound})
 		err := backend(f, iscsi.Config{}).StartPool(ctx, pool(nil))
 		wantErr(t, err, domain.KindInternal, "internal error: iscsiadm failed new mode for target '"+iqn+"' with status '127'")
 	})

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"

@@ -20,9 +20,8 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -876,6 +875,6 @@ func vgMissing(err error) bool { return stderrSays(err, "not found") }
 func pvMissing(err error) bool { return stderrSays(err, "No PV found on device") }
 
 func stderrSays(err error, text string) bool {
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	return errors.As(err, &xe) && strings.Contains(xe.Stderr, text)
 }

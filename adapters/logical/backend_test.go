@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
@@ -37,7 +37,7 @@ func capvgPool(devs ...string) *domain.PoolDef {
 // blkidCapture is a real blkid answer; the captures live with the parser.
 func blkidCapture(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "blockdev", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "lib", "blockdev", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // stderrKinds classifies a failed LVM command by its stderr, first match
@@ -32,7 +32,7 @@ var stderrKinds = []struct {
 // chosen from the exit status and stderr.
 func commandError(err error, argv []string) *domain.Error {
 	e := blockdev.CommandError(err, argv)
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	if !errors.As(err, &xe) {
 		return e
 	}

@@ -22,8 +22,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -225,7 +224,7 @@ func Retry(ctx context.Context, log *logrus.Entry, run func() error) error {
 }
 
 func timingFailed(err error) bool {
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	return errors.As(err, &xe) && strings.Contains(xe.Stderr, timingFailure)
 }
 

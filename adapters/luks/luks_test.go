@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/luks"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 var secretUUID = domain.UUID{0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x33, 0x33, 0x44, 0x44, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55}
@@ -198,8 +198,8 @@ func TestStageErrors(t *testing.T) {
 
 func TestRetry(t *testing.T) {
 	t.Parallel()
-	timing := &osexec.ExitError{Argv: []string{"qemu-img"}, Code: 1, Stderr: "qemu-img: /p/v: Unable to get accurate CPU usage\n"}
-	other := &osexec.ExitError{Argv: []string{"qemu-img"}, Code: 1, Stderr: "qemu-img: /p/v: Data from secret v_encrypt0 is not valid UTF-8\n"}
+	timing := &ports.ExitError{Argv: []string{"qemu-img"}, Code: 1, Stderr: "qemu-img: /p/v: Unable to get accurate CPU usage\n"}
+	other := &ports.ExitError{Argv: []string{"qemu-img"}, Code: 1, Stderr: "qemu-img: /p/v: Data from secret v_encrypt0 is not valid UTF-8\n"}
 	runs := 0
 	err := luks.Retry(context.Background(), nil, func() error {
 		runs++

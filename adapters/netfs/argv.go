@@ -1,7 +1,7 @@
 package netfs
 
 import (
-	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/fsmount"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 
@@ -21,7 +21,7 @@ func MountSource(def *domain.PoolDef) string {
 	if len(def.Source.Hosts) > 0 {
 		host = def.Source.Hosts[0].Name
 	}
-	if fs.SourceFormat(def) == FormatCIFS {
+	if fsmount.SourceFormat(def) == FormatCIFS {
 		return "//" + host + "/" + def.Source.Dir
 	}
 	return host + ":" + def.Source.Dir
@@ -34,7 +34,7 @@ func MountSource(def *domain.PoolDef) string {
 //	glusterfs: mount -o nodev,nosuid,noexec,direct-io-mode=1[,opts] -t glusterfs HOST:DIR TARGET
 //	cifs:      mount -o nodev,nosuid,noexec,guest[,opts] -t cifs //HOST/DIR TARGET
 func MountArgv(def *domain.PoolDef) []string {
-	format := fs.SourceFormat(def)
+	format := fsmount.SourceFormat(def)
 	nfsvers := ""
 	if def.Source.ProtocolVer != "" {
 		nfsvers = "nfsvers=" + def.Source.ProtocolVer
@@ -42,13 +42,13 @@ func MountArgv(def *domain.PoolDef) []string {
 	src, target := MountSource(def), def.Target.Path
 	switch format {
 	case FormatAuto:
-		return []string{"mount", "-o", fs.MountOptions(def, nfsvers), src, target}
+		return []string{"mount", "-o", fsmount.Options(def, nfsvers), src, target}
 	case FormatGlusterFS:
-		return []string{"mount", "-o", fs.MountOptions(def, "direct-io-mode=1"), "-t", format, src, target}
+		return []string{"mount", "-o", fsmount.Options(def, "direct-io-mode=1"), "-t", format, src, target}
 	case FormatCIFS:
-		return []string{"mount", "-o", fs.MountOptions(def, "guest"), "-t", format, src, target}
+		return []string{"mount", "-o", fsmount.Options(def, "guest"), "-t", format, src, target}
 	default:
-		return []string{"mount", "-o", fs.MountOptions(def, nfsvers), "-t", format, src, target}
+		return []string{"mount", "-o", fsmount.Options(def, nfsvers), "-t", format, src, target}
 	}
 }
 

@@ -9,14 +9,13 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
-	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/fsmount"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -29,7 +28,7 @@ const DefaultShowmountTimeout = 15 * time.Second
 // Backend serves netfs pools.
 type Backend struct {
 	dir.FileVolumes
-	// MountTimeout bounds each mount and umount (New: fs.DefaultMountTimeout;
+	// MountTimeout bounds each mount and umount (New: fsmount.DefaultTimeout;
 	// <= 0: no bound). Set it before the backend is used.
 	MountTimeout time.Duration
 	// ShowmountTimeout bounds showmount and the gluster CLI during source
@@ -48,7 +47,7 @@ func New(runner ports.CommandRunner, mountinfoPath string, log *logrus.Entry) *B
 	return &Backend{
 		// Other clients change an export without inotify events.
 		FileVolumes:      dir.FileVolumes{Runner: runner, Log: log, FullRefresh: true, Owner: owner{}},
-		MountTimeout:     fs.DefaultMountTimeout,
+		MountTimeout:     fsmount.DefaultTimeout,
 		ShowmountTimeout: DefaultShowmountTimeout,
 		runner:           runner,
 		mountinfo:        mountinfoPath,
@@ -59,8 +58,8 @@ func New(runner ports.CommandRunner, mountinfoPath string, log *logrus.Entry) *B
 // Type is PoolNetFS.
 func (b *Backend) Type() domain.PoolType { return domain.PoolNetFS }
 
-func (b *Backend) mounter() *fs.Mounter {
-	return &fs.Mounter{Runner: b.runner, MountinfoPath: b.mountinfo, Timeout: b.MountTimeout, Log: b.log}
+func (b *Backend) mounter() *fsmount.Mounter {
+	return &fsmount.Mounter{Runner: b.runner, MountinfoPath: b.mountinfo, Timeout: b.MountTimeout, Log: b.log}
 }
 
 // ValidatePool requires a host, a source dir and a target path, with
@@ -75,7 +74,7 @@ func (b *Backend) ValidatePool(def *domain.PoolDef) error {
 	if def.Target.Path == "" {
 		return domain.Errorf(domain.KindXMLError, "missing storage pool target path")
 	}
-	switch fs.SourceFormat(def) {
+	switch fsmount.SourceFormat(def) {
 	case FormatAuto, FormatNFS, FormatGlusterFS, FormatCIFS:
 	default:
 		return domain.Errorf(domain.KindXMLError, "unknown netfs pool format type %s", def.Source.Format)
@@ -165,11 +164,11 @@ func (b *Backend) StopPool(ctx context.Context, def *domain.PoolDef) error {
 // DeletePool removes the (empty) target directory.
 func (b *Backend) DeletePool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
 	b.ForgetPool(def)
-	return fs.DeleteTarget(def, flags)
+	return fsmount.DeleteTarget(def, flags)
 }
 
 // RefreshPool lists the mounted export as a dir pool, after checking that
-// it is still mounted (fs.NotMountedError).
+// it is still mounted (fsmount.NotMountedError).
 func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.PoolStats, []*domain.VolDef, error) {
 	if err := isValid(def); err != nil {
 		return domain.PoolStats{}, nil, err
@@ -180,7 +179,7 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 	}
 	if !mounted {
 		b.ForgetPool(def)
-		return domain.PoolStats{}, nil, fs.NotMountedError(def)
+		return domain.PoolStats{}, nil, fsmount.NotMountedError(def)
 	}
 	return b.FileVolumes.RefreshPool(ctx, def)
 }
@@ -219,7 +218,7 @@ func (b *Backend) FindPoolSources(ctx context.Context, spec *domain.PoolSource, 
 		if b.log != nil {
 			b.log.WithError(nfsErr).Warnf("netfs: listing the NFS exports of %s failed", host)
 		}
-		if de, ok := fs.TimeoutDetail(nfsErr, "cannot list the NFS exports of %s", host); ok {
+		if de, ok := fsmount.TimeoutDetail(nfsErr, "cannot list the NFS exports of %s", host); ok {
 			return nil, de
 		}
 		return nil, domain.Errorf(domain.KindOperationFailed, "no storage pools were found on host '%s'", host)
@@ -236,7 +235,7 @@ func (b *Backend) FindPoolSources(ctx context.Context, spec *domain.PoolSource, 
 
 func (b *Backend) showmount(ctx context.Context, host string) ([]string, error) {
 	argv := ShowmountArgv(host)
-	out, err := fs.RunBounded(ctx, b.runner, ports.Command{Path: argv[0], Args: argv[1:]}, b.ShowmountTimeout)
+	out, err := fsmount.RunBounded(ctx, b.runner, ports.Command{Path: argv[0], Args: argv[1:]}, b.ShowmountTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +246,9 @@ func (b *Backend) showmount(ctx context.Context, host string) ([]string, error) 
 // missing, failing or timing out) simply has no gluster volumes.
 func (b *Backend) glusterVolumes(ctx context.Context, host string) ([]string, error) {
 	argv := GlusterArgv(host)
-	out, err := fs.RunBounded(ctx, b.runner, ports.Command{Path: argv[0], Args: argv[1:]}, b.ShowmountTimeout)
+	out, err := fsmount.RunBounded(ctx, b.runner, ports.Command{Path: argv[0], Args: argv[1:]}, b.ShowmountTimeout)
 	if err != nil {
-		if b.log != nil && !errors.Is(err, exec.ErrNotFound) {
+		if b.log != nil && !errors.Is(err, ports.ErrCommandNotFound) {
 			b.log.WithError(err).Debugf("netfs: no gluster volumes on %s", host)
 		}
 		return nil, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // netfsPool is the domain form of libvirt's storagepoolxml2argvdata
@@ -229,7 +230,7 @@ func TestFindPoolSources(t *testing.T) {
 			name:     "nfs exports, no gluster CLI",
 			giveSpec: &domain.PoolSource{Hosts: host},
 			giveNFS:  testkit.FakeCall{Stdout: readTestdata(t, "showmount.txt")},
-			giveGl:   testkit.FakeCall{Err: &exec.Error{Name: "gluster", Err: exec.ErrNotFound}},
+			giveGl:   testkit.FakeCall{Err: ports.ErrCommandNotFound},
 			want: []domain.PoolSource{src("/srv/nfs/images", "nfs"), src("/export/my share", "nfs"), src("/home", "nfs"),
 				src("/var/lib/libvirt/images", "nfs")},
 		},

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/dir"
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )

@@ -57,7 +57,7 @@ func TestRunWithCredential(t *testing.T) {
 
 	rootOnly := filepath.Join(testkit.OwnedDir(t, 0), "f")
 	_, err := r.Run(ctx, ports.Command{Path: "touch", Args: []string{rootOnly}, Cred: cred})
-	if code, ok := osexec.ExitCode(err); !ok || code == 0 {
+	if code, ok := ports.ExitStatus(err); !ok || code == 0 {
 		t.Errorf("touch in a root-only directory as %d: %v, want a failure", uid, err)
 	}
 	if _, err := r.Run(ctx, ports.Command{Path: "touch", Args: []string{rootOnly}}); err != nil {

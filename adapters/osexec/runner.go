@@ -42,34 +42,15 @@ func New(log *logrus.Entry) *Runner {
 	return &Runner{log: log, WaitDelay: DefaultWaitDelay}
 }
 
-// ExitError is a command that ran and exited with a non-zero status (or was
-// killed by a signal, Code -1).
-type ExitError struct {
-	Argv   []string
-	Code   int
-	Stderr string
-	Err    error // the *exec.ExitError or the context error
-}
-
-// Error formats the failure as libvirt does for a child process, with the
-// command's stderr so that the user sees the tool's own explanation.
-func (e *ExitError) Error() string {
-	msg := fmt.Sprintf("osexec: %s: exit status %d", strings.Join(e.Argv, " "), e.Code)
-	if s := strings.TrimSpace(e.Stderr); s != "" {
-		msg += ": " + s
-	}
-	return msg
-}
-
-// ExitCode returns the command's exit status, -1 when a signal ended it.
-func (e *ExitError) ExitCode() int { return e.Code }
-
-// Unwrap exposes the underlying exec or context error.
-func (e *ExitError) Unwrap() error { return e.Err }
+// ExitError is ports.ExitError, the runner's failure contract.
+//
+// Deprecated: test for *ports.ExitError; this name stays only so that code
+// written before the type moved to ports still builds.
+type ExitError = ports.ExitError
 
 // Run runs cmd and returns its stdout. A command that cannot be started returns
-// the exec error (wrapping exec.ErrNotFound when the program is missing); a
-// command that fails returns *ExitError.
+// the exec error, which is ports.ErrCommandNotFound too when the program is
+// missing; a command that fails returns *ports.ExitError.
 func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	argv := append([]string{cmd.Path}, cmd.Args...)
 	if r.log != nil {
@@ -121,7 +102,7 @@ func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		xe := &ExitError{Argv: argv, Code: ee.ExitCode(), Stderr: stderr.String(), Err: err}
+		xe := &ports.ExitError{Argv: argv, Code: ee.ExitCode(), Stderr: stderr.String(), Err: err}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			xe.Err = errors.Join(ctxErr, err)
 		}
@@ -134,18 +115,31 @@ func (r *Runner) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 		// The child exited cleanly but something still held its pipes open.
 		return stdout.Bytes(), nil
 	}
-	return nil, fmt.Errorf("osexec: %s: %w", strings.Join(argv, " "), err)
+	return nil, startError{argv: argv, err: err}
 }
 
-// ExitCode returns the exit status carried by err when it is (or wraps) an
-// *ExitError, and ok=false otherwise.
-func ExitCode(err error) (code int, ok bool) {
-	var xe *ExitError
-	if errors.As(err, &xe) {
-		return xe.Code, true
-	}
-	return 0, false
+// startError is a command that could not be started. It is
+// ports.ErrCommandNotFound when os/exec found no program, so that callers
+// need not know os/exec.
+type startError struct {
+	argv []string
+	err  error
 }
+
+func (e startError) Error() string {
+	return fmt.Sprintf("osexec: %s: %v", strings.Join(e.argv, " "), e.err)
+}
+
+func (e startError) Unwrap() error { return e.err }
+
+func (e startError) Is(target error) bool {
+	return target == ports.ErrCommandNotFound && errors.Is(e.err, exec.ErrNotFound)
+}
+
+// ExitCode is ports.ExitStatus.
+//
+// Deprecated: use ports.ExitStatus.
+func ExitCode(err error) (code int, ok bool) { return ports.ExitStatus(err) }
 
 // runWithUmask runs c with the given umask. The umask belongs to the whole
 // process, and setting it around the fork would change the mode of files the

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -68,12 +67,12 @@ func TestRun(t *testing.T) {
 			if err == nil {
 				return
 			}
-			var xe *osexec.ExitError
+			var xe *ports.ExitError
 			if !errors.As(err, &xe) {
 				t.Fatalf("err %T is not *ExitError", err)
 			}
-			if xe.ExitCode() != tt.wantCode {
-				t.Errorf("code = %d, want %d", xe.ExitCode(), tt.wantCode)
+			if xe.ExitStatus() != tt.wantCode {
+				t.Errorf("code = %d, want %d", xe.ExitStatus(), tt.wantCode)
 			}
 			if xe.Stderr != tt.wantStderr {
 				t.Errorf("stderr = %q, want %q", xe.Stderr, tt.wantStderr)
@@ -81,7 +80,7 @@ func TestRun(t *testing.T) {
 			if xe.Argv[0] != tt.giveCmd.Path {
 				t.Errorf("argv = %q", xe.Argv)
 			}
-			if code, ok := osexec.ExitCode(err); !ok || code != tt.wantCode {
+			if code, ok := ports.ExitStatus(err); !ok || code != tt.wantCode {
 				t.Errorf("ExitCode() = %d, %v", code, ok)
 			}
 		})
@@ -92,10 +91,10 @@ func TestRunMissingProgram(t *testing.T) {
 	t.Parallel()
 	r, _ := newRunner(t)
 	_, err := r.Run(context.Background(), ports.Command{Path: "no-such-program-virtstoraged"})
-	if !errors.Is(err, exec.ErrNotFound) {
-		t.Fatalf("err = %v, want exec.ErrNotFound", err)
+	if !errors.Is(err, ports.ErrCommandNotFound) {
+		t.Fatalf("err = %v, want ports.ErrCommandNotFound", err)
 	}
-	if _, ok := osexec.ExitCode(err); ok {
+	if _, ok := ports.ExitStatus(err); ok {
 		t.Error("a command that never started has no exit code")
 	}
 }
@@ -129,7 +128,7 @@ func TestRunCancelKillsChild(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want it to wrap the context error", err)
 	}
-	if code, ok := osexec.ExitCode(err); !ok || code != -1 {
+	if code, ok := ports.ExitStatus(err); !ok || code != -1 {
 		t.Errorf("ExitCode = %d, %v; want -1 (killed)", code, ok)
 	}
 }
@@ -155,15 +154,15 @@ func TestExitErrorText(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		give *osexec.ExitError
+		give *ports.ExitError
 		want string
 	}{
 		{
 			name: "with stderr",
-			give: &osexec.ExitError{Argv: []string{"qemu-img", "create", "x"}, Code: 1, Stderr: "qemu-img: x: bad\n"},
+			give: &ports.ExitError{Argv: []string{"qemu-img", "create", "x"}, Code: 1, Stderr: "qemu-img: x: bad\n"},
 			want: "osexec: qemu-img create x: exit status 1: qemu-img: x: bad",
 		},
-		{name: "silent", give: &osexec.ExitError{Argv: []string{"false"}, Code: 1}, want: "osexec: false: exit status 1"},
+		{name: "silent", give: &ports.ExitError{Argv: []string{"false"}, Code: 1}, want: "osexec: false: exit status 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

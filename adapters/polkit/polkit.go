@@ -19,7 +19,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/sirupsen/logrus"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 

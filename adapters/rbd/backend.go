@@ -14,7 +14,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -25,7 +24,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -219,7 +218,7 @@ func (b *Backend) run(ctx context.Context, c *Conn, key []byte, tool string, bou
 	cmd.Path = tool
 	cmd.Args = append(cc.Args(), args...)
 	out, err := b.runner.Run(ctx, cmd)
-	if errors.Is(err, exec.ErrNotFound) {
+	if errors.Is(err, ports.ErrCommandNotFound) {
 		// Without ceph-common: libvirt's "Cannot find 'rbd' in path".
 		return out, oserr.Command(err, []string{tool})
 	}

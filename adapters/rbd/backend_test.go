@@ -7,7 +7,6 @@ import (
 	"flag"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -369,7 +368,7 @@ func TestErrors(t *testing.T) {
 				return b.RefreshVol(ctx, def, &domain.VolDef{Name: "x"})
 			},
 			"failed to open the RBD image 'x': No such file or directory"},
-		{"no rados command", testkit.FakeCall{Argv: []string{"rados", testkit.AnyRest}, Err: exec.ErrNotFound},
+		{"no rados command", testkit.FakeCall{Argv: []string{"rados", testkit.AnyRest}, Err: ports.ErrCommandNotFound},
 			func(b *rbd.Backend, def *domain.PoolDef) error { _, _, err := b.RefreshPool(ctx, def); return err },
 			"Cannot find 'rados' in path: No such file or directory"},
 		{"killed at the deadline", testkit.FakeCall{Argv: []string{"rbd", testkit.AnyRest}, Exit: -1},

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
 // errnoText finds the "(N) strerror" Ceph's tools print for a failed call.
@@ -20,7 +20,7 @@ var errnoText = regexp.MustCompile(`\((\d{1,3})\) [A-Z]`)
 // status (rbd exits with the errno of the call that failed). A command we
 // killed at its deadline counts as timed out, as Ceph's own timeouts do.
 func errno(err error) (syscall.Errno, bool) {
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	if !errors.As(err, &xe) {
 		return 0, false
 	}
@@ -40,13 +40,13 @@ func errno(err error) (syscall.Errno, bool) {
 
 // notConnected reports a command that never reached the cluster.
 func notConnected(err error) bool {
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	return errors.As(err, &xe) && strings.Contains(xe.Stderr, "couldn't connect to")
 }
 
 // noPool reports a command that found no such pool.
 func noPool(err error) bool {
-	var xe *osexec.ExitError
+	var xe *ports.ExitError
 	return errors.As(err, &xe) && (strings.Contains(xe.Stderr, "error opening pool") || strings.Contains(xe.Stderr, "does not exist"))
 }
 

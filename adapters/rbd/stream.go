@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )

@@ -362,7 +362,7 @@ func (c *conn) startCall(h header, payload []byte, buf *[]byte) (next readNext, 
 			// payload is the reader's buffer: the call must be over, and nothing
 			// may point into it, before the next frame is read.
 			tok := c.beginInline()
-			c.runCall(prog, info, h, payload, nil, release, workerDone)
+			c.runCall(&call{prog: prog, info: info, h: h, args: payload, release: release, inline: true, workerDone: workerDone})
 			if !c.endInline(tok) {
 				return readHandedOff, false
 			}
@@ -385,7 +385,7 @@ func (c *conn) startCall(h header, payload []byte, buf *[]byte) (next readNext, 
 		st = c.openStream(h, info.Stream)
 	}
 	go func() {
-		c.runCall(prog, info, h, args, st, release, nil)
+		c.runCall(&call{prog: prog, info: info, h: h, args: args, st: st, release: release})
 		c.callBytes.release(len(args))
 		if own {
 			c.srv.relief.churn()
@@ -394,104 +394,166 @@ func (c *conn) startCall(h header, payload []byte, buf *[]byte) (next readNext, 
 	return readOn, true
 }
 
-// runCall decodes, executes and answers one call. workerDone is non-nil when
-// the caller already holds a worker slot: the call then runs inline on the
-// reader, args is the reader's buffer and the reply is written in place when
-// nothing else is queued.
-func (c *conn) runCall(prog program, info *xdr.ProcInfo, h header, args []byte, st *stream, release, workerDone func()) {
-	inline := workerDone != nil
-	// Building logrus fields costs more than a fast call itself: only when debugging
-	// or on failure.
-	debug := c.log.Logger.IsLevelEnabled(logrus.DebugLevel)
-	callLog := func() *logrus.Entry {
-		return c.log.WithFields(logrus.Fields{"proc": info.Name, "serial": h.serial})
-	}
-	// The clock is read only when someone looks at the time taken.
-	rec := c.srv.recorder(info)
-	var start time.Time
-	if debug || rec != nil {
-		start = time.Now()
-	}
-	scope := prog.scope(info)
-	if err := prog.check(info); err != nil {
-		if inline {
-			workerDone()
+// call is one request as the reader hands it on: its program and
+// dispatch-table row, its header and encoded arguments, the stream it opened
+// (nil for most calls), and the request slot it holds, which release frees
+// once the reply is on the wire.
+type call struct {
+	prog    program
+	info    *xdr.ProcInfo
+	h       header
+	args    []byte
+	st      *stream
+	release func()
+	// inline is a call the reader runs itself, with a worker slot it took
+	// (workerDone): args is then the reader's buffer, and the reply is
+	// written in place when nothing else is queued. Other calls take their
+	// worker slot in runCall.
+	inline     bool
+	workerDone func()
+}
+
+// runCall serves one call in net/rpc's shape: check it, decode its
+// arguments and run it, answer with its result or its error. What makes a
+// small call cheap (run inline on the reader, no clock read or log fields
+// unless someone looks, pooled decoders, the reply written in place) is in
+// the helpers below.
+func (c *conn) runCall(cl *call) {
+	m := c.meter(cl.info)
+	if err := cl.prog.check(cl.info); err != nil {
+		if cl.inline {
+			cl.workerDone()
 		}
-		if rec != nil {
-			rec.CallDone(time.Since(start), true)
-		}
-		if debug {
-			callLog().WithError(err).Debug("rpc: call refused")
-		}
-		if st != nil {
-			st.discard()
-		}
-		c.replyError(h, err, scope, release)
+		c.failCall(cl, &m, err, "rpc: call refused")
 		return
 	}
-	if !inline {
-		var err error
-		workerDone, err = c.sv.workers.acquire(c.ctx, info.Priority)
-		if err != nil {
-			if st != nil {
-				st.discard()
-			}
-			release()
-			return
-		}
+	if !cl.inline && !c.takeWorker(cl) {
+		return
 	}
+	ret, err := c.execute(cl)
+	if err != nil {
+		c.failCall(cl, &m, err, "rpc: call failed")
+		return
+	}
+	c.reply(cl, &m, ret)
+}
+
+// meter times a call for its recorder (metrics) and the debug log. Reading
+// the clock and building logrus fields cost more than a fast call itself,
+// so it does either only when someone looks.
+type meter struct {
+	rec   ports.CallRecorder
+	start time.Time
+	debug bool
+}
+
+func (c *conn) meter(info *xdr.ProcInfo) meter {
+	m := meter{rec: c.srv.recorder(info), debug: c.log.Logger.IsLevelEnabled(logrus.DebugLevel)}
+	if m.debug || m.rec != nil {
+		m.start = time.Now()
+	}
+	return m
+}
+
+// record tells the recorder, if any, that the call was answered.
+func (m *meter) record(failed bool) {
+	if m.rec != nil {
+		m.rec.CallDone(time.Since(m.start), failed)
+	}
+}
+
+// debugLog logs what became of the call at debug level, when enabled.
+func (c *conn) debugLog(cl *call, m *meter, err error, msg string) {
+	if !m.debug {
+		return
+	}
+	l := c.callLog(cl).WithField("took", time.Since(m.start))
+	if err != nil {
+		l = l.WithError(err)
+	}
+	l.Debug(msg)
+}
+
+func (c *conn) callLog(cl *call) *logrus.Entry {
+	return c.log.WithFields(logrus.Fields{"proc": cl.info.Name, "serial": cl.h.serial})
+}
+
+// takeWorker waits for a worker slot for a call on a goroutine of its own;
+// false when the connection ended first, with the call dropped unanswered.
+func (c *conn) takeWorker(cl *call) bool {
+	done, err := c.sv.workers.acquire(c.ctx, cl.info.Priority)
+	if err != nil {
+		cl.discardStream()
+		cl.release()
+		return false
+	}
+	cl.workerDone = done
+	return true
+}
+
+// execute decodes the call's arguments and runs it, then gives its worker
+// slot back.
+func (c *conn) execute(cl *call) (xdr.Message, error) {
 	var xst xdr.Stream
-	if st != nil {
-		xst = st
+	if cl.st != nil {
+		xst = cl.st
 	}
 	dec := decoders.Get().(*xdr.Decoder)
-	dec.Reset(args)
+	dec.Reset(cl.args)
 	// Strings may point into args only when args is this call's own copy; the
 	// reader's buffer is reused for the next frame.
-	dec.SetAlias(!inline)
-	ret, err := prog.dispatch(c.ctx, h.proc, dec, xst)
+	dec.SetAlias(!cl.inline)
+	ret, err := cl.prog.dispatch(c.ctx, cl.h.proc, dec, xst)
 	dec.Reset(nil)
 	dec.SetAlias(false)
 	decoders.Put(dec)
-	workerDone()
+	cl.workerDone()
 	if errors.Is(err, xdr.ErrUnknownProcedure) {
-		err = rpcError("unknown procedure: %d", h.proc)
+		err = rpcError("unknown procedure: %d", cl.h.proc)
 	}
-	if err != nil {
-		if rec != nil {
-			rec.CallDone(time.Since(start), true)
-		}
-		if st != nil {
-			st.discard()
-		}
-		if debug {
-			callLog().WithError(err).WithField("took", time.Since(start)).Debug("rpc: call failed")
-		}
-		c.replyError(h, err, scope, release)
-		return
+	return ret, err
+}
+
+// failCall answers a call with err; its stream, if any, is dropped.
+func (c *conn) failCall(cl *call, m *meter, err error, msg string) {
+	m.record(true)
+	c.debugLog(cl, m, err, msg)
+	cl.discardStream()
+	c.replyError(cl.h, err, cl.prog.scope(cl.info), cl.release)
+}
+
+func (cl *call) discardStream() {
+	if cl.st != nil {
+		cl.st.discard()
 	}
-	if debug {
-		callLog().WithField("took", time.Since(start)).Debug("rpc: call done")
-	}
-	rh := h
+}
+
+// reply answers a call with its result: an inline call's from the reader,
+// others through the writer's queue.
+func (c *conn) reply(cl *call, m *meter, ret xdr.Message) {
+	c.debugLog(cl, m, nil, "rpc: call done")
+	rh := cl.h
 	rh.typ, rh.status = typeReply, statusOK
 	frame, err := encodeMessage(rh, ret)
-	if rec != nil {
-		rec.CallDone(time.Since(start), err != nil)
-	}
+	m.record(err != nil)
 	if err != nil {
 		// A reply we cannot encode (a list over its bound) must still be answered.
-		callLog().WithError(err).Error("rpc: cannot encode reply")
-		if st != nil {
-			st.discard()
-		}
-		c.replyError(h, internalError(fromRPC, "%v", err), scope, release)
+		c.callLog(cl).WithError(err).Error("rpc: cannot encode reply")
+		cl.discardStream()
+		c.replyError(cl.h, internalError(fromRPC, "%v", err), cl.prog.scope(cl.info), cl.release)
 		return
 	}
-	if inline {
-		c.sendInline(frame, release)
+	if cl.inline {
+		c.sendInline(frame, cl.release)
 		return
 	}
+	c.queueReply(cl.h, cl.st, frame, cl.release)
+}
+
+// queueReply queues a reply for the writer. Once it is written, the request
+// slot is freed, the call's stream learns it may send, and CONNECT_CLOSE
+// (whose callers stop being served before the reply goes) hangs up.
+func (c *conn) queueReply(h header, st *stream, frame []byte, release func()) {
 	if h.proc == procConnectClose {
 		c.stopServing()
 	}

@@ -638,19 +638,19 @@ func (r *fileReader) Next([]byte) (int, int64, error) {
 	return 0, 0, errors.New("fileReader: Next used where NextSection should be")
 }
 
-func (r *fileReader) NextSection(max int) (int, int64, int, int64, error) {
+func (r *fileReader) NextSection(max int) (ports.FileSection, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.handed == 1 && r.afterFirst != nil {
 		r.afterFirst(r.f)
 	}
 	if len(r.segs) == 0 {
-		return 0, 0, 0, 0, io.EOF
+		return ports.FileSection{}, io.EOF
 	}
 	s := &r.segs[0]
 	if s.hole && r.sparse {
 		r.segs = r.segs[1:]
-		return 0, 0, 0, s.n, nil
+		return ports.FileSection{Hole: s.n}, nil
 	}
 	off, n := s.off, min(int64(max), s.n)
 	s.off, s.n = s.off+n, s.n-n
@@ -658,7 +658,7 @@ func (r *fileReader) NextSection(max int) (int, int64, int, int64, error) {
 		r.segs = r.segs[1:]
 	}
 	r.handed++
-	return int(r.f.Fd()), off, int(n), 0, nil
+	return ports.FileSection{FD: int(r.f.Fd()), Offset: off, Len: int(n)}, nil
 }
 
 func (r *fileReader) Close() error {

@@ -72,7 +72,8 @@ func newSectionSender(s *stream, rd ports.VolumeSectionReader, hdr []byte) *sect
 
 // send sends the next data packet, if any, and returns the hole that follows.
 func (ss *sectionSender) send() (int64, error) {
-	fd, off, n, hole, err := ss.rd.NextSection(downloadChunk)
+	sec, err := ss.rd.NextSection(downloadChunk)
+	fd, off, n, hole := sec.FD, sec.Offset, sec.Len, sec.Hole
 	if n == 0 {
 		return hole, err
 	}

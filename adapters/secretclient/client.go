@@ -26,7 +26,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/oserr"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/oserr"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/gen/remote"
 	"github.com/virtstoraged-go/virtstoraged/gen/virnet"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 )
 

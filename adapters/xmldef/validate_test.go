@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
-	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/xmldef"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"

@@ -11,12 +11,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/conffile"
-	"github.com/virtstoraged-go/virtstoraged/adapters/logconf"
+	"github.com/virtstoraged-go/virtstoraged/adapters/daemon/conffile"
+	"github.com/virtstoraged-go/virtstoraged/adapters/daemon/logconf"
+	"github.com/virtstoraged-go/virtstoraged/adapters/daemon/process"
+	"github.com/virtstoraged-go/virtstoraged/adapters/daemon/sockets"
 	"github.com/virtstoraged-go/virtstoraged/adapters/metrics"
-	"github.com/virtstoraged-go/virtstoraged/adapters/process"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
-	"github.com/virtstoraged-go/virtstoraged/adapters/sockets"
 )
 
 // shutdownGrace is how long in-flight calls may run after SIGTERM before their

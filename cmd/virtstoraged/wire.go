@@ -5,8 +5,8 @@ package main
 import (
 	"github.com/google/wire"
 
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
-	"github.com/virtstoraged-go/virtstoraged/adapters/relaxng"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rpc"
 	"github.com/virtstoraged-go/virtstoraged/adapters/secretclient"
 	"github.com/virtstoraged-go/virtstoraged/adapters/statefile"

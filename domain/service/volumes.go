@@ -596,50 +596,48 @@ func validateRange(offset, length uint64) error {
 
 // openStream is what both streams do before their backend opens them:
 // check the flags and the range, take the volume (exclusively to write,
-// shared to read) and count the job; open then opens the backend's end, and
-// a failure gives the volume back. The stream's wrapper releases the volume
-// and ends the job (done) when the stream ends.
-func openStream[T any](s *Service, h domain.VolHandle, offset, length uint64, flags uint32, api string, write bool, open func(r volRef) (T, error)) (stream T, r volRef, done func(), err error) {
+// shared to read), count the job and begin it as kind; open then opens the
+// backend's end with the job's context, and a failure ends the job and gives
+// the volume back. The stream's wrapper ends the job, releases the volume
+// and calls done when the stream ends.
+func openStream[T any](ctx context.Context, s *Service, h domain.VolHandle, offset, length uint64, flags uint32, api string, kind domain.JobKind, open func(ctx context.Context, r volRef) (T, error)) (stream T, r volRef, j *job, done func(), err error) {
 	if err = domain.CheckFlags(flags, domain.MaskVolStream, api); err != nil {
-		return stream, r, nil, err
+		return stream, r, nil, nil, err
 	}
 	if err = validateRange(offset, length); err != nil {
-		return stream, r, nil, err
+		return stream, r, nil, nil, err
 	}
+	write := kind == domain.JobUpload
 	acquire, release := shared, volRef.releaseShared
 	if write {
 		acquire, release = exclusive, volRef.releaseExclusive
 	}
 	if r, err = s.resolveVol(h, acquire); err != nil {
-		return stream, r, nil, err
+		return stream, r, nil, nil, err
+	}
+	size := max(r.vdef.Capacity, r.vdef.Physical)
+	if write && offset > size {
+		// Beyond libvirt, which silently makes a huge sparse file.
+		release(r)
+		return stream, volRef{}, nil, nil, domain.Errorf(domain.KindInvalidArg, "offset %d is beyond the end of volume '%s' (%d bytes)", offset, h.Name, size)
 	}
 	done = s.track()
-	if stream, err = open(r); err != nil {
+	jctx, j := s.beginJob(ctx, kind, h.Pool, h.Name, domain.StreamTotal(offset, length, size))
+	if stream, err = open(jctx, r); err != nil {
+		j.end(err)
 		release(r)
 		done()
-		return stream, volRef{}, nil, err
+		return stream, volRef{}, nil, nil, err
 	}
-	return stream, r, done, nil
+	return stream, r, j, done, nil
 }
 
 // VolUpload opens an upload into a volume, which stays busy until the writer is
 // finished or aborted. Beyond libvirt, an offset past the end of the volume is
 // refused instead of silently creating a huge sparse file.
 func (s *Service) VolUpload(ctx context.Context, h domain.VolHandle, offset, length uint64, flags uint32) (ports.VolumeWriter, error) {
-	var j *job
-	w, r, done, err := openStream(s, h, offset, length, flags, "storageVolUpload", true, func(r volRef) (ports.VolumeWriter, error) {
-		size := max(r.vdef.Capacity, r.vdef.Physical)
-		if offset > size {
-			return nil, domain.Errorf(domain.KindInvalidArg, "offset %d is beyond the end of volume '%s' (%d bytes)", offset, h.Name, size)
-		}
-		jctx, jb := s.beginJob(ctx, domain.JobUpload, h.Pool, h.Name, domain.StreamTotal(offset, length, size))
-		w, err := r.b.UploadVol(jctx, r.pdef, r.vdef, offset, length, flags)
-		if err != nil {
-			jb.end(err)
-			return nil, err
-		}
-		j = jb
-		return w, nil
+	w, r, j, done, err := openStream(ctx, s, h, offset, length, flags, "storageVolUpload", domain.JobUpload, func(ctx context.Context, r volRef) (ports.VolumeWriter, error) {
+		return r.b.UploadVol(ctx, r.pdef, r.vdef, offset, length, flags)
 	})
 	if err != nil {
 		return nil, err
@@ -710,17 +708,8 @@ func (w *uploadWriter) Abort() {
 // VolDownload opens a download of a volume, which stays in use until the reader
 // is closed.
 func (s *Service) VolDownload(ctx context.Context, h domain.VolHandle, offset, length uint64, flags uint32) (ports.VolumeReader, error) {
-	var j *job
-	rd, r, done, err := openStream(s, h, offset, length, flags, "storageVolDownload", false, func(r volRef) (ports.VolumeReader, error) {
-		total := domain.StreamTotal(offset, length, max(r.vdef.Capacity, r.vdef.Physical))
-		jctx, jb := s.beginJob(ctx, domain.JobDownload, h.Pool, h.Name, total)
-		rd, err := r.b.DownloadVol(jctx, r.pdef, r.vdef, offset, length, flags)
-		if err != nil {
-			jb.end(err)
-			return nil, err
-		}
-		j = jb
-		return rd, nil
+	rd, r, j, done, err := openStream(ctx, s, h, offset, length, flags, "storageVolDownload", domain.JobDownload, func(ctx context.Context, r volRef) (ports.VolumeReader, error) {
+		return r.b.DownloadVol(ctx, r.pdef, r.vdef, offset, length, flags)
 	})
 	if err != nil {
 		return nil, err
@@ -739,13 +728,13 @@ type sectionDownloadReader struct {
 	sections ports.VolumeSectionReader
 }
 
-func (d *sectionDownloadReader) NextSection(max int) (int, int64, int, int64, error) {
-	fd, off, n, hole, err := d.sections.NextSection(max)
-	d.job.Advance(int64(n) + hole)
+func (d *sectionDownloadReader) NextSection(max int) (ports.FileSection, error) {
+	sec, err := d.sections.NextSection(max)
+	d.job.Advance(sec.Size())
 	if err == io.EOF {
 		d.eof.Store(true)
 	}
-	return fd, off, n, hole, err
+	return sec, err
 }
 
 func (d *sectionDownloadReader) SectionError(err error) error { return d.sections.SectionError(err) }

@@ -120,7 +120,7 @@ func TestNetFSFindSources(t *testing.T) {
 	}
 }
 
-// The daemon's bounds (fs.DefaultMountTimeout, netfs.DefaultShowmountTimeout):
+// The daemon's bounds (fsmount.DefaultTimeout, netfs.DefaultShowmountTimeout):
 // no configuration setting changes them, so this test waits for the real
 // ones.
 const (

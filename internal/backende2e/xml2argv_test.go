@@ -5,13 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
+	"github.com/virtstoraged-go/virtstoraged/adapters/lib/fsmount"
 	"github.com/virtstoraged-go/virtstoraged/adapters/logical"
 	"github.com/virtstoraged-go/virtstoraged/adapters/mpath"
 	"github.com/virtstoraged-go/virtstoraged/adapters/netfs"
@@ -144,7 +144,7 @@ func TestXML2ArgvFS(t *testing.T) {
 			must(t, "build --no-overwrite", b.BuildPool(ctx, def, domain.PoolBuildNoOverwrite))
 			f.Expect("mkfs", testkit.AnyRest)
 			must(t, "build --overwrite", b.BuildPool(ctx, def, domain.PoolBuildOverwrite))
-			f.Expect("mount", testkit.AnyRest).Do = mt.Mounting(def.Target.Path, fs.SourceFormat(def), dev)
+			f.Expect("mount", testkit.AnyRest).Do = mt.Mounting(def.Target.Path, fsmount.SourceFormat(def), dev)
 			must(t, "start", b.StartPool(ctx, def))
 			must(t, "start again (mounted)", b.StartPool(ctx, def))
 			vol := readVol(t, b, def, "vol-qcow2")
@@ -195,7 +195,7 @@ func TestXML2ArgvNetFS(t *testing.T) {
 			// fixed: the golden file holds them sorted.
 			f.ExactOrder = false
 			f.Expect("showmount", testkit.AnyRest).Stdout = string(showmount)
-			f.Expect("gluster", testkit.AnyRest).Err = exec.ErrNotFound
+			f.Expect("gluster", testkit.AnyRest).Err = ports.ErrCommandNotFound
 			srcs, err := b.FindPoolSources(ctx, &domain.PoolSource{Hosts: def.Source.Hosts}, 0)
 			if err != nil || len(srcs) != 4 {
 				t.Fatalf("find sources: %v, %v; want the 4 exports of showmount.txt", srcs, err)

@@ -287,21 +287,21 @@ func (e *env) downloadSections(def *domain.PoolDef, vol *domain.VolDef, flags ui
 	}
 	var out bytes.Buffer
 	for {
-		fd, off, n, hole, err := sr.NextSection(256 << 10)
+		sec, err := sr.NextSection(256 << 10)
 		if errors.Is(err, io.EOF) {
 			return out.Bytes(), true
 		}
 		if err != nil {
 			e.t.Fatalf("download of %s: NextSection = %v", vol.Name, err)
 		}
-		buf := make([]byte, n)
-		got, err := syscall.Pread(fd, buf, off)
+		buf := make([]byte, sec.Len)
+		got, err := syscall.Pread(sec.FD, buf, sec.Offset)
 		if err != nil {
-			e.t.Fatalf("download of %s: reading the section at %d: %v", vol.Name, off, sr.SectionError(err))
+			e.t.Fatalf("download of %s: reading the section at %d: %v", vol.Name, sec.Offset, sr.SectionError(err))
 		}
 		out.Write(buf[:got])
-		out.Write(make([]byte, hole))
-		if got < n {
+		out.Write(make([]byte, sec.Hole))
+		if got < sec.Len {
 			return out.Bytes(), true // the file shrank: the stream ends here
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/fs"
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/internal/faults"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
@@ -65,7 +64,7 @@ func (f *fsTools) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	last := argv[len(argv)-1]
 	switch cmd.Path {
 	case "blkid":
-		return nil, &osexec.ExitError{Argv: argv, Code: 2}
+		return nil, &ports.ExitError{Argv: argv, Code: 2}
 	case "mkfs":
 		return nil, nil
 	case "mount":
@@ -73,7 +72,7 @@ func (f *fsTools) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	case "umount":
 		delete(f.mounts, last)
 	default:
-		return nil, &osexec.ExitError{Argv: argv, Code: 127, Stderr: "fs simulator: unknown command"}
+		return nil, &ports.ExitError{Argv: argv, Code: 127, Stderr: "fs simulator: unknown command"}
 	}
 	f.writeLocked()
 	return nil, nil

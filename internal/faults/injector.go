@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -76,7 +75,7 @@ func (i *Injector) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	i.mu.Unlock()
 	if err := ctx.Err(); err != nil && !ok {
 		// As the real runner: a command whose context is done never starts.
-		return nil, &osexec.ExitError{Argv: argv, Code: -1, Err: err}
+		return nil, &ports.ExitError{Argv: argv, Code: -1, Err: err}
 	}
 	if !ok {
 		return i.Next.Run(ctx, cmd)
@@ -91,7 +90,7 @@ func (i *Injector) Run(ctx context.Context, cmd ports.Command) ([]byte, error) {
 	if code == 0 {
 		code = 1
 	}
-	return nil, &osexec.ExitError{Argv: argv, Code: code, Stderr: f.Stderr}
+	return nil, &ports.ExitError{Argv: argv, Code: code, Stderr: f.Stderr}
 }
 
 // RunLog returns every command line run so far, in order.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -71,7 +70,7 @@ func NewLVM() *LVM {
 }
 
 func lvmErr(argv []string, code int, format string, args ...any) error {
-	return &osexec.ExitError{Argv: argv, Code: code, Stderr: fmt.Sprintf(format, args...)}
+	return &ports.ExitError{Argv: argv, Code: code, Stderr: fmt.Sprintf(format, args...)}
 }
 
 // Run executes one simulated command.

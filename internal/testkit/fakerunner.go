@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -29,7 +28,7 @@ type FakeCall struct {
 	Argv   []string
 	Stdout string
 	Stderr string
-	// Exit non-zero makes Run fail with an *osexec.ExitError, as the real runner.
+	// Exit non-zero makes Run fail with an *ports.ExitError, as the real runner.
 	Exit int
 	// Err, when set, is returned as is (a program that cannot start).
 	Err error
@@ -123,7 +122,7 @@ func (f *FakeRunner) Run(ctx context.Context, cmd ports.Command) ([]byte, error)
 	f.mu.Unlock()
 
 	if err := ctx.Err(); err != nil {
-		return nil, &osexec.ExitError{Argv: argv, Code: -1, Err: err}
+		return nil, &ports.ExitError{Argv: argv, Code: -1, Err: err}
 	}
 	if c.Do != nil {
 		if err := c.Do(cmd); err != nil {
@@ -134,7 +133,7 @@ func (f *FakeRunner) Run(ctx context.Context, cmd ports.Command) ([]byte, error)
 		return nil, c.Err
 	}
 	if c.Exit != 0 {
-		return []byte(c.Stdout), &osexec.ExitError{Argv: argv, Code: c.Exit, Stderr: c.Stderr}
+		return []byte(c.Stdout), &ports.ExitError{Argv: argv, Code: c.Exit, Stderr: c.Stderr}
 	}
 	return []byte(c.Stdout), nil
 }

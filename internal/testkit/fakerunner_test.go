@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
@@ -36,8 +35,8 @@ func TestFakeRunnerAnswers(t *testing.T) {
 		t.Fatalf("Run = %q, %v", out, err)
 	}
 	_, err = f.Run(ctx, ports.Command{Path: "lvs"})
-	var xe *osexec.ExitError
-	if !errors.As(err, &xe) || xe.ExitCode() != 5 || xe.Stderr != "not found" {
+	var xe *ports.ExitError
+	if !errors.As(err, &xe) || xe.ExitStatus() != 5 || xe.Stderr != "not found" {
 		t.Fatalf("err = %#v", err)
 	}
 	if _, err := f.Run(ctx, ports.Command{Path: "touch"}); err != nil {

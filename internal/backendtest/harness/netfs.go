@@ -96,21 +96,21 @@ func (f *fakeMounts) Run(ctx context.Context, cmd ports.Command) ([]byte, error)
 		return f.real.Run(ctx, cmd)
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, &osexec.ExitError{Argv: argv, Code: -1, Err: err}
+		return nil, &ports.ExitError{Argv: argv, Code: -1, Err: err}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	target := argv[len(argv)-1]
 	if cmd.Path == "umount" {
 		if !f.mounted[target] {
-			return nil, &osexec.ExitError{Argv: argv, Code: 32, Stderr: fmt.Sprintf("umount: %s: not mounted.\n", target)}
+			return nil, &ports.ExitError{Argv: argv, Code: 32, Stderr: fmt.Sprintf("umount: %s: not mounted.\n", target)}
 		}
 		delete(f.mounted, target)
 		f.table.Remove(target)
 		return nil, nil
 	}
 	if st, err := os.Stat(target); err != nil || !st.IsDir() {
-		return nil, &osexec.ExitError{Argv: argv, Code: 32, Stderr: fmt.Sprintf("mount.nfs: mount point %s does not exist\n", target)}
+		return nil, &ports.ExitError{Argv: argv, Code: 32, Stderr: fmt.Sprintf("mount.nfs: mount point %s does not exist\n", target)}
 	}
 	f.mounted[target] = true
 	f.table.Add(target, "nfs4", argv[len(argv)-2])
