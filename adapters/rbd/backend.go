@@ -201,7 +201,7 @@ func (b *Backend) conn(ctx context.Context, def *domain.PoolDef, fresh bool) (*C
 func (b *Backend) run(ctx context.Context, c *Conn, key []byte, tool string, bounded bool, cmd ports.Command, args []string) ([]byte, error) {
 	cc := *c
 	if key != nil {
-		dir, err := os.MkdirTemp(b.cfg.KeyDir, "virtstoraged-rbd-")
+		dir, err := os.MkdirTemp(b.cfg.KeyDir, keyDirPrefix)
 		if err != nil {
 			return nil, oserr.System(err, "cannot create a directory for the cephx key")
 		}
@@ -232,9 +232,11 @@ func (b *Backend) CheckPool(ctx context.Context, def *domain.PoolDef) (bool, err
 	return true, nil
 }
 
-// BuildPool is not supported: the Ceph pool is made on the cluster.
+// BuildPool does nothing, whatever its flags, as libvirt's rbd backend has
+// no build step (its pool-build succeeds): the Ceph pool is made on the
+// cluster.
 func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
-	return domain.Errorf(domain.KindNoSupport, "storage pool does not support building")
+	return nil
 }
 
 // StartPool drops what an earlier run cached; the refresh that follows
