@@ -643,6 +643,15 @@ func (b *Backend) BuildVolFrom(ctx context.Context, def *domain.PoolDef, vol *do
 	if _, err := b.run(ctx, c, key, "rbd", true, ports.Command{}, CloneArgv(srcPool, src.Name, snap, pool, vol.Name, features, info.StripeUnit, info.StripeCount)); err != nil {
 		return b.cmdError(err, c, pool, "failed to clone RBD volume %s to %s", src.Name, vol.Name)
 	}
+	// A clone larger than its source is grown (libvirt's keeps the source's
+	// size, whatever the new volume's capacity says); a clone that cannot
+	// be is removed, so that a failed clone leaves nothing.
+	if vol.Capacity > info.Size {
+		if _, err := b.run(ctx, c, key, "rbd", false, ports.Command{}, ResizeArgv(pool, vol.Name, vol.Capacity)); err != nil {
+			_, _ = b.run(context.WithoutCancel(ctx), c, key, "rbd", false, ports.Command{}, RemoveArgv(pool, vol.Name))
+			return b.cmdError(err, c, pool, "failed to resize the RBD clone %s to %d bytes", vol.Name, vol.Capacity)
+		}
+	}
 	return nil
 }
 
@@ -750,6 +759,10 @@ func (b *Backend) UploadVol(ctx context.Context, def *domain.PoolDef, vol *domai
 	if length != 0 {
 		w.limit = offset + length
 	}
+	// An image does not grow by writes: past its end is no space, as on a
+	// block device.
+	w.end = vol.Capacity
+	w.pastEnd = oserr.Errno(syscall.ENOSPC, "failed to upload to RBD image '%s/%s'", def.Source.Name, vol.Name)
 	return w, nil
 }
 
