@@ -52,11 +52,16 @@ func fails(t *testing.T, d virsher, args ...string) string {
 	return strings.Join(lines, "\n")
 }
 
-// newCephPool makes a Ceph pool of its own for a test, removed at its end.
-func newCephPool(t *testing.T, name string) {
+// newCephPool makes a Ceph pool of its own for a test, removed at its end,
+// with one placement group: a test's few images need no more, and peering
+// is most of a pool's creation time.
+func newCephPool(t *testing.T, name string) { newCephPoolPGs(t, name, "1") }
+
+// newCephPoolPGs makes a Ceph pool with pgs placement groups.
+func newCephPoolPGs(t *testing.T, name, pgs string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := lab.Ceph(ctx, "osd", "pool", "create", name, "8", "8"); err != nil {
+	if _, err := lab.Ceph(ctx, "osd", "pool", "create", name, pgs, pgs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := lab.Rbd(ctx, "pool", "init", name); err != nil {

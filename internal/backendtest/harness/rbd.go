@@ -60,7 +60,9 @@ func (h *rbdHarness) Capabilities() backendtest.Capabilities {
 
 func (h *rbdHarness) MakePool(ctx context.Context, name string) (*domain.PoolDef, error) {
 	cephPool := "conf-" + name
-	if _, err := h.c.Ceph(ctx, "osd", "pool", "create", cephPool, "8", "8"); err != nil {
+	// One placement group: a pool of a few small images needs no more, and
+	// it is the pool's creation (peering) that takes the suite's time.
+	if _, err := h.c.Ceph(ctx, "osd", "pool", "create", cephPool, "1", "1"); err != nil {
 		return nil, err
 	}
 	h.t.Cleanup(func() {
