@@ -200,7 +200,7 @@ func (b *Backend) conn(ctx context.Context, def *domain.PoolDef, fresh bool) (*C
 func (b *Backend) run(ctx context.Context, c *Conn, key []byte, tool string, bounded bool, cmd ports.Command, args []string) ([]byte, error) {
 	cc := *c
 	if key != nil {
-		dir, err := os.MkdirTemp(b.cfg.KeyDir, "virtstoraged-rbd-")
+		dir, err := os.MkdirTemp(b.cfg.KeyDir, keyDirPrefix)
 		if err != nil {
 			return nil, oserr.System(err, "cannot create a directory for the cephx key")
 		}
@@ -231,9 +231,11 @@ func (b *Backend) CheckPool(ctx context.Context, def *domain.PoolDef) (bool, err
 	return true, nil
 }
 
-// BuildPool is not supported: the Ceph pool is made on the cluster.
+// BuildPool does nothing, whatever its flags, as libvirt's rbd backend has
+// no build step (its pool-build succeeds): the Ceph pool is made on the
+// cluster.
 func (b *Backend) BuildPool(ctx context.Context, def *domain.PoolDef, flags uint32) error {
-	return domain.Errorf(domain.KindNoSupport, "storage pool does not support building")
+	return nil
 }
 
 // StartPool drops what an earlier run cached; the refresh that follows
@@ -640,6 +642,15 @@ func (b *Backend) BuildVolFrom(ctx context.Context, def *domain.PoolDef, vol *do
 	if _, err := b.run(ctx, c, key, "rbd", true, ports.Command{}, CloneArgv(srcPool, src.Name, snap, pool, vol.Name, features, info.StripeUnit, info.StripeCount)); err != nil {
 		return b.cmdError(err, c, pool, "failed to clone RBD volume %s to %s", src.Name, vol.Name)
 	}
+	// A clone larger than its source is grown (libvirt's keeps the source's
+	// size, whatever the new volume's capacity says); a clone that cannot
+	// be is removed, so that a failed clone leaves nothing.
+	if vol.Capacity > info.Size {
+		if _, err := b.run(ctx, c, key, "rbd", false, ports.Command{}, ResizeArgv(pool, vol.Name, vol.Capacity)); err != nil {
+			_, _ = b.run(context.WithoutCancel(ctx), c, key, "rbd", false, ports.Command{}, RemoveArgv(pool, vol.Name))
+			return b.cmdError(err, c, pool, "failed to resize the RBD clone %s to %d bytes", vol.Name, vol.Capacity)
+		}
+	}
 	return nil
 }
 
@@ -747,6 +758,10 @@ func (b *Backend) UploadVol(ctx context.Context, def *domain.PoolDef, vol *domai
 	if length != 0 {
 		w.limit = offset + length
 	}
+	// An image does not grow by writes: past its end is no space, as on a
+	// block device.
+	w.end = vol.Capacity
+	w.pastEnd = oserr.Errno(syscall.ENOSPC, "failed to upload to RBD image '%s/%s'", def.Source.Name, vol.Name)
 	return w, nil
 }
 

@@ -230,12 +230,12 @@ func TestCommands(t *testing.T) {
 		{"delete-with-snapshots", []testkit.FakeCall{any("rbd", snaps), any("rbd", ""), any("rbd", ""), any("rbd", ""), any("rbd", "")},
 			func(b *rbd.Backend, def *domain.PoolDef) error { return b.DeleteVol(ctx, def, vol("old"), 2) }},
 		{"clone-new-snapshot", []testkit.FakeCall{any("rbd", infoOut), any("rbd", `[{"id":4,"name":"busy","protected":"false"}]`),
-			any("rbd", `[{"offset":0,"length":4194304,"exists":"true"}]`), any("rbd", ""), any("rbd", ""), any("rbd", "")},
+			any("rbd", `[{"offset":0,"length":4194304,"exists":"true"}]`), any("rbd", ""), any("rbd", ""), any("rbd", ""), any("rbd", "")},
 			func(b *rbd.Backend, def *domain.PoolDef) error {
 				return b.BuildVolFrom(ctx, def, vol("copy"), def, vol("b"), 0)
 			}},
 		{"clone-reuse-snapshot", []testkit.FakeCall{any("rbd", infoOut), any("rbd", `[{"id":4,"name":"libvirt-7","protected":"true"}]`),
-			any("rbd", `[]`), any("rbd", "")},
+			any("rbd", `[]`), any("rbd", ""), any("rbd", "")},
 			func(b *rbd.Backend, def *domain.PoolDef) error {
 				return b.BuildVolFrom(ctx, def, vol("copy"), def, vol("b"), 0)
 			}},

@@ -113,7 +113,7 @@ func TestUploadStream(t *testing.T) {
 	f := testkit.NewFakeRunner(t, call)
 	b, _ := newBackend(t, f, nil)
 	ctx := context.Background()
-	w, err := b.UploadVol(ctx, plainPool(""), &domain.VolDef{Name: "v"}, 100, 0, 0)
+	w, err := b.UploadVol(ctx, plainPool(""), &domain.VolDef{Name: "v", Capacity: 1 << 20}, 100, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,18 +136,30 @@ func TestUploadStream(t *testing.T) {
 	}
 }
 
-// An upload longer than announced is refused before it reaches the image.
+// An upload longer than announced, or past the image's end, is refused
+// before it reaches the image.
 func TestUploadLength(t *testing.T) {
 	t.Parallel()
-	f := testkit.NewFakeRunner(t, drain("rbd"))
+	f := testkit.NewFakeRunner(t, drain("rbd"), drain("rbd"))
 	b, _ := newBackend(t, f, nil)
 	ctx := context.Background()
-	w, err := b.UploadVol(ctx, plainPool(""), &domain.VolDef{Name: "v"}, 0, 4, 0)
+	w, err := b.UploadVol(ctx, plainPool(""), &domain.VolDef{Name: "v", Capacity: 8}, 0, 4, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Write([]byte("abcde")); err == nil || domain.KindOf(err) != domain.KindInvalidArg {
 		t.Errorf("write past the length: %v", err)
+	}
+	w.Abort()
+	w, err = b.UploadVol(ctx, plainPool(""), &domain.VolDef{Name: "v", Capacity: 8}, 4, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("abcde")); err == nil || err.Error() != "failed to upload to RBD image 'rbd/v': No space left on device" {
+		t.Errorf("write past the end: %v", err)
+	}
+	if err := w.Hole(5); err == nil {
+		t.Errorf("a hole past the end: no error")
 	}
 	w.Abort()
 }

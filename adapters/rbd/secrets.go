@@ -2,6 +2,11 @@ package rbd
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/virtstoraged-go/virtstoraged/domain"
 	"github.com/virtstoraged-go/virtstoraged/ports"
@@ -24,4 +29,24 @@ func (s StoreSecrets) CephKey(ctx context.Context, auth domain.PoolAuth) ([]byte
 		return nil, err
 	}
 	return s.Store.SecretValue(ctx, ref, domain.SecretUsageCeph)
+}
+
+// keyDirPrefix names the private directory of one command's key file.
+const keyDirPrefix = "virtstoraged-rbd-"
+
+// SweepKeyDirs removes the key directories a killed daemon left in dir
+// (Config.KeyDir), so that no key outlives the daemon that wrote it.
+func SweepKeyDirs(dir string, log *logrus.Entry) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), keyDirPrefix) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil && log != nil {
+			log.WithError(err).WithField("dir", e.Name()).Warn("rbd: cannot remove a key directory left behind")
+		}
+	}
 }

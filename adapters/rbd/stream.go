@@ -29,6 +29,10 @@ type importWriter struct {
 	fail func(error) error
 
 	pos, limit uint64
+	// end is the image's size, past which nothing is written; pastEnd is
+	// the error of a write that would go there.
+	end     uint64
+	pastEnd error
 	// stall bounds how long the command may leave a write waiting, and
 	// finish how long it may take to end after the stream's end. Stuck on a
 	// dead OSD, import-diff goes on reading as each write in flight times
@@ -131,6 +135,9 @@ func (w *importWriter) Write(p []byte) (int, error) {
 	if w.limit != 0 && w.pos+uint64(len(p)) > w.limit {
 		return 0, domain.Errorf(domain.KindInvalidArg, "upload is longer than the %d bytes announced", w.limit)
 	}
+	if w.pastEnd != nil && w.pos+uint64(len(p)) > w.end {
+		return 0, w.pastEnd
+	}
 	if err := w.d.data(w.pos, p); err != nil {
 		return 0, w.failure(err)
 	}
@@ -142,6 +149,9 @@ func (w *importWriter) Write(p []byte) (int, error) {
 func (w *importWriter) Hole(length int64) error {
 	if length <= 0 {
 		return nil
+	}
+	if w.pastEnd != nil && w.pos+uint64(length) > w.end {
+		return w.pastEnd
 	}
 	if err := w.d.zero(w.pos, uint64(length)); err != nil {
 		return w.failure(err)
@@ -176,9 +186,12 @@ func (w *importWriter) Finish(ctx context.Context) error {
 	return nil
 }
 
-// Abort stops the command; what it wrote stays.
+// Abort ends the stream where it is, without its end record: the command
+// applies what it has read, then fails for the missing end, which is no
+// failure here. What was written stays, as libvirt keeps what an aborted
+// upload wrote. A command that does not end within finishBy (stuck on the
+// cluster) is stopped.
 func (w *importWriter) Abort() {
-	w.cancel()
 	w.wait()
 }
 

@@ -118,9 +118,12 @@ func provideValidator(s *settings, runner ports.CommandRunner) (*relaxng.Validat
 }
 
 // rbdConfig takes rbd_timeout and rbd_listing_ttl from virtstoraged.conf;
-// cephx keys come from libvirt's secret driver.
+// cephx keys come from libvirt's secret driver, and each command's key file
+// lives in the runtime status directory (tmpfs, as the LUKS keys'), where
+// the ones a killed daemon left are removed at start.
 func rbdConfig(s *settings, secrets ports.SecretStore) rbd.Config {
-	c := rbd.Config{Secrets: rbd.StoreSecrets{Store: secrets}}
+	c := rbd.Config{Secrets: rbd.StoreSecrets{Store: secrets}, KeyDir: s.paths.StatusDir}
+	rbd.SweepKeyDirs(c.KeyDir, s.logger.WithField(logconf.ModuleField, "storage.rbd"))
 	if s.conf == nil {
 		return c
 	}

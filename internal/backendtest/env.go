@@ -142,7 +142,7 @@ func (e *env) someVolume(def *domain.PoolDef, name string, full bool) *domain.Vo
 	size := e.caps.volumeSize()
 	if e.caps.has(CreateVol) {
 		alloc := e.caps.lightAllocation(size)
-		if full {
+		if full && e.caps.Allocation != Thin {
 			alloc = size
 		}
 		return e.create(def, name, size, alloc)

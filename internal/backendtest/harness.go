@@ -113,6 +113,10 @@ const (
 	WipeVol
 	UploadVol
 	DownloadVol
+	// TrimVol is WipeVol with the trim algorithm (rbd discards the whole
+	// image); without it that algorithm is refused with
+	// KindArgumentUnsupported.
+	TrimVol
 )
 
 // Allocation is how a type's volumes allocate their space.
@@ -130,14 +134,22 @@ const (
 	// Fixed volumes (multipath maps) are made outside the pool and count
 	// their whole size as allocated.
 	Fixed
+	// Thin volumes (rbd images) allocate only what is written: the
+	// allocation a volume is created with is ignored, and ResizeVol refuses
+	// VolResizeAllocate with KindInvalidArg (libvirt's rbd backend takes no
+	// flag). The suite then asks for no allocation.
+	Thin
 )
 
 func (c Capabilities) has(o Ops) bool { return c.Ops&o == o }
 
+// onDemand says volumes allocate what is written rather than up front.
+func (c Capabilities) onDemand() bool { return c.Allocation == Sparse || c.Allocation == Thin }
+
 // lightAllocation is the allocation the suite asks for a volume of capacity
 // bytes when it needs no more: none where the type allocates on demand.
 func (c Capabilities) lightAllocation(capacity uint64) uint64 {
-	if c.Allocation == Sparse {
+	if c.onDemand() {
 		return 0
 	}
 	return capacity

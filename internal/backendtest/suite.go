@@ -161,7 +161,7 @@ func testOutsideChanges(e *env) {
 	}
 	v := e.wantListed(def, name, true, "after a volume was made outside")
 	e.wantCapacity("a volume made outside", v.Capacity, size)
-	if e.caps.Allocation != Sparse && v.Allocation != v.Capacity {
+	if !e.caps.onDemand() && v.Allocation != v.Capacity {
 		e.t.Errorf("a volume made outside: allocation %d, want its capacity %d", v.Allocation, v.Capacity)
 	}
 	rv := e.reread(def, v)
@@ -216,7 +216,7 @@ func testCreateVolume(e *env) {
 	}
 	e.wantCapacity("a new volume", vol.Capacity, size)
 	switch e.caps.Allocation {
-	case Sparse:
+	case Sparse, Thin:
 		if vol.Allocation >= vol.Capacity {
 			e.t.Errorf("a volume made with no allocation allocates %d of its %d bytes", vol.Allocation, vol.Capacity)
 		}
@@ -232,7 +232,7 @@ func testCreateVolume(e *env) {
 	}
 
 	full := e.create(def, "vol2", size, size)
-	if full.Allocation < full.Capacity {
+	if e.caps.Allocation != Thin && full.Allocation < full.Capacity {
 		e.t.Errorf("a volume made fully allocated allocates %d of its %d bytes", full.Allocation, full.Capacity)
 	}
 	if full.Key == vol.Key {
@@ -296,13 +296,20 @@ func testResizeVolume(e *env) {
 			e.t.Errorf("data after growing: %s", firstDiff(got, data))
 		}
 	}
-	if err := e.b.ResizeVol(e.ctx, def, vol, 3*size, domain.VolResizeAllocate); err != nil {
-		e.t.Fatalf("ResizeVol to %d with ALLOCATE = %v", 3*size, err)
-	}
-	vol = e.reread(def, vol)
-	e.wantCapacity("after growing with ALLOCATE", vol.Capacity, 3*size)
-	if vol.Allocation < vol.Capacity {
-		e.t.Errorf("after growing with ALLOCATE: allocation %d of %d bytes", vol.Allocation, vol.Capacity)
+	if e.caps.Allocation == Thin {
+		e.wantError(e.b.ResizeVol(e.ctx, def, vol, 3*size, domain.VolResizeAllocate), "ResizeVol with ALLOCATE of a thin type", domain.KindInvalidArg)
+		if got := e.reread(def, vol); got.Capacity != vol.Capacity {
+			e.t.Errorf("a refused ResizeVol changed the capacity from %d to %d", vol.Capacity, got.Capacity)
+		}
+	} else {
+		if err := e.b.ResizeVol(e.ctx, def, vol, 3*size, domain.VolResizeAllocate); err != nil {
+			e.t.Fatalf("ResizeVol to %d with ALLOCATE = %v", 3*size, err)
+		}
+		vol = e.reread(def, vol)
+		e.wantCapacity("after growing with ALLOCATE", vol.Capacity, 3*size)
+		if vol.Allocation < vol.Capacity {
+			e.t.Errorf("after growing with ALLOCATE: allocation %d of %d bytes", vol.Allocation, vol.Capacity)
+		}
 	}
 	if e.caps.has(ShrinkVol) {
 		if err := e.b.ResizeVol(e.ctx, def, vol, size, domain.VolResizeShrink); err != nil {
@@ -393,7 +400,7 @@ func testStreams(e *env) {
 			e.t.Errorf("download by sections (flags %#x) differs from the plain one: %s", flags, firstDiff(sections, whole))
 		}
 	}
-	if e.caps.Allocation == Sparse {
+	if e.caps.onDemand() {
 		if got := e.reread(def, vol); got.Allocation < uint64(len(data)) {
 			e.t.Errorf("allocation after writing %d bytes: %d", len(data), got.Allocation)
 		}
@@ -445,7 +452,8 @@ func (e *env) overlongUpload(def *domain.PoolDef, vol *domain.VolDef, off, lengt
 	return w.Finish(e.ctx)
 }
 
-// testWipe: the algorithm and flag checks, then a zero wipe.
+// testWipe: the algorithm and flag checks, then a zero wipe, and a trim
+// where the type has it.
 func testWipe(e *env) {
 	def := e.started("wipe")
 	vol := e.someVolume(def, "wp1", false)
@@ -454,7 +462,9 @@ func testWipe(e *env) {
 		return
 	}
 	e.wantError(e.b.WipeVol(e.ctx, def, vol, domain.WipeZero, unknownFlag), "WipeVol with an unknown flag", domain.KindInvalidArg)
-	e.wantError(e.b.WipeVol(e.ctx, def, vol, domain.WipeTrim, 0), "WipeVol with the trim algorithm", domain.KindArgumentUnsupported)
+	if !e.caps.has(TrimVol) {
+		e.wantError(e.b.WipeVol(e.ctx, def, vol, domain.WipeTrim, 0), "WipeVol with the trim algorithm", domain.KindArgumentUnsupported)
+	}
 	e.needData()
 	if e.caps.has(UploadVol) {
 		e.upload(def, vol, 1<<20, pattern(64<<10, 5))
@@ -469,6 +479,20 @@ func testWipe(e *env) {
 	if e.caps.has(DownloadVol) {
 		if data := e.download(def, vol, 0, 0, 0); uint64(len(data)) != vol.Capacity || !allZero(data) {
 			e.t.Errorf("after a zero wipe the volume (%d bytes) is not all zeros", len(data))
+		}
+	}
+	if !e.caps.has(TrimVol) {
+		return
+	}
+	if e.caps.has(UploadVol) {
+		e.upload(def, vol, 1<<20, pattern(64<<10, 9))
+	}
+	if err := e.b.WipeVol(e.ctx, def, vol, domain.WipeTrim, 0); err != nil {
+		e.t.Fatalf("WipeVol with the trim algorithm = %v", err)
+	}
+	if e.caps.has(DownloadVol) {
+		if data := e.download(def, vol, 0, 0, 0); uint64(len(data)) != vol.Capacity || !allZero(data) {
+			e.t.Errorf("after a trim the volume (%d bytes) is not all zeros", len(data))
 		}
 	}
 }

@@ -265,6 +265,27 @@ func (c *Cluster) Ceph(ctx context.Context, args ...string) ([]byte, error) {
 	return run(ctx, append([]string{"ceph", "-c", c.Conf, "--connect-timeout", "10"}, args...)...)
 }
 
+// AddClient makes the cephx user client.NAME with the rbd profile's caps
+// (what `rbd` and `rados df` need, as a cloud's libvirt user gets them) on
+// the pools named, or on every pool when none is, and returns its key as a
+// keyring holds it (base64). The key goes through stdout only.
+func (c *Cluster) AddClient(ctx context.Context, name string, pools ...string) (string, error) {
+	osd := "profile rbd"
+	if len(pools) > 0 {
+		caps := make([]string, len(pools))
+		for i, p := range pools {
+			caps[i] = "profile rbd pool=" + p
+		}
+		osd = strings.Join(caps, ", ")
+	}
+	out, err := c.Ceph(ctx, "auth", "get-or-create-key", "client."+name,
+		"mon", "profile rbd", "osd", osd, "mgr", "profile rbd")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 // Rbd runs the rbd command as client.admin, behind the daemon's back.
 func (c *Cluster) Rbd(ctx context.Context, args ...string) ([]byte, error) {
 	return run(ctx, append([]string{"rbd", "-c", c.Conf}, args...)...)

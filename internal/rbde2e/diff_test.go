@@ -2,45 +2,12 @@ package rbde2e_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
-
-// cephSecretUUID names the ceph secret defined in libvirtd's secret driver.
-const cephSecretUUID = "2ec115d7-3a88-3ceb-bc12-0ac909a6fd87"
-
-// cephAuth is the <auth> of a pool whose key is the secret defineCephSecret
-// made.
-const cephAuth = "<auth type='ceph' username='admin'><secret uuid='" + cephSecretUUID + "'/></auth>"
-
-// defineCephSecret puts client.admin's key in libvirtd's secret driver, as a
-// user would, removed when the test ends.
-func defineCephSecret(t *testing.T, a *testkit.Anchor) {
-	t.Helper()
-	secretURI := strings.Replace(a.URI(), "storage:", "secret:", 1)
-	dir := t.TempDir()
-	secXML := filepath.Join(dir, "secret.xml")
-	keyFile := filepath.Join(dir, "key")
-	if err := os.WriteFile(secXML, []byte("<secret ephemeral='no' private='yes'><uuid>"+cephSecretUUID+"</uuid><usage type='ceph'><name>client.admin</name></usage></secret>"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, []byte(lab.AdminKey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := testkit.RunVirsh(secretURI, "secret-define", secXML); code != 0 {
-		t.Fatalf("secret-define: %s %s", out, errOut)
-	}
-	t.Cleanup(func() { testkit.RunVirsh(secretURI, "secret-undefine", cephSecretUUID) })
-	if out, errOut, code := testkit.RunVirsh(secretURI, "secret-set-value", cephSecretUUID, "--file", keyFile); code != 0 {
-		t.Fatalf("secret-set-value: %s %s", out, errOut)
-	}
-}
 
 // step is one virsh call of the differential script. When differs is set,
 // our answer is a deliberate improvement on libvirt's: it is checked against
@@ -67,25 +34,28 @@ func answer(d virsher, args []string) string {
 	return snapNumber.ReplaceAllString(s, "libvirt-N")
 }
 
-// TestAgainstLibvirtd runs one script on libvirtd 9.0's rbd driver (a cephx
-// pool whose key is in libvirtd's secret driver) and on our daemon (the same
-// Ceph pool, without auth until our secret client is connected), one after
-// the other on the same images, and compares every answer.
+// TestAgainstLibvirtd runs one script on libvirtd 9.0's rbd driver and on
+// our daemon, one after the other on the same images of a cluster that
+// requires cephx: both pools connect as client.libvirt, whose key libvirtd's
+// secret driver holds and our daemon reads from it. Every answer is
+// compared.
 func TestAgainstLibvirtd(t *testing.T) {
 	needLab(t)
 	ctx := context.Background()
 	newCephPool(t, "cmp")
 	t0 := time.Now()
-	a := testkit.StartAnchor(t)
+	a := startSecrets(t)
 	t.Logf("libvirtd up after %v", time.Since(t0))
 	t.Cleanup(func() { a.CleanupPools("cmp") })
 
 	dir := t.TempDir()
-	defineCephSecret(t, a)
 	auth := cephAuth
 
 	pool := []string{"--pool", "cmp"}
 	steps := []any{
+		// rbd has no build step: libvirt's build does nothing and succeeds.
+		step{args: []string{"pool-build", "cmp"}},
+		step{args: []string{"pool-start", "cmp"}},
 		step{args: []string{"vol-create-as", "cmp", "v1", "12M"}},
 		step{args: []string{"vol-create-as", "cmp", "q", "1M", "--format", "qcow2"}},
 		step{args: []string{"vol-create-as", "cmp", "z", "0"}},
@@ -143,12 +113,12 @@ func TestAgainstLibvirtd(t *testing.T) {
 	}
 
 	t0 = time.Now()
-	definePool(t, a, "cmp", poolXML("cmp", "cmp", auth, ""))
+	definePoolOnly(t, a, "cmp", poolXML("cmp", "cmp", auth, ""))
 	theirs := run(a)
 	must(t, a, "pool-undefine", "cmp")
 	t1 := time.Now()
-	d := startDaemon(t)
-	definePool(t, d, "cmp", poolXML("cmp", "cmp", "", ""))
+	d := startDaemon(t, a, "")
+	definePoolOnly(t, d, "cmp", poolXML("cmp", "cmp", auth, ""))
 	ours := run(d)
 	t.Logf("script: libvirtd %v, ours %v", t1.Sub(t0), time.Since(t1))
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/virtstoraged-go/virtstoraged/adapters/osexec"
 	"github.com/virtstoraged-go/virtstoraged/adapters/rbd"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 	"github.com/virtstoraged-go/virtstoraged/ports"
 )
 
@@ -54,12 +56,12 @@ func TestCephxKey(t *testing.T) {
 		Type: domain.PoolRBD, Name: "cx", UUID: domain.UUID{1},
 		Source: domain.PoolSource{
 			Hosts: []domain.SourceHost{{Name: host, Port: p}}, Name: lab.Pool,
-			Auth: &domain.PoolAuth{Type: "ceph", Username: "admin", SecretUUID: cephSecretUUID},
+			Auth: &domain.PoolAuth{Type: "ceph", Username: "libvirt", SecretUUID: cephSecretUUID},
 		},
 	}
 	keyDir := t.TempDir()
 	rec := &argvRecorder{CommandRunner: osexec.New(nil)}
-	b := rbd.New(rec, rbd.Config{Timeout: 5 * time.Second, Secrets: keyLookup{lab.AdminKey}, KeyDir: keyDir}, nil)
+	b := rbd.New(rec, rbd.Config{Timeout: 5 * time.Second, Secrets: keyLookup{libvirtKey}, KeyDir: keyDir}, nil)
 	if err := b.StartPool(ctx, def); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,7 @@ func TestCephxKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, argv := range rec.argv {
-		if strings.Contains(strings.Join(argv, " "), lab.AdminKey) {
+		if strings.Contains(strings.Join(argv, " "), libvirtKey) {
 			t.Errorf("the key is on a command line: %q", argv)
 		}
 	}
@@ -107,11 +109,11 @@ func TestCephxKey(t *testing.T) {
 // calls, and the stuck call then fails with a clear error.
 func TestDeadClusterDoesNotStallOthers(t *testing.T) {
 	needLab(t)
-	d := startPool(t, "alive", "alive")
+	d, _ := startPool(t, "alive", "alive")
 	// A listener that accepts and never answers: a monitor that hangs.
 	dead := blackhole(t)
 	f := t.TempDir() + "/dead.xml"
-	if err := os.WriteFile(f, []byte("<pool type='rbd'><name>dead</name><source><host name='127.0.0.1' port='"+dead+"'/><name>rbd</name></source></pool>"), 0o644); err != nil {
+	if err := os.WriteFile(f, []byte("<pool type='rbd'><name>dead</name><source><host name='127.0.0.1' port='"+dead+"'/><name>rbd</name>"+cephAuthUsage+"</source></pool>"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	must(t, d, "pool-define", f)
@@ -168,7 +170,7 @@ func blackhole(t *testing.T) string {
 func TestMonitorStopped(t *testing.T) {
 	needLab(t)
 	ctx := context.Background()
-	d := startPool(t, "nomon", "nomon")
+	d, _ := startPool(t, "nomon", "nomon")
 	lab.StopMon()
 	start := time.Now()
 	got := fails(t, d, "vol-create-as", "nomon", "v", "4M")
@@ -195,7 +197,7 @@ func TestMonitorStopped(t *testing.T) {
 func TestOSDStoppedMidUpload(t *testing.T) {
 	needLab(t)
 	ctx := context.Background()
-	d := startPool(t, "noosd", "noosd")
+	d, _ := startPool(t, "noosd", "noosd")
 	must(t, d, "vol-create-as", "noosd", "big", "64M")
 
 	cmd := exec.Command("virsh", "-c", d.URI(), "vol-upload", "--pool", "noosd", "big", "/dev/stdin")
@@ -268,4 +270,77 @@ func TestOSDStoppedMidUpload(t *testing.T) {
 	if got := sum(download(t, d, "noosd", "after")); got != want {
 		t.Errorf("after the OSD came back: read %s, wrote %s", got, want)
 	}
+}
+
+// TestCephxFaults: the ways a pool's key can be wrong, through virsh, with
+// the key in libvirtd's secret driver. A wrong key fails the start within
+// the timeout, with the errno Ceph gave (ETIMEDOUT: its monitor client
+// retries a refused key until then); a secret the driver does not hold
+// fails as libvirtd's own rbd driver does, to the text; a secret driver
+// that is not there fails with the socket it tried. None leaves the pool
+// running, and the right key still works afterwards.
+func TestCephxFaults(t *testing.T) {
+	needLab(t)
+	newCephPool(t, "cxf")
+	a := startSecrets(t)
+	t.Cleanup(func() { a.CleanupPools("cx") })
+	// A well-formed key that is not client.libvirt's.
+	const wrongUUID, wrongUsage = "2ec115d7-3a88-3ceb-bc12-0ac909a6fd88", "client.libvirt wrong"
+	defineKey(t, a, wrongUUID, wrongUsage, "AQCSOBdrgcQTBBAAU1FiCG33U0Ih9LSP0bjmaA==")
+	d := startDaemon(t, a, "")
+
+	// A wrong key.
+	wrong := poolXML("cxwrong", "cxf", "<auth type='ceph' username='libvirt'><secret usage='"+wrongUsage+"'/></auth>", "")
+	definePoolOnly(t, d, "cxwrong", wrong)
+	start := time.Now()
+	got := fails(t, d, "pool-start", "cxwrong")
+	if took := time.Since(start); took > faultBound {
+		t.Errorf("a wrong key took %v to fail", took)
+	}
+	// Ceph's monitor client retries a refused key until its mount timeout,
+	// and that is the errno the call fails with.
+	if want := "error: failed to connect to the RADOS monitor on: " + lab.MonHost + ": Connection timed out"; got != want {
+		t.Errorf("wrong key:\n%s\nwant\n%s", got, want)
+	}
+	if info := must(t, d, "pool-info", "cxwrong"); !strings.Contains(info, "State:          inactive") {
+		t.Errorf("a pool with a wrong key after its start:\n%s", info)
+	}
+	// Two pools may not share a source.
+	must(t, d, "pool-undefine", "cxwrong")
+
+	// A secret libvirt's driver does not hold, by usage and by UUID: the
+	// same error as libvirtd's.
+	for _, auth := range []string{
+		"<auth type='ceph' username='libvirt'><secret usage='client.nobody secret'/></auth>",
+		"<auth type='ceph' username='libvirt'><secret uuid='2ec115d7-3a88-3ceb-bc12-0ac909a6fd89'/></auth>",
+	} {
+		xml := poolXML("cxnone", "cxf", auth, "")
+		var answers []string
+		for _, v := range []virsher{a, d} {
+			definePoolOnly(t, v, "cxnone", xml)
+			answers = append(answers, fails(t, v, "pool-start", "cxnone"))
+			must(t, v, "pool-undefine", "cxnone")
+		}
+		if answers[0] != answers[1] || answers[0] == "" {
+			t.Errorf("a secret the driver does not hold (%s):\n--- ours\n%s\n--- libvirtd\n%s", auth, answers[1], answers[0])
+		}
+	}
+
+	// No secret driver where the config says: the error names the socket.
+	gone := filepath.Join(t.TempDir(), "virtsecretd-sock")
+	nodrv := testkit.StartDaemon(t, testkit.DaemonOptions{Config: "rbd_timeout = 5\nsecret_driver_socket = \"" + gone + "\"\n"})
+	definePoolOnly(t, nodrv, "cxdown", poolXML("cxdown", "cxf", cephAuthUsage, ""))
+	start = time.Now()
+	got = fails(t, nodrv, "pool-start", "cxdown")
+	if took := time.Since(start); took > faultBound {
+		t.Errorf("a missing secret driver took %v to fail", took)
+	}
+	if want := "error: Failed to connect socket to '" + gone + "': No such file or directory"; got != want {
+		t.Errorf("no secret driver:\n%s\nwant\n%s", got, want)
+	}
+
+	// The right key works in the same daemon after all that.
+	definePool(t, d, "cxright", poolXML("cxright", "cxf", cephAuthUsage, ""))
+	must(t, d, "vol-create-as", "cxright", "v", "4M")
+	must(t, d, "vol-delete", "--pool", "cxright", "v")
 }

@@ -17,11 +17,16 @@ import (
 var (
 	lab    *cephlab.Cluster
 	labErr error
+	// libvirtKey is client.libvirt's cephx key (base64), the one every pool
+	// of the tests uses through libvirt's secret driver.
+	libvirtKey string
 )
 
 // TestMain starts one cluster for every test of the package: it takes 10-25
 // s to come up, which the tests then share (each in images or pools of its
-// own). It is stopped, by the pids it started, whatever the tests did.
+// own). The cluster requires cephx of every client, and client.libvirt is
+// the user the pools connect as. It is stopped, by the pids it started,
+// whatever the tests did.
 func TestMain(m *testing.M) {
 	path := os.Getenv("PATH")
 	for _, d := range []string{"/usr/sbin", "/sbin"} {
@@ -43,7 +48,13 @@ func TestMain(m *testing.M) {
 				break
 			}
 			defer os.RemoveAll(dir)
-			lab, labErr = cephlab.Start(context.Background(), cephlab.Options{Dir: dir, AllowNoAuth: true})
+			lab, labErr = cephlab.Start(context.Background(), cephlab.Options{Dir: dir})
+			if labErr == nil {
+				if libvirtKey, labErr = lab.AddClient(context.Background(), "libvirt"); labErr != nil {
+					lab.Stop()
+					lab = nil
+				}
+			}
 			if labErr != nil {
 				if b, err := os.ReadFile(filepath.Join(dir, "log", "mon.a.log")); err == nil {
 					fmt.Fprintf(os.Stderr, "mon.a.log tail:\n%s\n", tailText(string(b), 4000))

@@ -3,8 +3,6 @@ package rbde2e_test
 import (
 	"strings"
 	"testing"
-
-	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
 // TestTwoHosts is two storage daemons (two --root, as two hosts would run
@@ -14,11 +12,14 @@ import (
 func TestTwoHosts(t *testing.T) {
 	needLab(t)
 	newCephPool(t, "shared")
+	// Both hosts read client.libvirt's key from one secret driver (two real
+	// hosts would each define the secret in their own).
+	secrets := startSecrets(t)
 	// Host b re-reads an image on every call, as libvirt does; host a keeps
 	// the default, which answers from a refresh's figures for a while.
-	a := startDaemon(t)
-	b := testkit.StartDaemon(t, testkit.DaemonOptions{Config: "rbd_timeout = 5\nrbd_listing_ttl = 0\n"})
-	xml := poolXML("shared", "shared", "", "")
+	a := startDaemon(t, secrets, "")
+	b := startDaemon(t, secrets, "rbd_listing_ttl = 0\n")
+	xml := poolXML("shared", "shared", cephAuthUsage, "")
 	definePool(t, a, "shared", xml)
 	definePool(t, b, "shared", xml)
 

@@ -15,7 +15,7 @@ import (
 func TestLifecycle(t *testing.T) {
 	needLab(t)
 	ctx := context.Background()
-	d := startPool(t, "rlife", "life")
+	d, _ := startPool(t, "rlife", "life")
 
 	info := must(t, d, "pool-info", "rlife")
 	if !strings.Contains(info, "State:          running") || strings.Contains(info, "Capacity:       0.00 B") {
