@@ -260,3 +260,28 @@ func SecretConfig(a *testkit.Anchor) string {
 		"secret_driver_uri = \"secret:///system\"\n" +
 		"secret_driver_token_file = \"" + a.SystemTokenFile() + "\"\n"
 }
+
+// DropInitiatorIfaces removes, when the test ends (after its targets'
+// logouts, when called before Target), the iSCSI interfaces the backends
+// made for initiator IQNs (libvirt-iface-*) with their node records. Left
+// behind, they would carry a record of every target created later (a
+// node's "--op new" adds one per interface), so that a pool without an
+// initiator logs in twice, once per interface, and the by-path link of its
+// LUNs names the other session's device.
+func DropInitiatorIfaces(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() {
+		out, _ := lab.Try("iscsiadm", "-m", "iface")
+		for _, line := range strings.Split(out, "\n") {
+			name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if !strings.HasPrefix(name, "libvirt-iface-") {
+				continue
+			}
+			lab.Try("iscsiadm", "-m", "node", "-I", name, "--logout")
+			lab.Try("iscsiadm", "-m", "node", "-I", name, "-o", "delete")
+			if out, err := lab.Try("iscsiadm", "-m", "iface", "-I", name, "-o", "delete"); err != nil {
+				t.Errorf("removing iSCSI interface %s: %v: %s", name, err, out)
+			}
+		}
+	})
+}

@@ -80,6 +80,7 @@ func diffCHAP(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
 // diffISCSI: discovery, a login as an initiator IQN, the LUNs described,
 // a LUN added on the target, the logout, and a target the portal lacks.
 func diffISCSI(t *testing.T, a *testkit.Anchor, d *testkit.Daemon) {
+	labkit.DropInitiatorIfaces(t)
 	iqn, tid := labkit.Target(t, "diff", 16)
 	steps := []labkit.Step{
 		labkit.Vsh("find-storage-pool-sources-as", "iscsi", "127.0.0.1"),

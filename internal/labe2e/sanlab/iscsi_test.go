@@ -19,6 +19,7 @@ import (
 // target that a refresh shows, data through a LUN, and the logout.
 func TestISCSIPool(t *testing.T) {
 	lab.Require(t)
+	labkit.DropInitiatorIfaces(t)
 	iqn, tid := labkit.Target(t, "pool", 16)
 	d := labkit.StartDaemon(t)
 
