@@ -2,8 +2,11 @@
 // Its packages run inside the storage lab (internal/lab: Debian's kernel
 // under QEMU over the host's userland), one guest each, booted in parallel
 // by go test: lvmlab (logical and thin pools on LVM and device-mapper, I/O
-// faults under a PV) and nfsmpathlab (netfs on a real NFS server, mpath on
-// real multipath maps, the server stopped mid-operation). Both drive our
-// daemon with virsh and go-libvirt and compare with libvirtd 9.0 run in the
-// same guest; labkit holds what they share. This package has no code.
+// faults under a PV), nfsmpathlab (netfs on a real NFS server, mpath on
+// real multipath maps, the server stopped mid-operation), sanlab (iscsi on
+// tgt targets with CHAP, scsi on scsi_debug hosts), sandifflab (those
+// against libvirtd 9.0) and sanconformlab (the backends' conformance suite
+// over iscsi and scsi). They drive our daemon with virsh and go-libvirt and
+// compare with libvirtd 9.0 run in the same guest; labkit holds what they
+// share. This package has no code.
 package labe2e
