@@ -315,3 +315,22 @@ func TestUnsupported(t *testing.T) {
 	_, err := b.FindPoolSources(ctx, &domain.PoolSource{}, 0)
 	wantErr(t, err, domain.KindNoSupport, "this function is not supported by the connection driver: pool type 'scsi' does not support source discovery")
 }
+
+// TestRefreshVolGone: a LUN keeps its figures while its node exists and is
+// no volume once the node is gone (found by the conformance suite in the
+// lab: a LUN deleted from the kernel was still described).
+func TestRefreshVolGone(t *testing.T) {
+	dev := devices(t, map[string]int64{"sdb": 4096}, nil)
+	b := scsi.New(scsi.NewLUNScanner(nil, t.TempDir(), dev, "", nil))
+	vol := &domain.VolDef{Name: "unit:0:0:1", Capacity: 4096, Target: domain.VolTarget{Path: filepath.Join(dev, "sdb")}}
+	if err := b.RefreshVol(context.Background(), nil, vol); err != nil || vol.Capacity != 4096 {
+		t.Fatalf("RefreshVol of a LUN that is there = %v, capacity %d", err, vol.Capacity)
+	}
+	if err := os.Remove(vol.Target.Path); err != nil {
+		t.Fatal(err)
+	}
+	err := b.RefreshVol(context.Background(), nil, vol)
+	if domain.KindOf(err) != domain.KindNoStorageVol || !strings.Contains(err.Error(), "no storage vol with matching name 'unit:0:0:1'") {
+		t.Errorf("RefreshVol of a LUN whose node is gone = %v", err)
+	}
+}

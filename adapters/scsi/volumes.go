@@ -2,6 +2,9 @@ package scsi
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
@@ -42,9 +45,16 @@ func (LUNVolumes) BuildVolFrom(ctx context.Context, pool *domain.PoolDef, vol *d
 	return domain.Errorf(domain.KindNoSupport, "storage pool does not support volume creation from an existing volume")
 }
 
-// RefreshVol does nothing: libvirt's scsi and iscsi backends have no volume
-// refresh, and a LUN shows the figures of the last pool refresh.
+// RefreshVol keeps the figures of the last pool refresh, as libvirt's scsi
+// and iscsi backends (which have no volume refresh) show them, but reports a
+// LUN whose device node is gone (taken away on the SAN and deleted from the
+// kernel) as no volume, as the other backends do for a volume removed
+// behind the daemon's back, so that the service forgets it instead of
+// describing a device that is not there.
 func (LUNVolumes) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
+	if _, err := os.Stat(vol.Target.Path); errors.Is(err, fs.ErrNotExist) {
+		return domain.Errorf(domain.KindNoStorageVol, "no storage vol with matching name '%s'", vol.Name)
+	}
 	return nil
 }
 

@@ -173,10 +173,11 @@ func ISCSITarget(t testing.TB, tid int, iqn string, sizeMiB int) {
 
 var iscsid service
 
-// ISCSILogin logs the guest's initiator (open-iscsi's iscsid, started once)
-// in to target iqn on 127.0.0.1 and returns the LUN's stable path
-// (/dev/disk/by-path/ip-127.0.0.1:3260-iscsi-IQN-lun-1) once udev made it.
-func ISCSILogin(t testing.TB, iqn string) string {
+// StartISCSIInitiator starts open-iscsi's iscsid (once per guest) and waits
+// until iscsiadm reaches it and tgtd's portal on 127.0.0.1:3260 answers a
+// discovery, for tests whose logins go through a pool's backend; call it
+// after ISCSITarget.
+func StartISCSIInitiator(t testing.TB) {
 	t.Helper()
 	iscsid.start(t, "iscsid", func() error {
 		if err := run("modprobe", "iscsi_tcp"); err != nil {
@@ -190,6 +191,15 @@ func ISCSILogin(t testing.TB, iqn string) string {
 		_, err := Try("iscsiadm", "-m", "discovery", "-t", "sendtargets", "-p", portal)
 		return err == nil
 	})
+}
+
+// ISCSILogin logs the guest's initiator (open-iscsi's iscsid, started once)
+// in to target iqn on 127.0.0.1 and returns the LUN's stable path
+// (/dev/disk/by-path/ip-127.0.0.1:3260-iscsi-IQN-lun-1) once udev made it.
+func ISCSILogin(t testing.TB, iqn string) string {
+	t.Helper()
+	StartISCSIInitiator(t)
+	const portal = "127.0.0.1:3260"
 	Run(t, "iscsiadm", "-m", "node", "-T", iqn, "-p", portal, "--login")
 	dev := "/dev/disk/by-path/ip-" + portal + "-iscsi-" + iqn + "-lun-1"
 	Run(t, "udevadm", "settle")

@@ -1,13 +1,22 @@
 // Package labe2e proves the storage backends on a real kernel storage stack.
 // Its packages run inside the storage lab (internal/lab: Debian's kernel
 // under QEMU over the host's userland), one guest each, booted in parallel
-// by go test: lvmlab (logical and thin pools on LVM and device-mapper, I/O
-// faults under a PV), nfsmpathlab (netfs on a real NFS server, mpath on
-// real multipath maps, the server stopped mid-operation) and lukslab
-// (LUKS-encrypted LVs with passphrases from libvirtd's secret driver) drive
-// our daemon with virsh and go-libvirt and compare with libvirtd 9.0 run in
-// the same guest; conformlvmlab and conformnfsmpathlab run the backends'
-// conformance suite (internal/backendtest) for logical, netfs and mpath on
-// the same real stacks. labkit holds what they share. This package has no
-// code.
+// by go test:
+//
+//   - lvmlab: logical and thin pools on LVM and device-mapper, I/O faults
+//     under a PV;
+//   - nfsmpathlab: netfs on a real NFS server, mpath on real multipath maps,
+//     the server stopped mid-operation;
+//   - lukslab: LUKS-encrypted LVs with passphrases from libvirtd's secret
+//     driver;
+//   - sanlab: iscsi on tgt targets with CHAP, scsi on scsi_debug hosts;
+//     sandifflab: the same against libvirtd 9.0;
+//   - conformlvmlab, conformnfsmpathlab and sanconformlab: the backends'
+//     conformance suite (internal/backendtest) for logical, netfs, mpath,
+//     iscsi and scsi on the same real stacks.
+//
+// They drive our daemon with virsh and go-libvirt and compare with libvirtd
+// 9.0 run in the same guest; labkit holds what they share. A long package is
+// split rather than grown, since go test runs two guests at a time. This
+// package has no code.
 package labe2e

@@ -57,11 +57,15 @@ var (
 	lvmUUIDRE  = regexp.MustCompile(`\b[0-9A-Za-z]{6}(-[0-9A-Za-z]{4}){5}-[0-9A-Za-z]{6}\b`)
 	timeRE     = regexp.MustCompile(`<(atime|mtime|ctime|btime)>[0-9.]+</`)
 	dmRE       = regexp.MustCompile(`\bdm-[0-9]+\b`)
+	// ifaceRE is an iSCSI interface libvirt made for an initiator IQN,
+	// named at random.
+	ifaceRE = regexp.MustCompile(`\blibvirt-iface-[0-9a-f]{8}\b`)
 )
 
 // Normalize makes a side's output comparable: its own values become their
 // {KEY}s (longest first, so that a path is replaced before its directory),
-// and UUIDs, LVM UUIDs, times and dm minors placeholders.
+// and UUIDs, LVM UUIDs, times, dm minors and libvirt's iSCSI interface
+// names placeholders.
 func (s *Side) Normalize(out string) string {
 	keys := make([]string, 0, len(s.Vars))
 	for k := range s.Vars {
@@ -74,6 +78,7 @@ func (s *Side) Normalize(out string) string {
 	out = poolUUIDRE.ReplaceAllString(out, "{UUID}")
 	out = lvmUUIDRE.ReplaceAllString(out, "{LVUUID}")
 	out = timeRE.ReplaceAllString(out, "<$1>{TIME}</")
+	out = ifaceRE.ReplaceAllString(out, "libvirt-iface-{ID}")
 	return dmRE.ReplaceAllString(out, "dm-{N}")
 }
 
