@@ -65,11 +65,11 @@ cat >"$etc/emergency.service" <<'EOF' || fail "emergency.service"
 [Unit]
 Description=Lab emergency: power off
 DefaultDependencies=no
+SuccessAction=poweroff-immediate
+FailureAction=poweroff-immediate
 [Service]
 Type=oneshot
 ExecStart=/bin/sh -c 'echo "lab-systemd: emergency mode, failed units:" >/dev/console; systemctl --failed --no-pager >/dev/console 2>&1; journalctl -b -p warning --no-pager -n 40 >/dev/console 2>&1'
-SuccessAction=poweroff-immediate
-FailureAction=poweroff-immediate
 EOF
 
 cat >/lab-systemd-run <<'EOF' || fail "write /lab-systemd-run"
@@ -79,22 +79,22 @@ sh /lab/run.sh >/lab/out 2>&1 </dev/null
 echo $? >/lab/rc.tmp && mv /lab/rc.tmp /lab/rc
 echo "lab-init: done after $(cut -d' ' -f1 /proc/uptime) s, powering off" >/dev/console
 sync
-# reboot(2) as init.sh's stage 2 ends: /lab/rc is written, nothing is left
-# to stop cleanly, and a unit's SuccessAction= did not power off here.
+# reboot(2) as init.sh's stage 2 ends: /lab/rc is written and nothing is
+# left to stop cleanly.
 /bin/busybox poweroff -f
 EOF
 
 cat >"$etc/lab-run.service" <<'EOF' || fail "lab-run.service"
 [Unit]
 Description=The lab's /lab/run.sh
+# Should the wrapper fail before its own power-off.
+FailureAction=poweroff-immediate
 [Service]
 Type=oneshot
 ExecStart=/bin/sh /lab-systemd-run
 TimeoutStartSec=infinity
 StandardOutput=journal+console
 StandardError=journal+console
-# Should the wrapper fail before its power-off.
-FailureAction=poweroff-immediate
 EOF
 
 cat >"$etc/lab.target" <<'EOF' || fail "lab.target"
