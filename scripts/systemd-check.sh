@@ -134,14 +134,15 @@ cat >"/etc/libvirt/storage/$POOL.xml" <<XML
   <target><path>/var/lib/$POOL</path></target>
 </pool>
 XML
-expect "$POOL not defined before the reload" "" sh -c "virsh -c $URI pool-list --all --name | grep -x $POOL"
+# virsh pads the names it lists with spaces.
+expect "$POOL not defined before the reload" "" sh -c "virsh -c $URI pool-list --all --name | grep '^$POOL *\$'"
 succeed "systemctl reload" systemctl reload virtstoraged.service
 # systemd 252 (Debian 12) ends the reload job when ExecReload's kill has
 # sent SIGHUP, not when the daemon is done (Type=notify-reload, which waits
 # for the daemon's READY=1, is systemd 253's): what the reload does is
 # awaited, with a bound.
 expect "reload kept the process" "$pid" mainpid
-within 30 "reload defined $POOL from /etc/libvirt/storage" sh -c "virsh -c $URI pool-list --all --name | grep -qx $POOL" ||
+within 30 "reload defined $POOL from /etc/libvirt/storage" sh -c "virsh -c $URI pool-list --all --name | grep -q '^$POOL *\$'" ||
 	journalctl -b --no-pager -n 30 -u virtstoraged.service
 succeed "pool-undefine $POOL" virsh -c "$URI" pool-undefine "$POOL"
 within 30 "reload applied the new log_filters" \
