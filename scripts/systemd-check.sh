@@ -4,7 +4,8 @@
 # system daemon should: units enabled, sockets with their units' modes and
 # group, the first client starting the daemon by activation, READY=1 seen by
 # systemd, reload (SIGHUP), stop, the idle timeout (-t) and the next client
-# starting it again, then removal and purge. Run as root; it changes the
+# starting it again, then removal and purge. internal/labe2e/systemdlab runs it
+# in the lab under systemd as PID 1. Run as root; it changes the
 # system it runs on (meant for a throwaway guest). Prints "ok ..." or
 # "FAIL ..." per check and exits 1 if any failed, 2 if it cannot run.
 set -uo pipefail
@@ -31,9 +32,12 @@ succeed() {
 }
 # within SECONDS WHAT COMMAND...: the command comes to exit 0 within SECONDS.
 within() {
-	local limit=$1 what=$2 i
+	local limit=$1 what=$2 end
 	shift 2
-	for ((i = 0; i < limit * 10; i++)); do
+	# A deadline, not a count of tries: one try (a virsh) takes a second
+	# or more under emulation.
+	end=$((SECONDS + limit))
+	while [ "$SECONDS" -le "$end" ]; do
 		if "$@" >/dev/null 2>&1; then
 			ok "$what"
 			return 0
@@ -79,7 +83,18 @@ succeed "dpkg -i $deb" dpkg -i "$deb"
 for unit in virtstoraged.service "${SOCKETS[@]}"; do
 	expect "$unit enabled" enabled systemctl is-enabled "$unit"
 done
-succeed "systemctl start virtstoraged.socket" systemctl start virtstoraged.socket
+# The postinst starts the sockets, unless a policy-rc.d forbids it (a
+# container image's, exit 101).
+if [ ! -x /usr/sbin/policy-rc.d ]; then
+	for unit in "${SOCKETS[@]}"; do
+		expect "$unit started by the package" active systemctl is-active "$unit"
+	done
+fi
+# As libvirt's, the read-only and admin sockets are units of their own
+# (sockets.target starts all three at boot; the service Requires= them, so a
+# client of the main socket would bring them up too): started together here,
+# so that their files are checked before any client came.
+succeed "systemctl start virtstoraged.socket and -ro, -admin" systemctl start "${SOCKETS[@]}"
 for unit in "${SOCKETS[@]}"; do
 	expect "$unit listening" active systemctl is-active "$unit"
 done
@@ -108,9 +123,29 @@ expect "one daemon served all three sockets" "$pid" mainpid
 # --- reload ------------------------------------------------------------------
 cp -p /etc/libvirt/virtstoraged.conf /etc/libvirt/virtstoraged.conf.check
 echo 'log_filters = "1:storage.dir"' >>/etc/libvirt/virtstoraged.conf
+# SIGHUP rereads the pool definitions, as libvirtd's does: a definition put in
+# /etc/libvirt/storage by hand is a defined pool after the reload.
+POOL=systemdcheck
+mkdir -p "/var/lib/$POOL"
+cat >"/etc/libvirt/storage/$POOL.xml" <<XML
+<pool type='dir'>
+  <name>$POOL</name>
+  <uuid>6f1c1e0e-7a51-4d0b-9a57-2f6e0c1d5a11</uuid>
+  <target><path>/var/lib/$POOL</path></target>
+</pool>
+XML
+# virsh pads the names it lists with spaces.
+expect "$POOL not defined before the reload" "" sh -c "virsh -c $URI pool-list --all --name | grep '^$POOL *\$'"
 succeed "systemctl reload" systemctl reload virtstoraged.service
+# systemd 252 (Debian 12) ends the reload job when ExecReload's kill has
+# sent SIGHUP, not when the daemon is done (Type=notify-reload, which waits
+# for the daemon's READY=1, is systemd 253's): what the reload does is
+# awaited, with a bound.
 expect "reload kept the process" "$pid" mainpid
-succeed "reload applied the new log_filters" \
+within 30 "reload defined $POOL from /etc/libvirt/storage" sh -c "virsh -c $URI pool-list --all --name | grep -q '^$POOL *\$'" ||
+	journalctl -b --no-pager -n 30 -u virtstoraged.service
+succeed "pool-undefine $POOL" virsh -c "$URI" pool-undefine "$POOL"
+within 30 "reload applied the new log_filters" \
 	sh -c "virt-admin -c $ADMIN_URI daemon-log-filters | grep -q 'storage\.dir'"
 expect "active after reload" active systemctl is-active virtstoraged.service
 mv /etc/libvirt/virtstoraged.conf.check /etc/libvirt/virtstoraged.conf

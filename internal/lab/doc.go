@@ -82,10 +82,23 @@
 //
 // A new service belongs in services.go with the others: a starter run once
 // (service.start), bounded waits for its sockets (poll), and nothing that
-// needs systemd. init.sh's stage 2 is where the guest's system is set up; a
-// systemd-as-PID-1 boot would replace that stage (exec /lib/systemd/systemd
-// instead of running /lab/run.sh itself, with a unit that runs it and powers
-// off), keeping stage 1 and the exchange share as they are.
+// needs systemd. init.sh's stage 2 is where the guest's system is set up.
+//
+// # Systemd as PID 1
+//
+// Options.Systemd (Machine.Systemd) replaces stage 2 with systemd, for tests
+// of units, socket activation and sd_notify (internal/labe2e/systemdlab).
+// Stage 1 and the exchange share are as in every guest; the host writes
+// systemd.sh as /lab/systemd.sh, which stage 2 execs as PID 1: it writes
+// lab.target (the default target: basic.target, then lab-run.service, which
+// runs /lab/run.sh as stage 2 does and powers off), empties the host's fstab,
+// keeps /tmp (where go test put the binary) from being cleared, limits udev's
+// coldplug to block devices, masks what cannot work or is of no use in the
+// guest (networking beyond loopback, gettys, time sync, the host's storage
+// daemons, timers, first-boot caches), and turns emergency mode into a
+// power-off that prints the failed units. The guest is up in about the time
+// of a stage-2 boot plus half a minute under TCG; systemd's own status lines
+// are in the console tail of a failure.
 //
 // # Bounds and failures
 //

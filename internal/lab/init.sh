@@ -11,7 +11,9 @@
 # Stage 2 (the host's userland, as the new root): the mounts a Linux system
 # expects, loopback network, udev; then /lab/run.sh with its output in
 # /lab/out and its exit status in /lab/rc, and power off. A guest that never
-# writes /lab/rc has crashed or hung, and the host says so.
+# writes /lab/rc has crashed or hung, and the host says so. When the host asks
+# for systemd as PID 1 (Machine.Systemd), it writes /lab/systemd.sh, which
+# replaces stage 2: it sets up units that do the same and execs systemd.
 
 fail() {
 	echo "lab-init: $*" >/dev/console
@@ -50,6 +52,10 @@ stage1() {
 
 stage2() {
 	export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+	if [ -e /lab/systemd.sh ]; then
+		exec /bin/sh /lab/systemd.sh
+		fail "exec /lab/systemd.sh"
+	fi
 	mount -t proc proc /proc || fail "mount /proc"
 	mount -t sysfs sysfs /sys || fail "mount /sys"
 	mkdir -p /dev/pts /dev/shm

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +33,19 @@ type Machine struct {
 	CPUs      int
 	// QEMU is the emulator binary (qemu-system-x86_64 from PATH when empty).
 	QEMU string
+	// Systemd boots the guest's userland with systemd as PID 1 instead of
+	// init.sh's stage 2: the script runs from a unit once basic.target is
+	// reached, and the unit powers the guest off (systemd.sh says what is
+	// masked and why). Off, the guest is as it always was.
+	Systemd bool
 }
+
+// systemdStage is written as /lab/systemd.sh for a Systemd machine; init.sh's
+// stage 2 execs it when it is there. Being a file of the run rather than of
+// the initramfs, it changes without a new initramfs.
+//
+//go:embed systemd.sh
+var systemdStage []byte
 
 // GuestError is a run that ended without the command's exit status: the
 // guest crashed, hung past its bound, or QEMU could not start. Console holds
@@ -154,6 +167,14 @@ func (m *Machine) prepare(script string) error {
 		return fmt.Errorf("lab: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(m.Dir, "out"), nil, 0o644); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	stage := filepath.Join(m.Dir, "systemd.sh")
+	if m.Systemd {
+		if err := os.WriteFile(stage, systemdStage, 0o644); err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+	} else if err := os.Remove(stage); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("lab: %w", err)
 	}
 	for _, p := range []string{"rc", "console.log"} {

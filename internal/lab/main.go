@@ -39,6 +39,11 @@ type Options struct {
 	// it returns ("K=V") join the guest's environment; cleanup, when not
 	// nil, runs after the guest is gone.
 	Prepare func() (env []string, cleanup func(), err error)
+	// Systemd boots the guest with systemd as PID 1 (Machine.Systemd), for
+	// tests of units, socket activation and sd_notify. The tests run from a
+	// unit once basic.target is up; services.go's starters are not meant
+	// for such a guest (systemd starts what it is asked to).
+	Systemd bool
 }
 
 // skipReason is why this host cannot run the lab; set by Main when it runs
@@ -229,7 +234,7 @@ func runInGuest(opts Options) (int, error) {
 			disks[i] = defaultDiskSize
 		}
 	}
-	m := &Machine{Image: img, Dir: dir, Disks: disks, MemoryMiB: opts.MemoryMiB, CPUs: opts.CPUs}
+	m := &Machine{Image: img, Dir: dir, Disks: disks, MemoryMiB: opts.MemoryMiB, CPUs: opts.CPUs, Systemd: opts.Systemd}
 	ctx, cancel := context.WithTimeoutCause(context.Background(), bound-time.Since(start),
 		fmt.Errorf("the lab's bound of %v", bound))
 	defer cancel()

@@ -13,7 +13,10 @@
 //     sandifflab: the same against libvirtd 9.0;
 //   - conformlvmlab, conformnfsmpathlab and sanconformlab: the backends'
 //     conformance suite (internal/backendtest) for logical, netfs, mpath,
-//     iscsi and scsi on the same real stacks.
+//     iscsi and scsi on the same real stacks;
+//   - systemdlab: its guest boots with systemd as PID 1 and proves the Debian
+//     package there: dpkg -i, socket activation, sd_notify, reload, stop and
+//     the idle timeout.
 //
 // They drive our daemon with virsh and go-libvirt and compare with libvirtd
 // 9.0 run in the same guest; labkit holds what they share. A long package is
