@@ -343,7 +343,11 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 		fillPerms(v)
 	}
 	def.Source.Devices[0].FreeExtents = free
-	def.Source.Format = labelFormat(def)
+	// Written only when it changes: volume jobs read the format of the
+	// definition a refresh may be updating at the same time.
+	if f := labelFormat(def); def.Source.Format != f {
+		def.Source.Format = f
+	}
 	return stats, vols, nil
 }
 

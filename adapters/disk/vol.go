@@ -32,7 +32,13 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 		return domain.Errorf(domain.KindConfigUnsupported, "LUKS encrypted disk volumes are not supported yet")
 	}
 	vol.Type = domain.VolBlock
-	vol.Target.Path = ""
+	// The node the partition will have when the name is right (BuildVol
+	// refuses it otherwise); the stable link, where the target has one,
+	// is known only once the partition exists.
+	vol.Target.Path = filepath.Join(filepath.Dir(device(pool)), vol.Name)
+	if n, err := b.newNamer(pool); err == nil {
+		vol.Target.Path = filepath.Join(filepath.Dir(n.devPath(1)), vol.Name)
+	}
 	vol.Key = ""
 	// The partition table is the admission check: BuildVol looks for a free
 	// extent under the device's lock and fails with libvirt's "no large
@@ -275,11 +281,15 @@ func findVolume(regions []Region, vol *domain.VolDef) (Region, bool) {
 	return Region{}, false
 }
 
-// RefreshVol does nothing: libvirt's disk backend has no volume refresh,
-// and a partition shows the figures of the last read of the table (an
-// extended partition's physical size, which the kernel changes once logical
-// partitions exist, included).
+// RefreshVol keeps the figures of the last read of the table, as libvirt's
+// disk backend, which has no volume refresh (an extended partition's
+// physical size, which the kernel changes once logical partitions exist,
+// included), but reports a partition whose node is gone, removed behind the
+// pool's back, as no longer there, so that the service forgets it.
 func (b *Backend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
+	if vol.Target.Path != "" && !exists(vol.Target.Path) {
+		return domain.Errorf(domain.KindNoStorageVol, "no storage vol with matching name '%s'", vol.Name)
+	}
 	return nil
 }
 
