@@ -389,3 +389,33 @@ func TestUnsupported(t *testing.T) {
 	err = b.ResizeVol(context.Background(), pool("/dev/loop0", "dos"), &domain.VolDef{}, 1, 0)
 	wantErr(t, err, domain.KindNoSupport, "storage pool does not support changing of volume capacity")
 }
+
+// TestRefreshVol: a partition keeps its figures, is still there while the
+// kernel lists it without a node yet (udev makes it after parted returns),
+// and is reported gone once neither is.
+func TestRefreshVol(t *testing.T) {
+	sysfs := t.TempDir()
+	nodes := t.TempDir()
+	b := newBackend(testkit.NewFakeRunner(t), sysfs)
+	def := pool(fakeDevice(t), "gpt")
+	vol := &domain.VolDef{Name: "loop0p1", Capacity: 1 << 20, Target: domain.VolTarget{Path: filepath.Join(nodes, "loop0p1")}}
+	if err := os.MkdirAll(filepath.Join(sysfs, "class", "block", "loop0p1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RefreshVol(context.Background(), def, vol); err != nil || vol.Capacity != 1<<20 {
+		t.Fatalf("listed by the kernel, no node yet: %v, capacity %d", err, vol.Capacity)
+	}
+	if err := os.WriteFile(vol.Target.Path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(sysfs, "class", "block", "loop0p1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RefreshVol(context.Background(), def, vol); err != nil {
+		t.Fatalf("a node (a device-mapper partition): %v", err)
+	}
+	if err := os.Remove(vol.Target.Path); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, b.RefreshVol(context.Background(), def, vol), domain.KindNoStorageVol, "no storage vol with matching name 'loop0p1'")
+}

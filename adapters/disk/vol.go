@@ -284,10 +284,14 @@ func findVolume(regions []Region, vol *domain.VolDef) (Region, bool) {
 // RefreshVol keeps the figures of the last read of the table, as libvirt's
 // disk backend, which has no volume refresh (an extended partition's
 // physical size, which the kernel changes once logical partitions exist,
-// included), but reports a partition whose node is gone, removed behind the
-// pool's back, as no longer there, so that the service forgets it.
+// included), but reports a partition removed behind the pool's back as no
+// longer there, so that the service forgets it. Gone means that both its
+// node and the kernel's sysfs entry of that name are: the kernel lists a
+// partition as soon as parted adds it, while udev makes its node a moment
+// later (a volume just made is refreshed at once), and device-mapper
+// partitions have a node under /dev/mapper but a dm-N entry.
 func (b *Backend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
-	if vol.Target.Path != "" && !exists(vol.Target.Path) {
+	if vol.Target.Path != "" && !exists(vol.Target.Path) && !exists(filepath.Join(b.cfg.SysfsRoot, "class", "block", vol.Name)) {
 		return domain.Errorf(domain.KindNoStorageVol, "no storage vol with matching name '%s'", vol.Name)
 	}
 	return nil

@@ -1,0 +1,77 @@
+package disklab_test
+
+import (
+	"testing"
+
+	"github.com/virtstoraged-go/virtstoraged/internal/lab"
+	"github.com/virtstoraged-go/virtstoraged/internal/labe2e/labkit"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
+)
+
+// TestDiskPoolMissingDevice: a device that is not there, with libvirt's texts.
+func TestDiskPoolMissingDevice(t *testing.T) {
+	lab.Require(t)
+	d := labkit.StartDaemon(t)
+	xml := poolXML(t, "dskmissing", "/dev/vdz", "dos")
+	testkit.VirshErr(t, d, []string{"invalid argument: device path '/dev/vdz' doesn't exist"}, "pool-create", xml)
+	testkit.VirshErr(t, d, []string{"Storage pool probe failed: Failed to create filesystem probe for device /dev/vdz"}, "pool-create", xml, "--build")
+	if out, _, _ := d.Virsh("pool-list", "--all", "--name"); out != "\n" && out != "" {
+		t.Errorf("a failed pool-create left a pool: %q", out)
+	}
+}
+
+// TestDiskPoolDeviceInUse: a partition mounted, and one held by an active
+// VG (device-mapper): neither a new label nor pool-delete's zeroing may
+// reach the device, and its label stays.
+func TestDiskPoolDeviceInUse(t *testing.T) {
+	lab.Require(t)
+	d := labkit.StartDaemon(t)
+	for _, holder := range []string{"mount", "lvm"} {
+		t.Run(holder, func(t *testing.T) {
+			dev := lab.Disk(t)
+			part := "/dev/" + partName(dev, 1)
+			xml := poolXML(t, "dskuse", dev, "gpt")
+			testkit.VirshOK(t, d, "pool-create", xml, "--build")
+			testkit.VirshOK(t, d, "vol-create-as", "dskuse", partName(dev, 1), "32M")
+			switch holder {
+			case "mount":
+				lab.Run(t, "mkfs.ext4", "-q", part)
+				mnt := t.TempDir()
+				lab.Run(t, "mount", part, mnt)
+				t.Cleanup(func() { lab.Try("umount", mnt) })
+			case "lvm":
+				vg := "dskuse_vg"
+				lab.Run(t, "vgcreate", "-q", vg, part)
+				lab.Run(t, "lvcreate", "-q", "--yes", "-L", "8M", "-n", "lv", vg)
+				t.Cleanup(func() {
+					lab.Try("vgremove", "-f", vg)
+					lab.Try("pvremove", "-ff", "-y", part)
+				})
+			}
+			inUse := []string{"device '" + dev + "' is in use"}
+			testkit.VirshOK(t, d, "pool-destroy", "dskuse")
+			testkit.VirshErr(t, d, inUse, "pool-create", xml, "--build", "--overwrite")
+			testkit.VirshOK(t, d, "pool-define", xml)
+			testkit.VirshErr(t, d, inUse, "pool-delete", "dskuse")
+			if got := labelType(t, dev); got != "gpt" {
+				t.Errorf("the label of a device in use became %q", got)
+			}
+			// The pool still starts and lists the partition in use; removing
+			// it fails in parted and leaves it.
+			testkit.VirshOK(t, d, "pool-start", "dskuse")
+			if _, ok := testkit.VolList(t, d, "dskuse")[partName(dev, 1)]; !ok {
+				t.Errorf("the partition in use is not listed")
+			}
+			_, errOut, code := d.Virsh("vol-delete", "--pool", "dskuse", partName(dev, 1))
+			if code == 0 {
+				t.Errorf("vol-delete of a partition in use succeeded")
+			}
+			t.Logf("vol-delete of a partition in use (%s): %s", holder, errOut)
+			if _, _, ok := sysfsPart(t, dev, partName(dev, 1)); !ok {
+				t.Errorf("the partition in use is gone from the kernel")
+			}
+			testkit.VirshOK(t, d, "pool-destroy", "dskuse")
+			testkit.VirshOK(t, d, "pool-undefine", "dskuse")
+		})
+	}
+}
