@@ -173,4 +173,3 @@ func TestDifferentialLabels(t *testing.T) {
 	runs := labkit.RunBoth(t, a, d, steps, sidePrepare(func(t *testing.T) string { return loopDevice(t, 64<<20) }, "", files))
 	labkit.CompareTranscripts(t, steps, runs[0], runs[1], known)
 }
-
