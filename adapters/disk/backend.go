@@ -51,6 +51,9 @@ type Config struct {
 	// StablePathWait bounds the wait for a new partition's link to appear
 	// in a pool target such as /dev/disk/by-id (libvirt waits 10 s).
 	StablePathWait time.Duration
+	// UdevData is udev's database of the devices it has processed
+	// ("/run/udev/data"); without it (no udev) nothing waits for udev.
+	UdevData string
 }
 
 // Backend serves disk pools.
@@ -76,6 +79,9 @@ func New(runner ports.CommandRunner, cfg Config, log *logrus.Entry) *Backend {
 	}
 	if cfg.ProcDevices == "" {
 		cfg.ProcDevices = "/proc/devices"
+	}
+	if cfg.UdevData == "" {
+		cfg.UdevData = "/run/udev/data"
 	}
 	if cfg.StablePathWait == 0 {
 		cfg.StablePathWait = 10 * time.Second

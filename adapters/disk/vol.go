@@ -2,6 +2,7 @@ package disk
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
@@ -106,6 +108,7 @@ func (b *Backend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domai
 		b.removeAfterFailure(ctx, pool, dev, r.Num, r.Start)
 		return err
 	}
+	b.waitUdev(ctx, n.devPath(r.Num))
 	vol.Target.Path, vol.Key = path, path
 	vol.SourceDevice = dev
 	vol.Extents = []domain.Extent{{Start: r.Start, End: r.End}}
@@ -152,6 +155,31 @@ func (b *Backend) waitStablePath(ctx context.Context, pool *domain.PoolDef, n *n
 		case <-ctx.Done():
 			return "", ctx.Err()
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitUdev waits, up to StablePathWait, for udev to have processed a new
+// partition's node: until then the node has the kernel's 0600 root:root,
+// not the mode and group udev's rules give it (0660 root:disk), and the
+// volume would show those. udevadm settle, run before, can return before
+// udev has even read the kernel's event. udev records a device in its
+// database after it has set up its node.
+func (b *Backend) waitUdev(ctx context.Context, devPath string) {
+	if _, err := os.Stat(b.cfg.UdevData); err != nil {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(devPath, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return
+	}
+	entry := filepath.Join(b.cfg.UdevData, fmt.Sprintf("b%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+	deadline := time.Now().Add(b.cfg.StablePathWait)
+	for !exists(entry) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 func TestDiskPoolMissingDevice(t *testing.T) {
 	lab.Require(t)
 	d := labkit.StartDaemon(t)
-	xml := poolXML(t, "dskmissing", "/dev/vdz", "dos")
+	xml := labkit.DiskPoolXML(t, "dskmissing", "/dev/vdz", "dos")
 	testkit.VirshErr(t, d, []string{"invalid argument: device path '/dev/vdz' doesn't exist"}, "pool-create", xml)
 	testkit.VirshErr(t, d, []string{"Storage pool probe failed: Failed to create filesystem probe for device /dev/vdz"}, "pool-create", xml, "--build")
 	if out, _, _ := d.Virsh("pool-list", "--all", "--name"); out != "\n" && out != "" {
@@ -29,10 +29,10 @@ func TestDiskPoolDeviceInUse(t *testing.T) {
 	for _, holder := range []string{"mount", "lvm"} {
 		t.Run(holder, func(t *testing.T) {
 			dev := lab.Disk(t)
-			part := "/dev/" + partName(dev, 1)
-			xml := poolXML(t, "dskuse", dev, "gpt")
+			part := "/dev/" + labkit.PartName(dev, 1)
+			xml := labkit.DiskPoolXML(t, "dskuse", dev, "gpt")
 			testkit.VirshOK(t, d, "pool-create", xml, "--build")
-			testkit.VirshOK(t, d, "vol-create-as", "dskuse", partName(dev, 1), "32M")
+			testkit.VirshOK(t, d, "vol-create-as", "dskuse", labkit.PartName(dev, 1), "32M")
 			switch holder {
 			case "mount":
 				lab.Run(t, "mkfs.ext4", "-q", part)
@@ -53,21 +53,21 @@ func TestDiskPoolDeviceInUse(t *testing.T) {
 			testkit.VirshErr(t, d, inUse, "pool-create", xml, "--build", "--overwrite")
 			testkit.VirshOK(t, d, "pool-define", xml)
 			testkit.VirshErr(t, d, inUse, "pool-delete", "dskuse")
-			if got := labelType(t, dev); got != "gpt" {
+			if got := labkit.LabelType(t, dev); got != "gpt" {
 				t.Errorf("the label of a device in use became %q", got)
 			}
 			// The pool still starts and lists the partition in use; removing
 			// it fails in parted and leaves it.
 			testkit.VirshOK(t, d, "pool-start", "dskuse")
-			if _, ok := testkit.VolList(t, d, "dskuse")[partName(dev, 1)]; !ok {
+			if _, ok := testkit.VolList(t, d, "dskuse")[labkit.PartName(dev, 1)]; !ok {
 				t.Errorf("the partition in use is not listed")
 			}
-			_, errOut, code := d.Virsh("vol-delete", "--pool", "dskuse", partName(dev, 1))
+			_, errOut, code := d.Virsh("vol-delete", "--pool", "dskuse", labkit.PartName(dev, 1))
 			if code == 0 {
 				t.Errorf("vol-delete of a partition in use succeeded")
 			}
 			t.Logf("vol-delete of a partition in use (%s): %s", holder, errOut)
-			if _, _, ok := sysfsPart(t, dev, partName(dev, 1)); !ok {
+			if _, _, ok := labkit.SysfsPartition(t, dev, labkit.PartName(dev, 1)); !ok {
 				t.Errorf("the partition in use is gone from the kernel")
 			}
 			testkit.VirshOK(t, d, "pool-destroy", "dskuse")

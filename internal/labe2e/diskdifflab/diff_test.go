@@ -1,4 +1,4 @@
-package disklab_test
+package diskdifflab_test
 
 import (
 	"fmt"
@@ -29,7 +29,10 @@ func zeros(t *testing.T, s *labkit.Side, path string, n int64) string {
 func sidePrepare(dev func(t *testing.T) string, data string, files map[string]string) func(t *testing.T, s *labkit.Side) func() {
 	return func(t *testing.T, s *labkit.Side) func() {
 		d := dev(t)
-		s.Vars["DEV"], s.Vars["N"], s.Vars["DATA"] = d, d[len("/dev/"):], data
+		s.Vars["DEV"], s.Vars["N"] = d, d[len("/dev/"):]
+		if data != "" {
+			s.Vars["DATA"] = data
+		}
 		for name, text := range files {
 			labkit.WriteSideFile(t, s, name, text)
 		}
@@ -73,9 +76,17 @@ func TestDifferentialVirtio(t *testing.T) {
 		labkit.Vsh("pool-info", "--bytes", "dsk"),
 		labkit.Vsh("pool-dumpxml", "dsk"),
 		labkit.Vsh("vol-dumpxml", "--pool", "dsk", "{N}1"),
-		labkit.Vsh("vol-dumpxml", "--pool", "dsk", "{N}2"),
 		labkit.Vsh("vol-dumpxml", "--pool", "dsk", "{N}5"),
-		labkit.Vsh("vol-info", "--bytes", "--pool", "dsk", "{N}2"),
+		{Check: func(t *testing.T, s *labkit.Side) string {
+			// Each side's partitions against its kernel (extents, figures,
+			// cylinder alignment); failures are the test's, not a difference.
+			dev := s.Vars["DEV"]
+			cyl := labkit.CylinderBytes(t, dev)
+			for n, f := range []string{"none", "extended", "linux-swap", "fat32", "none", "none"} {
+				labkit.CheckPartition(t, s.V, "dsk", dev, labkit.PartName(dev, n+1), f, cyl)
+			}
+			return ""
+		}},
 		labkit.Vsh("vol-upload", "--pool", "dsk", "{N}6", "{DATA}"),
 		labkit.Vsh("vol-download", "--pool", "dsk", "{N}6", "{DIR}/back", "--length", "8388608"),
 		{Check: func(t *testing.T, s *labkit.Side) string { return sums(t, s, "{DEV}6", "{DIR}/back") }},
@@ -88,16 +99,13 @@ func TestDifferentialVirtio(t *testing.T) {
 		{Check: func(t *testing.T, s *labkit.Side) string { return sums(t, s, "{DEV}5", "{DIR}/back") }},
 		labkit.Vsh("vol-delete", "--pool", "dsk", "{N}1"),
 		labkit.Vsh("pool-info", "--bytes", "dsk"),
-		labkit.Vsh("pool-dumpxml", "dsk"),
 		labkit.Vsh("vol-create-as", "dsk", "{N}1", "8M"),
 		labkit.Vsh("vol-dumpxml", "--pool", "dsk", "{N}1"),
-		labkit.Vsh("pool-refresh", "dsk"),
 		labkit.Vsh("vol-list", "dsk", "--details"),
 		labkit.Vsh("pool-destroy", "dsk"),
 		labkit.Vsh("pool-define", "{DIR}/gpt.xml"),
 		labkit.Vsh("pool-start", "dskg"),
 		labkit.Vsh("pool-build", "dskg"),
-		labkit.Vsh("pool-build", "dskg", "--no-overwrite"),
 		labkit.Vsh("pool-build", "dskg", "--overwrite"),
 		labkit.Vsh("pool-start", "dskg"),
 		labkit.Vsh("vol-create-as", "dskg", "{N}1", "4M"),
@@ -107,7 +115,6 @@ func TestDifferentialVirtio(t *testing.T) {
 		labkit.Vsh("vol-create-as", "dskg", "{N}2", "2M"),
 		labkit.Vsh("vol-list", "dskg", "--details"),
 		labkit.Vsh("pool-dumpxml", "dskg"),
-		labkit.Vsh("vol-dumpxml", "--pool", "dskg", "{N}3"),
 		labkit.Vsh("pool-info", "--bytes", "dskg"),
 		labkit.Vsh("pool-destroy", "dskg"),
 		labkit.Vsh("pool-delete", "dskg"),
@@ -131,7 +138,6 @@ func TestDifferentialLoop(t *testing.T) {
 		labkit.Vsh("pool-create", "{DIR}/gpt.xml", "--build"),
 		labkit.Vsh("vol-create-as", "dskg", "{N}p1", "10M"),
 		labkit.Vsh("vol-create-as", "dskg", "{N}p2", "20M"),
-		labkit.Vsh("vol-create-as", "dskg", "{N}p9", "1M"),
 		labkit.Vsh("vol-list", "dskg", "--details"),
 		labkit.Vsh("vol-dumpxml", "--pool", "dskg", "{N}p2"),
 		labkit.Vsh("pool-dumpxml", "dskg"),
@@ -141,10 +147,10 @@ func TestDifferentialLoop(t *testing.T) {
 		labkit.Vsh("pool-destroy", "dskg"),
 		labkit.Vsh("pool-create", "{DIR}/gpt.xml", "--build", "--no-overwrite"),
 	}
-	runs := labkit.RunBoth(t, a, d, steps, sidePrepare(func(t *testing.T) string { return loopDevice(t, 64<<20) }, "",
+	runs := labkit.RunBoth(t, a, d, steps, sidePrepare(func(t *testing.T) string { return labkit.PartitionedLoop(t, 64<<20) }, "",
 		map[string]string{"gpt.xml": poolText("dskg", "gpt")}))
 	const loopRm = "libvirt 9.0 runs `parted DEV rm p1` on a loop device and fails; we remove the partition (README)"
-	labkit.CompareTranscripts(t, steps, runs[0], runs[1], map[int]string{7: loopRm, 9: loopRm})
+	labkit.CompareTranscripts(t, steps, runs[0], runs[1], map[int]string{6: loopRm, 8: loopRm})
 }
 
 // TestDifferentialLabels builds each of the other labels libvirt accepts
@@ -166,10 +172,9 @@ func TestDifferentialLabels(t *testing.T) {
 		}
 		steps = append(steps,
 			labkit.Vsh("vol-list", "dl", "--details"),
-			labkit.Vsh("pool-dumpxml", "dl"),
 			labkit.Vsh("pool-destroy", "dl"),
 		)
 	}
-	runs := labkit.RunBoth(t, a, d, steps, sidePrepare(func(t *testing.T) string { return loopDevice(t, 64<<20) }, "", files))
+	runs := labkit.RunBoth(t, a, d, steps, sidePrepare(func(t *testing.T) string { return labkit.PartitionedLoop(t, 64<<20) }, "", files))
 	labkit.CompareTranscripts(t, steps, runs[0], runs[1], known)
 }
