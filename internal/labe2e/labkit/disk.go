@@ -61,25 +61,35 @@ func DiskPoolXML(t *testing.T, name, dev, format string) string {
 }
 
 // SysfsPartition is what the kernel says of a partition: its start and size in
-// bytes, and whether it exists.
+// bytes, and whether it exists. udev re-reads a whole disk's table when a
+// writer closes it (its inotify watch), which drops and re-adds every
+// partition for a moment: the kernel is asked once udev has settled, and
+// again after a read that such a re-read cut short.
 func SysfsPartition(t *testing.T, dev, part string) (start, size uint64, ok bool) {
 	t.Helper()
 	dir := filepath.Join("/sys/class/block", filepath.Base(dev), part)
-	read := func(name string) uint64 {
+	read := func(name string) (uint64, error) {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			t.Fatalf("%s: %v", part, err)
+			return 0, err
 		}
 		n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-		if err != nil {
-			t.Fatalf("%s/%s: %v", part, name, err)
+		return n * 512, err
+	}
+	for i := 0; ; i++ {
+		lab.Try("udevadm", "settle", "--timeout=30")
+		if _, err := os.Stat(dir); err != nil {
+			return 0, 0, false
 		}
-		return n * 512
+		start, err1 := read("start")
+		size, err2 := read("size")
+		if err1 == nil && err2 == nil {
+			return start, size, true
+		}
+		if i == 10 {
+			t.Fatalf("%s: %v, %v", part, err1, err2)
+		}
 	}
-	if _, err := os.Stat(dir); err != nil {
-		return 0, 0, false
-	}
-	return read("start"), read("size"), true
 }
 
 // CylinderBytes is the size of a cylinder of dev as libparted sees it,
