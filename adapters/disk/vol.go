@@ -313,16 +313,23 @@ func findVolume(regions []Region, vol *domain.VolDef) (Region, bool) {
 // disk backend, which has no volume refresh (an extended partition's
 // physical size, which the kernel changes once logical partitions exist,
 // included), but reports a partition removed behind the pool's back as no
-// longer there, so that the service forgets it. Gone means that both its
-// node and the kernel's sysfs entry of that name are: the kernel lists a
-// partition as soon as parted adds it, while udev makes its node a moment
-// later (a volume just made is refreshed at once), and device-mapper
-// partitions have a node under /dev/mapper but a dm-N entry.
+// longer there, so that the service forgets it. While its node or the
+// kernel's sysfs entry of that name is there it is (device-mapper
+// partitions have a node under /dev/mapper but a dm-N entry). Without
+// either, the table decides: udev re-reads a disk's table when a writer
+// closes it, and the kernel drops every partition for that moment.
 func (b *Backend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
-	if vol.Target.Path != "" && !exists(vol.Target.Path) && !exists(filepath.Join(b.cfg.SysfsRoot, "class", "block", vol.Name)) {
-		return domain.Errorf(domain.KindNoStorageVol, "no storage vol with matching name '%s'", vol.Name)
+	if vol.Target.Path == "" || exists(vol.Target.Path) || exists(filepath.Join(b.cfg.SysfsRoot, "class", "block", vol.Name)) {
+		return nil
 	}
-	return nil
+	regions, err := b.readLayout(ctx, device(pool))
+	if err != nil {
+		return err
+	}
+	if _, ok := findVolume(regions, vol); ok {
+		return nil
+	}
+	return domain.Errorf(domain.KindNoStorageVol, "no storage vol with matching name '%s'", vol.Name)
 }
 
 // DeleteVol removes the partition. Its number comes from the table, not

@@ -167,13 +167,15 @@ func TestDifferentialLabels(t *testing.T) {
 			labkit.Vsh("pool-create", "{DIR}/"+f+".xml", "--build", "--overwrite"),
 			labkit.Vsh("vol-create-as", "dl", "{N}p1", "8M"),
 		)
+		const bsdPC98 = "bsd and pc98 labels hold partitions with us; libvirt's mkpart fails there (README)"
 		if f == "bsd" || f == "pc98" {
-			known[len(steps)-1] = "bsd and pc98 labels hold partitions with us; libvirt's mkpart fails there (README)"
+			known[len(steps)-1] = bsdPC98
 		}
-		steps = append(steps,
-			labkit.Vsh("vol-list", "dl", "--details"),
-			labkit.Vsh("pool-destroy", "dl"),
-		)
+		steps = append(steps, labkit.Vsh("vol-list", "dl", "--details"))
+		if f == "bsd" {
+			known[len(steps)-1] = bsdPC98
+		}
+		steps = append(steps, labkit.Vsh("pool-destroy", "dl"))
 	}
 	runs := labkit.RunBoth(t, a, d, steps, sidePrepare(func(t *testing.T) string { return labkit.PartitionedLoop(t, 64<<20) }, "", files))
 	labkit.CompareTranscripts(t, steps, runs[0], runs[1], known)
