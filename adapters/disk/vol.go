@@ -351,6 +351,15 @@ func (b *Backend) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *doma
 	}
 	for _, r := range regions {
 		if !r.Free && filepath.Base(n.devPath(r.Num)) == vol.Name {
+			// parted refuses a mounted partition, but one held by
+			// device-mapper (a PV of an active VG) it removes from the
+			// table and leaves in the kernel, whose next partition would
+			// then be made over it.
+			if exists(n.devPath(r.Num)) {
+				if err := checkNotInUse(n.devPath(r.Num)); err != nil {
+					return err
+				}
+			}
 			return b.removePartition(ctx, dev, r.Num, r.Start)
 		}
 	}
