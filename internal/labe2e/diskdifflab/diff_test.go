@@ -122,6 +122,8 @@ func TestDifferentialVirtio(t *testing.T) {
 		labkit.Vsh("vol-list", "dsk", "--details"),
 		labkit.Vsh("pool-destroy", "dsk"),
 		labkit.Vsh("pool-define", "{DIR}/gpt.xml"),
+		labkit.Vsh("pool-undefine", "dsk"),
+		labkit.Vsh("pool-define", "{DIR}/gpt.xml"),
 		labkit.Vsh("pool-start", "dskg"),
 		labkit.Vsh("pool-build", "dskg"),
 		labkit.Vsh("pool-build", "dskg", "--overwrite"),
@@ -139,7 +141,6 @@ func TestDifferentialVirtio(t *testing.T) {
 		{Check: func(t *testing.T, s *labkit.Side) string { return zeros(t, s, "{DEV}", 1<<20) }},
 		labkit.Vsh("pool-start", "dskg"),
 		labkit.Vsh("pool-undefine", "dskg"),
-		labkit.Vsh("pool-undefine", "dsk"),
 	}
 	data := labkit.Patterned(t, 8*labkit.MiB, 5)
 	runs := labkit.RunBoth(t, a, d, steps, sidePrepare(func(t *testing.T) string { return lab.Disk(t) }, data,

@@ -105,6 +105,9 @@ func diskLife(t *testing.T, d *testkit.Daemon, dev string) {
 	testkit.VirshOK(t, d, "pool-refresh", "dsk")
 	labkit.CheckDiskPoolFigures(t, d, "dsk", diskSize)
 	testkit.VirshOK(t, d, "pool-destroy", "dsk")
+	// Two pools on one device are refused (libvirt's source conflict).
+	testkit.VirshErr(t, d, []string{"Storage source conflict with pool: 'dsk'"}, "pool-define", labkit.DiskPoolXML(t, "dskg", dev, "gpt"))
+	testkit.VirshOK(t, d, "pool-undefine", "dsk")
 
 	// A gpt pool over the dos label: refused but with --overwrite.
 	gpt := labkit.DiskPoolXML(t, "dskg", dev, "gpt")
@@ -150,7 +153,5 @@ func diskLife(t *testing.T, d *testkit.Daemon, dev string) {
 		t.Errorf("pool-delete left bytes in the device's first MiB (at %d)", off)
 	}
 	testkit.VirshErr(t, d, []string{"Device '" + dev + "' is unrecognized, requires build"}, "pool-start", "dskg")
-	for _, pool := range []string{"dsk", "dskg"} {
-		testkit.VirshOK(t, d, "pool-undefine", pool)
-	}
+	testkit.VirshOK(t, d, "pool-undefine", "dskg")
 }
