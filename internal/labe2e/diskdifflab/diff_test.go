@@ -190,9 +190,10 @@ func TestDifferentialLabels(t *testing.T) {
 		if f == "bsd" || f == "pc98" {
 			known[len(steps)-1] = bsdPC98
 		}
-		steps = append(steps, labkit.Vsh("vol-list", "dl", "--details"))
-		if f == "bsd" {
-			known[len(steps)-1] = bsdPC98
+		if f != "bsd" && f != "pc98" {
+			// After libvirt's failed create there, what it lists depends
+			// on timing (the partition parted made may be left behind).
+			steps = append(steps, labkit.Vsh("vol-list", "dl", "--details"))
 		}
 		steps = append(steps, labkit.Vsh("pool-destroy", "dl"))
 	}
