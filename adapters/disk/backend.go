@@ -50,6 +50,9 @@ type Config struct {
 	// StablePathWait bounds the wait for a new partition's link to appear
 	// in a pool target such as /dev/disk/by-id (libvirt waits 10 s).
 	StablePathWait time.Duration
+	// UdevData is udev's database of the devices it has processed
+	// ("/run/udev/data"); without it (no udev) nothing waits for udev.
+	UdevData string
 }
 
 // Backend serves disk pools.
@@ -75,6 +78,9 @@ func New(runner ports.CommandRunner, cfg Config, log *logrus.Entry) *Backend {
 	}
 	if cfg.ProcDevices == "" {
 		cfg.ProcDevices = "/proc/devices"
+	}
+	if cfg.UdevData == "" {
+		cfg.UdevData = "/run/udev/data"
 	}
 	if cfg.StablePathWait == 0 {
 		cfg.StablePathWait = 10 * time.Second
@@ -342,7 +348,11 @@ func (b *Backend) RefreshPool(ctx context.Context, def *domain.PoolDef) (domain.
 		fillPerms(v)
 	}
 	def.Source.Devices[0].FreeExtents = free
-	def.Source.Format = labelFormat(def)
+	// Written only when it changes: volume jobs read the format of the
+	// definition a refresh may be updating at the same time.
+	if f := labelFormat(def); def.Source.Format != f {
+		def.Source.Format = f
+	}
 	return stats, vols, nil
 }
 

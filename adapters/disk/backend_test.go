@@ -389,3 +389,41 @@ func TestUnsupported(t *testing.T) {
 	err = b.ResizeVol(context.Background(), pool("/dev/loop0", "dos"), &domain.VolDef{}, 1, 0)
 	wantErr(t, err, domain.KindNoSupport, "storage pool does not support changing of volume capacity")
 }
+
+// TestRefreshVol: a partition keeps its figures, is still there while the
+// kernel lists it without a node yet (udev makes it after parted returns),
+// or while neither is there but the table holds it (udev re-reading the
+// table), and is reported gone once the table does not hold it either.
+func TestRefreshVol(t *testing.T) {
+	sysfs := t.TempDir()
+	nodes := t.TempDir()
+	dev := fakeDevice(t)
+	def := pool(dev, "gpt")
+	vol := &domain.VolDef{Name: "loop0p2", Capacity: 1 << 20, Target: domain.VolTarget{Path: filepath.Join(nodes, "loop0p2")},
+		Extents: []domain.Extent{{Start: 20514 * 512, End: 40994 * 512}}}
+	if err := os.MkdirAll(filepath.Join(sysfs, "class", "block", "loop0p2"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := newBackend(testkit.NewFakeRunner(t), sysfs).RefreshVol(context.Background(), def, vol); err != nil || vol.Capacity != 1<<20 {
+		t.Fatalf("listed by the kernel, no node yet: %v, capacity %d", err, vol.Capacity)
+	}
+	if err := os.WriteFile(vol.Target.Path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(sysfs, "class", "block", "loop0p2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := newBackend(testkit.NewFakeRunner(t), sysfs).RefreshVol(context.Background(), def, vol); err != nil {
+		t.Fatalf("a node (a device-mapper partition): %v", err)
+	}
+	if err := os.Remove(vol.Target.Path); err != nil {
+		t.Fatal(err)
+	}
+	inTable := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: disk.ListArgv(dev), Stdout: listing(t, "gpt", dev)})
+	if err := newBackend(inTable, sysfs).RefreshVol(context.Background(), def, vol); err != nil {
+		t.Fatalf("neither node nor sysfs entry, but in the table: %v", err)
+	}
+	gone := testkit.NewFakeRunner(t, testkit.FakeCall{Argv: disk.ListArgv(dev), Stdout: listing(t, "gpt", dev)})
+	vol.Extents[0].Start = 512
+	wantErr(t, newBackend(gone, sysfs).RefreshVol(context.Background(), def, vol), domain.KindNoStorageVol, "no storage vol with matching name 'loop0p2'")
+}

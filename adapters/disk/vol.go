@@ -2,6 +2,7 @@ package disk
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
 	"github.com/virtstoraged-go/virtstoraged/domain"
@@ -32,7 +34,13 @@ func (b *Backend) PrepareVol(pool *domain.PoolDef, vol *domain.VolDef) error {
 		return domain.Errorf(domain.KindConfigUnsupported, "LUKS encrypted disk volumes are not supported yet")
 	}
 	vol.Type = domain.VolBlock
-	vol.Target.Path = ""
+	// The node the partition will have when the name is right (BuildVol
+	// refuses it otherwise); the stable link, where the target has one,
+	// is known only once the partition exists.
+	vol.Target.Path = filepath.Join(filepath.Dir(device(pool)), vol.Name)
+	if n, err := b.newNamer(pool); err == nil {
+		vol.Target.Path = filepath.Join(filepath.Dir(n.devPath(1)), vol.Name)
+	}
 	vol.Key = ""
 	// The partition table is the admission check: BuildVol looks for a free
 	// extent under the device's lock and fails with libvirt's "no large
@@ -100,6 +108,7 @@ func (b *Backend) BuildVol(ctx context.Context, pool *domain.PoolDef, vol *domai
 		b.removeAfterFailure(ctx, pool, dev, r.Num, r.Start)
 		return err
 	}
+	b.waitUdev(ctx, n.devPath(r.Num))
 	vol.Target.Path, vol.Key = path, path
 	vol.SourceDevice = dev
 	vol.Extents = []domain.Extent{{Start: r.Start, End: r.End}}
@@ -146,6 +155,31 @@ func (b *Backend) waitStablePath(ctx context.Context, pool *domain.PoolDef, n *n
 		case <-ctx.Done():
 			return "", ctx.Err()
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitUdev waits, up to StablePathWait, for udev to have processed a new
+// partition's node: until then the node has the kernel's 0600 root:root,
+// not the mode and group udev's rules give it (0660 root:disk), and the
+// volume would show those. udevadm settle, run before, can return before
+// udev has even read the kernel's event. udev records a device in its
+// database after it has set up its node.
+func (b *Backend) waitUdev(ctx context.Context, devPath string) {
+	if _, err := os.Stat(b.cfg.UdevData); err != nil {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(devPath, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFBLK {
+		return
+	}
+	entry := filepath.Join(b.cfg.UdevData, fmt.Sprintf("b%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev)))
+	deadline := time.Now().Add(b.cfg.StablePathWait)
+	for !exists(entry) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
@@ -275,12 +309,27 @@ func findVolume(regions []Region, vol *domain.VolDef) (Region, bool) {
 	return Region{}, false
 }
 
-// RefreshVol does nothing: libvirt's disk backend has no volume refresh,
-// and a partition shows the figures of the last read of the table (an
-// extended partition's physical size, which the kernel changes once logical
-// partitions exist, included).
+// RefreshVol keeps the figures of the last read of the table, as libvirt's
+// disk backend, which has no volume refresh (an extended partition's
+// physical size, which the kernel changes once logical partitions exist,
+// included), but reports a partition removed behind the pool's back as no
+// longer there, so that the service forgets it. While its node or the
+// kernel's sysfs entry of that name is there it is (device-mapper
+// partitions have a node under /dev/mapper but a dm-N entry). Without
+// either, the table decides: udev re-reads a disk's table when a writer
+// closes it, and the kernel drops every partition for that moment.
 func (b *Backend) RefreshVol(ctx context.Context, pool *domain.PoolDef, vol *domain.VolDef) error {
-	return nil
+	if vol.Target.Path == "" || exists(vol.Target.Path) || exists(filepath.Join(b.cfg.SysfsRoot, "class", "block", vol.Name)) {
+		return nil
+	}
+	regions, err := b.readLayout(ctx, device(pool))
+	if err != nil {
+		return err
+	}
+	if _, ok := findVolume(regions, vol); ok {
+		return nil
+	}
+	return domain.Errorf(domain.KindNoStorageVol, "no storage vol with matching name '%s'", vol.Name)
 }
 
 // DeleteVol removes the partition. Its number comes from the table, not
@@ -302,6 +351,15 @@ func (b *Backend) DeleteVol(ctx context.Context, pool *domain.PoolDef, vol *doma
 	}
 	for _, r := range regions {
 		if !r.Free && filepath.Base(n.devPath(r.Num)) == vol.Name {
+			// parted refuses a mounted partition, but one held by
+			// device-mapper (a PV of an active VG) it removes from the
+			// table and leaves in the kernel, whose next partition would
+			// then be made over it.
+			if exists(n.devPath(r.Num)) {
+				if err := checkNotInUse(n.devPath(r.Num)); err != nil {
+					return err
+				}
+			}
 			return b.removePartition(ctx, dev, r.Num, r.Start)
 		}
 	}

@@ -69,6 +69,11 @@
 //
 // # Capabilities
 //
+// A type whose volumes are named by the system (disk: a partition is called
+// after its device and number, vdb1 or loop0p2, as in libvirt) has a harness
+// that is a VolumeNamer: the suite asks it for each volume's name, and makes
+// such volumes one after the other.
+//
 // A harness declares what its type can do (Capabilities); the suite checks
 // that what is declared missing is refused with KindNoSupport rather than
 // skipping it, and skips a test only for a reason the harness states
@@ -83,7 +88,7 @@
 // conformance_test.go in the backend's package:
 //
 //	func TestConformance(t *testing.T) {
-//		backendtest.RunConformanceTests(t, harness.Disk(harness.LoopDevices(64<<20)))
+//		backendtest.RunConformanceTests(t, harness.Disk(harness.PartitionedLoopDevices(64<<20)))
 //	}
 //
 // Fill Capabilities from what libvirt's backend does (which operations its

@@ -117,11 +117,25 @@ func volDef(name string, capacity, allocation uint64) *domain.VolDef {
 		Target: domain.VolTarget{Perms: domain.UnsetPerms()}}
 }
 
+// volName is the name the suite's volume called name has in pool def: name
+// itself, or what the harness's VolumeNamer says.
+func (e *env) volName(def *domain.PoolDef, name string) string {
+	if n, ok := e.h.(VolumeNamer); ok {
+		return n.VolumeName(def, name)
+	}
+	return name
+}
+
+// volDef is volDef under the name the pool gives it.
+func (e *env) volDef(def *domain.PoolDef, name string, capacity, allocation uint64) *domain.VolDef {
+	return volDef(e.volName(def, name), capacity, allocation)
+}
+
 // create prepares, builds and re-reads a volume, as the service's
 // VolCreateXML does.
 func (e *env) create(def *domain.PoolDef, name string, capacity, allocation uint64) *domain.VolDef {
 	e.t.Helper()
-	vol := volDef(name, capacity, allocation)
+	vol := e.volDef(def, name, capacity, allocation)
 	if err := e.b.PrepareVol(def, vol); err != nil {
 		e.t.Fatalf("PrepareVol(%s) = %v", name, err)
 	}

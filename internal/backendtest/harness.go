@@ -31,6 +31,18 @@ type Harness interface {
 	RemoveVolume(ctx context.Context, pool *domain.PoolDef, name string) error
 }
 
+// VolumeNamer is implemented by a harness whose pool type dictates its
+// volumes' names: a disk pool's volume must be called as the partition
+// parted makes for it (vdb1, loop0p2), as in libvirt. The suite asks it for
+// the name of each volume it makes, by the suite's own name for it, and
+// makes such a type's volumes one after the other (their names depend on
+// the order).
+type VolumeNamer interface {
+	// VolumeName is the name of the suite's volume called name in pool:
+	// the same answer for the same name in the same pool.
+	VolumeName(pool *domain.PoolDef, name string) string
+}
+
 // HarnessMaker makes a harness for one test; t is that test, for its
 // cleanups and skips.
 type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)

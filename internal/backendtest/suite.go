@@ -189,7 +189,7 @@ func testCreateVolume(e *env) {
 	def := e.started("create")
 	size := e.caps.volumeSize()
 	if !e.caps.has(CreateVol) {
-		vol := volDef("new1", size, 0)
+		vol := e.volDef(def, "new1", size, 0)
 		err := e.b.PrepareVol(def, vol)
 		if err == nil {
 			err = e.b.BuildVol(e.ctx, def, vol, 0)
@@ -197,7 +197,7 @@ func testCreateVolume(e *env) {
 		e.wantError(err, "creating a volume in a type that cannot", domain.KindNoSupport)
 		return
 	}
-	vol := volDef("vol1", size, e.caps.lightAllocation(size))
+	vol := e.volDef(def, "vol1", size, e.caps.lightAllocation(size))
 	if err := e.b.PrepareVol(def, vol); err != nil {
 		e.t.Fatalf("PrepareVol = %v", err)
 	}
@@ -207,7 +207,7 @@ func testCreateVolume(e *env) {
 	if got, want := vol.Target.Format, e.b.DefaultVolFormat(); got != want {
 		e.t.Errorf("PrepareVol of a volume without a format gives %q, want the default %q", got, want)
 	}
-	e.wantListed(def, "vol1", false, "after PrepareVol alone")
+	e.wantListed(def, e.volName(def, "vol1"), false, "after PrepareVol alone")
 	if err := e.b.BuildVol(e.ctx, def, vol, 0); err != nil {
 		e.t.Fatalf("BuildVol = %v", err)
 	}
@@ -225,7 +225,7 @@ func testCreateVolume(e *env) {
 			e.t.Errorf("a thick volume allocates %d of its %d bytes", vol.Allocation, vol.Capacity)
 		}
 	}
-	listed := e.wantListed(def, "vol1", true, "after BuildVol")
+	listed := e.wantListed(def, e.volName(def, "vol1"), true, "after BuildVol")
 	if listed.Key == "" || listed.Key != vol.Key || listed.Target.Path != vol.Target.Path || listed.Capacity != vol.Capacity {
 		e.t.Errorf("RefreshPool lists key %q, path %q, capacity %d; RefreshVol gave %q, %q, %d",
 			listed.Key, listed.Target.Path, listed.Capacity, vol.Key, vol.Target.Path, vol.Capacity)
@@ -241,7 +241,7 @@ func testCreateVolume(e *env) {
 
 	// The service checks its own list first, but the system may hold a
 	// volume of that name it has not seen yet.
-	dup := volDef("vol1", 2*size, e.caps.lightAllocation(2*size))
+	dup := e.volDef(def, "vol1", 2*size, e.caps.lightAllocation(2*size))
 	err := e.b.PrepareVol(def, dup)
 	if err == nil {
 		err = e.b.BuildVol(e.ctx, def, dup, 0)
@@ -349,13 +349,13 @@ func testAccounting(e *env) {
 			vol.Capacity, before.Allocation, before.Available, after.Allocation, after.Available)
 	}
 	huge := e.caps.roundUp(after.Capacity + size)
-	big := volDef("huge", huge, huge)
+	big := e.volDef(def, "huge", huge, huge)
 	err := e.b.PrepareVol(def, big)
 	if err == nil {
 		err = e.b.BuildVol(e.ctx, def, big, 0)
 	}
 	e.wantError(err, "creating a volume larger than the pool")
-	e.wantListed(def, "huge", false, "after a create that ran out of space")
+	e.wantListed(def, e.volName(def, "huge"), false, "after a create that ran out of space")
 }
 
 // testStreams: downloads return the volume's bytes, sparse or not; uploads
@@ -504,7 +504,7 @@ func testClone(e *env) {
 	size := e.caps.volumeSize()
 	if !e.caps.has(CloneVol) {
 		src := e.someVolume(def, "src", false)
-		dst := volDef("dst", size, 0)
+		dst := e.volDef(def, "dst", size, 0)
 		err := e.b.PrepareVol(def, dst)
 		if err == nil {
 			err = e.b.BuildVolFrom(e.ctx, def, dst, def, src, 0)
@@ -522,7 +522,7 @@ func testClone(e *env) {
 		name     string
 		capacity uint64
 	}{{"same", src.Capacity}, {"larger", 2 * src.Capacity}} {
-		dst := volDef("dst-"+c.name, c.capacity, e.caps.lightAllocation(c.capacity))
+		dst := e.volDef(def, "dst-"+c.name, c.capacity, e.caps.lightAllocation(c.capacity))
 		if err := e.b.PrepareVol(def, dst); err != nil {
 			e.t.Fatalf("PrepareVol(%s) = %v", dst.Name, err)
 		}
@@ -548,22 +548,38 @@ func testConcurrency(e *env) {
 	const n = 4
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
-	for i := range n {
+	createJob := func(i int) {
+		vol := e.volDef(def, fmt.Sprintf("job%d", i), size, e.caps.lightAllocation(size))
+		err := e.b.PrepareVol(def, vol)
+		if err == nil {
+			err = e.b.BuildVol(e.ctx, def, vol, 0)
+		}
+		if err == nil {
+			err = e.b.RefreshVol(e.ctx, def, vol)
+		}
+		if err != nil {
+			errs <- fmt.Errorf("creating %s: %w", vol.Name, err)
+		}
+	}
+	if _, named := e.h.(VolumeNamer); named {
+		// The system names each volume in the order they are made (disk:
+		// the next partition number), so the creates take turns; the
+		// refreshes still run alongside them.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			vol := volDef(fmt.Sprintf("job%d", i), size, e.caps.lightAllocation(size))
-			err := e.b.PrepareVol(def, vol)
-			if err == nil {
-				err = e.b.BuildVol(e.ctx, def, vol, 0)
-			}
-			if err == nil {
-				err = e.b.RefreshVol(e.ctx, def, vol)
-			}
-			if err != nil {
-				errs <- fmt.Errorf("creating %s: %w", vol.Name, err)
+			for i := range n {
+				createJob(i)
 			}
 		}()
+	} else {
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				createJob(i)
+			}()
+		}
 	}
 	wg.Add(1)
 	go func() {
@@ -581,7 +597,7 @@ func testConcurrency(e *env) {
 	}
 	_, vols := e.refresh(def)
 	for i := range n {
-		if vols[fmt.Sprintf("job%d", i)] == nil {
+		if vols[e.volName(def, fmt.Sprintf("job%d", i))] == nil {
 			e.t.Errorf("job%d is not listed after the concurrent creates", i)
 		}
 	}
@@ -606,7 +622,7 @@ func testCancellation(e *env) {
 	}
 	size := e.caps.volumeSize()
 	if e.caps.has(CreateVol) {
-		vol := volDef("cancelled", size, size)
+		vol := e.volDef(def, "cancelled", size, size)
 		if err := e.b.PrepareVol(def, vol); err != nil {
 			e.t.Fatalf("PrepareVol = %v", err)
 		}
@@ -629,7 +645,7 @@ func testCancellation(e *env) {
 		if e.caps.has(UploadVol) {
 			e.upload(def, src, 1<<20, pattern(64<<10, 8))
 		}
-		dst := volDef("dst", size, e.caps.lightAllocation(size))
+		dst := e.volDef(def, "dst", size, e.caps.lightAllocation(size))
 		if err := e.b.PrepareVol(def, dst); err != nil {
 			e.t.Fatalf("PrepareVol = %v", err)
 		}

@@ -11,6 +11,9 @@
 //     driver;
 //   - sanlab: iscsi on tgt targets with CHAP, scsi on scsi_debug hosts;
 //     sandifflab: the same against libvirtd 9.0;
+//   - disklab: disk pools on virtio disks and loop devices, devices in use,
+//     the conformance suite; diskdifflab: the disk scenarios against
+//     libvirtd 9.0;
 //   - conformlvmlab, conformnfsmpathlab and sanconformlab: the backends'
 //     conformance suite (internal/backendtest) for logical, netfs, mpath,
 //     iscsi and scsi on the same real stacks;

@@ -21,7 +21,10 @@ type Devices func(t *testing.T) (string, error)
 // detached when the test ends. They need root; a test without it is skipped,
 // and one as root (how CI runs) fails when no loop device can be attached,
 // rather than pass by skipping.
-func LoopDevices(size int64) Devices {
+func LoopDevices(size int64) Devices { return loopDevices(size) }
+
+// loopDevices attaches with losetup's extra options opts.
+func loopDevices(size int64, opts ...string) Devices {
 	return func(t *testing.T) (string, error) {
 		t.Helper()
 		requireRoot(t, "loop devices")
@@ -38,7 +41,7 @@ func LoopDevices(size int64) Devices {
 		if err != nil {
 			return "", err
 		}
-		out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+		out, err := exec.Command("losetup", append(append([]string{"-f", "--show"}, opts...), img)...).CombinedOutput()
 		if err != nil {
 			return "", fmt.Errorf("harness: cannot attach a loop device as root: %v: %s", err, out)
 		}
