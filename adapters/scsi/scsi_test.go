@@ -334,3 +334,44 @@ func TestRefreshVolGone(t *testing.T) {
 		t.Errorf("RefreshVol of a LUN whose node is gone = %v", err)
 	}
 }
+
+// FuzzParseLUN: names come from a sysfs directory listing; whatever is
+// accepted prints back as the same four numbers.
+func FuzzParseLUN(f *testing.F) {
+	for _, s := range []string{"7:0:12:3", "0:0:0:0", "1:2:3", "a:b:c:d", "4294967296:0:0:0", "1:0:0:0:0", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		l, ok := scsi.ParseLUN(name)
+		if !ok {
+			return
+		}
+		again, ok := scsi.ParseLUN(l.String())
+		if !ok || again != l {
+			t.Fatalf("ParseLUN(%q) = %+v, whose String %q parses to %+v, %v", name, l, l.String(), again, ok)
+		}
+		if !strings.HasPrefix(l.Name(), "unit:") {
+			t.Fatalf("Name() = %q", l.Name())
+		}
+	})
+}
+
+// FuzzHostNumber: adapter names come from pool XML; an accepted one
+// is a known prefix and a number that hostN gives back.
+func FuzzHostNumber(f *testing.F) {
+	for _, s := range []string{"host0", "scsi_host12", "fc_host3", "host", "hostx", "host-1", "host4294967296", "sda"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		n, err := scsi.HostNumber(name)
+		if err != nil {
+			if !strings.Contains(err.Error(), "Invalid adapter name") {
+				t.Fatalf("HostNumber(%q): %v", name, err)
+			}
+			return
+		}
+		if m, err := scsi.HostNumber(fmt.Sprintf("host%d", n)); err != nil || m != n {
+			t.Fatalf("HostNumber(%q) = %d, but host%d gives %d, %v", name, n, n, m, err)
+		}
+	})
+}
