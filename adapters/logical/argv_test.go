@@ -2,8 +2,6 @@ package logical_test
 
 import (
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/lib/blockdev"
@@ -72,23 +70,7 @@ func TestArgv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := testkit.FormatArgv(tt.give) + "\n"
-			path := filepath.Join("testdata", "argv", tt.name+".argv")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("argv mismatch\n got: %s\nwant: %s", got, want)
-			}
+			testkit.GoldenArgv(t, tt.name, tt.give, *update)
 		})
 	}
 }

@@ -72,22 +72,7 @@ func golden(t *testing.T, name string, f *testkit.FakeRunner, keyDir string) {
 	for _, l := range lines {
 		b.WriteString(l + "\n")
 	}
-	path := filepath.Join("testdata", "argv", name+".argv")
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if b.String() != string(want) {
-		t.Errorf("commands differ from %s\n--- got\n%s--- want\n%s", path, b.String(), want)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "argv", name+".argv"), b.String(), *update)
 }
 
 // any matches one command whatever its arguments, with a canned answer.

@@ -9,25 +9,14 @@ import (
 
 	"github.com/virtstoraged-go/virtstoraged/adapters/xmldef"
 	"github.com/virtstoraged-go/virtstoraged/domain"
+	"github.com/virtstoraged-go/virtstoraged/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/*-out")
 
 func golden(t *testing.T, path, got string) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s mismatch\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	testkit.Golden(t, path, got, *update)
 }
 
 func inputs(t *testing.T, dir string) []string {

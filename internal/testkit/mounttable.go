@@ -78,33 +78,6 @@ func (m *MountTable) writeLocked() {
 	}
 }
 
-// CheckGoldenArgv compares the command lines run with testdata/name.argv, after
-// replacing the temp paths in repl (old, new pairs); update rewrites the file.
-func CheckGoldenArgv(t *testing.T, name string, argvs [][]string, update bool, repl ...string) {
-	t.Helper()
-	r := strings.NewReplacer(repl...)
-	var b strings.Builder
-	for _, argv := range argvs {
-		b.WriteString(r.Replace(FormatArgv(argv)))
-		b.WriteString("\n")
-	}
-	got := b.String()
-	path := filepath.Join("testdata", name+".argv")
-	if update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("argv mismatch for %s:\n got: %s\nwant: %s", name, got, want)
-	}
-}
-
 // WantErrText checks an error's kind and full text.
 func WantErrText(t *testing.T, err error, wantKind domain.Kind, want string) {
 	t.Helper()
