@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -284,6 +285,28 @@ func TestBuildVol(t *testing.T) {
 	})
 }
 
+// kernelPartition returns a fake sysfs tree in which the kernel still lists
+// partition number of loop0, starting at sector start: what decides whether a
+// delete must also run partx -d.
+func kernelPartition(t *testing.T, number int, start uint64) string {
+	t.Helper()
+	sysfs := t.TempDir()
+	part := filepath.Join(sysfs, "class", "block", "loop0", "loop0p"+strconv.Itoa(number))
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{
+		"partition": strconv.Itoa(number) + "\n",
+		"start":     strconv.FormatUint(start, 10) + "\n",
+	}
+	for file, content := range files {
+		if err := os.WriteFile(filepath.Join(part, file), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sysfs
+}
+
 func TestDeleteVol(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -301,17 +324,8 @@ func TestDeleteVol(t *testing.T) {
 	})
 	t.Run("the kernel still lists the partition: partx -d", func(t *testing.T) {
 		dev := fakeDevice(t)
-		sysfs := t.TempDir()
-		part := filepath.Join(sysfs, "class", "block", "loop0", "loop0p5")
-		if err := os.MkdirAll(part, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		// Partition 5 still starts where the removed one did (sector 62222).
-		for file, content := range map[string]string{"partition": "5\n", "start": "62222\n"} {
-			if err := os.WriteFile(filepath.Join(part, file), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		sysfs := kernelPartition(t, 5, 62222)
 		f := testkit.NewFakeRunner(t,
 			testkit.FakeCall{Argv: disk.ListArgv(dev), Stdout: listing(t, "msdos-mixed", dev)},
 			testkit.FakeCall{Argv: disk.RmArgv(dev, 5)},
@@ -326,16 +340,7 @@ func TestDeleteVol(t *testing.T) {
 	})
 	t.Run("a logical partition renumbered into the removed one's number stays", func(t *testing.T) {
 		dev := fakeDevice(t)
-		sysfs := t.TempDir()
-		part := filepath.Join(sysfs, "class", "block", "loop0", "loop0p5")
-		if err := os.MkdirAll(part, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for file, content := range map[string]string{"partition": "5\n", "start": "90000\n"} {
-			if err := os.WriteFile(filepath.Join(part, file), []byte(content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		sysfs := kernelPartition(t, 5, 90000)
 		f := testkit.NewFakeRunner(t,
 			testkit.FakeCall{Argv: disk.ListArgv(dev), Stdout: listing(t, "msdos-mixed", dev)},
 			testkit.FakeCall{Argv: disk.RmArgv(dev, 5)},
