@@ -3,7 +3,6 @@ package labkit
 // Disk pools: partitions as the kernel and virsh show them.
 
 import (
-	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -139,33 +138,28 @@ type PartitionXML struct {
 	} `xml:"target"`
 }
 
+// DumpPartition runs vol-dumpxml on a disk pool's volume and parses it.
 func DumpPartition(t *testing.T, d testkit.Virsher, pool, vol string) PartitionXML {
 	t.Helper()
-	out := testkit.VirshOK(t, d, "vol-dumpxml", "--pool", pool, vol)
-	var p PartitionXML
-	if err := xml.Unmarshal([]byte(out), &p); err != nil {
-		t.Fatalf("vol-dumpxml %s: %v\n%s", vol, err, out)
-	}
-	return p
+	return VirshXML[PartitionXML](t, d, "vol-dumpxml", "--pool", pool, vol)
+}
+
+// poolFreeXML is the part of a disk pool's pool-dumpxml that lists free space.
+type poolFreeXML struct {
+	Source struct {
+		Device struct {
+			Free []struct {
+				Start uint64 `xml:"start,attr"`
+				End   uint64 `xml:"end,attr"`
+			} `xml:"freeExtent"`
+		} `xml:"device"`
+	} `xml:"source"`
 }
 
 // PoolFreeExtents is the sum of the pool's free extents in pool-dumpxml.
 func PoolFreeExtents(t *testing.T, d testkit.Virsher, pool string) uint64 {
 	t.Helper()
-	var p struct {
-		Source struct {
-			Device struct {
-				Free []struct {
-					Start uint64 `xml:"start,attr"`
-					End   uint64 `xml:"end,attr"`
-				} `xml:"freeExtent"`
-			} `xml:"device"`
-		} `xml:"source"`
-	}
-	out := testkit.VirshOK(t, d, "pool-dumpxml", pool)
-	if err := xml.Unmarshal([]byte(out), &p); err != nil {
-		t.Fatalf("pool-dumpxml: %v\n%s", err, out)
-	}
+	p := VirshXML[poolFreeXML](t, d, "pool-dumpxml", pool)
 	var sum uint64
 	for _, f := range p.Source.Device.Free {
 		sum += f.End - f.Start

@@ -203,10 +203,17 @@ type VolTargetXML struct {
 // DumpVol runs vol-dumpxml and parses it.
 func DumpVol(t *testing.T, d testkit.Virsher, pool, vol string) VolXML {
 	t.Helper()
-	out := testkit.VirshOK(t, d, "vol-dumpxml", "--pool", pool, vol)
-	var v VolXML
+	return VirshXML[VolXML](t, d, "vol-dumpxml", "--pool", pool, vol)
+}
+
+// VirshXML runs a virsh command that prints XML (a dumpxml) and parses what
+// it printed into T.
+func VirshXML[T any](t *testing.T, d testkit.Virsher, args ...string) T {
+	t.Helper()
+	out := testkit.VirshOK(t, d, args...)
+	var v T
 	if err := xml.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("vol-dumpxml %s: %v\n%s", vol, err, out)
+		t.Fatalf("virsh %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return v
 }
