@@ -170,19 +170,9 @@ func (v *FileVolumes) convertEncrypted(ctx context.Context, pool *domain.PoolDef
 		return err
 	}
 	// Step two: the data.
-	var objects []string
-	dstAlias, srcAlias := "", ""
-	if key != nil {
-		dstAlias = luks.Alias(vol.Name)
-		objects = append(objects, luks.SecretObject(dstAlias, key.Path))
-	}
-	if srcKey != nil {
-		srcAlias = luks.Alias(src.Name)
-		objects = append(objects, luks.SecretObject(srcAlias, srcKey.Path))
-	}
-	convert := luks.ConvertArgs(objects,
-		luks.ConvertImage(luks.Driver(srcFormat, in), srcFormat, src.Target.Path, srcAlias),
-		luks.ConvertImage(o.format, t.Format, t.Path, dstAlias))
+	convert := luks.ConvertArgs(
+		luks.ConvertSide{Volume: src.Name, Driver: luks.Driver(srcFormat, in), Format: srcFormat, Path: src.Target.Path, Key: srcKey},
+		luks.ConvertSide{Volume: vol.Name, Driver: o.format, Format: t.Format, Path: t.Path, Key: key})
 	if err := v.runAsOwner(ctx, t.Perms, ports.Command{Path: qemuImg, Args: convert}); err != nil {
 		v.removeFile(t.Path, t.Perms)
 		return v.qemuImgError(err, convert)

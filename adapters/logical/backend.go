@@ -731,19 +731,9 @@ func (b *Backend) copyEncrypted(ctx context.Context, pool *domain.PoolDef, vol, 
 	if err := b.buildLV(ctx, pool, vol, key); err != nil {
 		return err
 	}
-	var objects []string
-	dstAlias, srcAlias := "", ""
-	if key != nil {
-		dstAlias = luks.Alias(vol.Name)
-		objects = append(objects, luks.SecretObject(dstAlias, key.Path))
-	}
-	if srcKey != nil {
-		srcAlias = luks.Alias(src.Name)
-		objects = append(objects, luks.SecretObject(srcAlias, srcKey.Path))
-	}
-	argv := append([]string{"qemu-img"}, luks.ConvertArgs(objects,
-		luks.ConvertImage(luks.Driver(srcFormat, in), srcFormat, src.Target.Path, srcAlias),
-		luks.ConvertImage(luks.Driver("raw", vol.Target.Encryption), "raw", vol.Target.Path, dstAlias))...)
+	argv := append([]string{"qemu-img"}, luks.ConvertArgs(
+		luks.ConvertSide{Volume: src.Name, Driver: luks.Driver(srcFormat, in), Format: srcFormat, Path: src.Target.Path, Key: srcKey},
+		luks.ConvertSide{Volume: vol.Name, Driver: luks.Driver("raw", vol.Target.Encryption), Format: "raw", Path: vol.Target.Path, Key: key})...)
 	if _, err := b.run(ctx, argv); err != nil {
 		b.removeAfterFailure(ctx, pool, vol)
 		return err

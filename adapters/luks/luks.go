@@ -95,16 +95,36 @@ func ConvertImage(driver, format, path, alias string) string {
 	return s
 }
 
+// ConvertSide is one image of a copy from or to an encrypted image: its
+// block driver (Driver), format and path, and the key file of its secret (nil
+// for a plain image), whose object is named after the volume (Alias).
+type ConvertSide struct {
+	Volume, Driver, Format, Path string
+	Key                          *KeyFile
+}
+
+// alias is the side's secret object id, "" for a plain image.
+func (c ConvertSide) alias() string {
+	if c.Key == nil {
+		return ""
+	}
+	return Alias(c.Volume)
+}
+
 // ConvertArgs are the qemu-img arguments of the second step of libvirt's
 // copy from or to an encrypted image, into the image the first step made:
-// convert --image-opts -n --target-image-opts [--object OBJ]... SRC DST, SRC
-// and DST being ConvertImage strings.
-func ConvertArgs(objects []string, src, dst string) []string {
+// convert --image-opts -n --target-image-opts [--object OBJ]... SRC DST, the
+// destination's secret object before the source's, as libvirt writes them.
+func ConvertArgs(src, dst ConvertSide) []string {
 	args := []string{"convert", "--image-opts", "-n", "--target-image-opts"}
-	for _, obj := range objects {
-		args = append(args, "--object", obj)
+	for _, side := range []ConvertSide{dst, src} {
+		if side.Key != nil {
+			args = append(args, "--object", SecretObject(side.alias(), side.Key.Path))
+		}
 	}
-	return append(args, src, dst)
+	return append(args,
+		ConvertImage(src.Driver, src.Format, src.Path, src.alias()),
+		ConvertImage(dst.Driver, dst.Format, dst.Path, dst.alias()))
 }
 
 // ResizeImage is the --image-opts of an encrypted image for qemu-img resize,

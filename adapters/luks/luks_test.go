@@ -77,6 +77,24 @@ func TestCommandPieces(t *testing.T) {
 	if got := luks.ConvertImage("raw", "raw", "/p/plain", ""); got != "driver=raw,file.filename=/p/plain" {
 		t.Errorf("ConvertImage plain = %s", got)
 	}
+	// Re-encrypting a copy: the new volume's secret object comes first, as
+	// libvirt writes them, and each side names its own.
+	src := luks.ConvertSide{Volume: "a", Driver: "luks", Format: "raw", Path: "/p/a", Key: &luks.KeyFile{Path: "/k/a"}}
+	dst := luks.ConvertSide{Volume: "b", Driver: "qcow2", Format: "qcow2", Path: "/p/b", Key: &luks.KeyFile{Path: "/k/b"}}
+	want := "convert --image-opts -n --target-image-opts" +
+		" --object secret,id=b_encrypt0,file=/k/b --object secret,id=a_encrypt0,file=/k/a" +
+		" driver=luks,file.filename=/p/a,key-secret=a_encrypt0" +
+		" driver=qcow2,file.filename=/p/b,encrypt.key-secret=b_encrypt0"
+	if got := strings.Join(luks.ConvertArgs(src, dst), " "); got != want {
+		t.Errorf("ConvertArgs re-encrypting\n got %s\nwant %s", got, want)
+	}
+	// Decrypting: only the source has a secret.
+	dst = luks.ConvertSide{Volume: "b", Driver: "raw", Format: "raw", Path: "/p/b"}
+	want = "convert --image-opts -n --target-image-opts --object secret,id=a_encrypt0,file=/k/a" +
+		" driver=luks,file.filename=/p/a,key-secret=a_encrypt0 driver=raw,file.filename=/p/b"
+	if got := strings.Join(luks.ConvertArgs(src, dst), " "); got != want {
+		t.Errorf("ConvertArgs decrypting\n got %s\nwant %s", got, want)
+	}
 	if got := luks.ResizeImage("raw", "/p/a,b", "a_encrypt0"); got != "driver=luks,key-secret=a_encrypt0,file.filename=/p/a,,b" {
 		t.Errorf("ResizeImage raw = %s", got)
 	}
